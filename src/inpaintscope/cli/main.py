@@ -1,0 +1,81 @@
+"""The ``inpaintscope`` command: a thin layer over the library.
+
+Subcommands live in their own modules and are imported only when used, so ``--help`` and
+quick commands start fast (torch is not imported until a command needs it).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import InpaintscopeError
+
+# name -> "module:attribute"; each module holds one click command or group.
+SUBCOMMANDS: dict[str, str] = {
+    "dataset": "inpaintscope.cli.dataset:dataset",
+    "train": "inpaintscope.cli.train:train",
+    "evaluate": "inpaintscope.cli.evaluate:evaluate",
+    "detect": "inpaintscope.cli.detect:detect",
+    "models": "inpaintscope.cli.models:models",
+    "demo": "inpaintscope.cli.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n in SUBCOMMANDS if self._load(n) is not None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as e:
+            if e.name == module:  # command not built yet
+                return None
+            raise
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="inpaintscope")
+def cli() -> None:
+    """inpaintscope: was this photo inpainted, and where?
+
+    Build inpainting-forensics datasets, train and evaluate detectors, and run detection
+    on images and folders. Run `inpaintscope COMMAND --help` for each command.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="inpaintscope", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except InpaintscopeError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Image and file I/O under the data contract (see :mod:`inpaintscope.contract`)."""
+from .atomic import atomic_open, atomic_write_bytes, atomic_write_text
+from .images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    ImageSource,
+    encode_image,
+    list_images,
+    read_image,
+    read_mask,
+    to_rgb,
+    write_image,
+)
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "ImageSource", "atomic_open", "atomic_write_bytes",
+    "atomic_write_text", "encode_image", "list_images", "read_image", "read_mask", "to_rgb", "write_image",
+]

@@ -1,0 +1,217 @@
+"""Reading and writing images under the data contract (RGB uint8 H×W×3).
+
+:func:`read_image` is the one entry point for every input kind the product accepts: a path,
+raw bytes, a PIL image or a numpy array. It applies EXIF orientation and converts grayscale,
+palette, alpha, 16-bit and CMYK images to RGB uint8, and turns every way a file can be bad
+(missing, empty, truncated, corrupt, not an image, decompression bomb, unreadable) into an
+:class:`~inpaintscope.errors.ImageReadError` whose message is one clear line.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import ImageReadError, ShapeError
+from .atomic import atomic_write_bytes
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+
+#: Refuse images with more pixels than this (decompression-bomb guard). 200 MP covers every
+#: camera in use; a user can raise it with ``max_pixels=``.
+DEFAULT_MAX_PIXELS = 200_000_000
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif")
+
+_heif_registered = False
+
+
+def _register_heif() -> bool:
+    global _heif_registered
+    if _heif_registered:
+        return True
+    try:
+        from pillow_heif import register_heif_opener  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    register_heif_opener()
+    _heif_registered = True
+    return True
+
+
+def to_rgb(img: Image.Image | np.ndarray) -> np.ndarray:
+    """Convert a PIL image or array of any common mode to RGB uint8 H×W×3."""
+    if isinstance(img, np.ndarray):
+        return _array_to_rgb(img)
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img)
+        if arr.dtype != np.uint8:
+            # 16-bit (or 32-bit int) grayscale: keep the most significant 8 bits of the range used
+            top = 65535 if arr.max(initial=0) > 255 else 255
+            arr = np.clip(arr.astype(np.float64) * (255.0 / top), 0, 255).round().astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
+        arr = np.clip(arr * scale, 0, 255).round().astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        # Alpha is dropped, not composited: the pixel values under it are the evidence.
+        img = img.convert("RGBA").convert("RGB")
+    elif mode != "RGB":
+        img = img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ShapeError(f"image array must be H×W, H×W×1, H×W×3 or H×W×4, got shape {arr.shape}")
+    if arr.dtype == np.uint16:
+        arr = (arr.astype(np.uint32) * 255 + 32767) // 65535
+    elif np.issubdtype(arr.dtype, np.floating):
+        if arr.size and (np.nanmin(arr) < 0 or np.nanmax(arr) > 1):
+            raise ShapeError("float image arrays must be in [0, 1]; got values outside that range")
+        arr = np.round(np.nan_to_num(arr) * 255)
+    elif arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype != np.uint8:
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ShapeError(f"integer image arrays must be in 0–255, got dtype {arr.dtype} with values outside")
+    arr = arr.astype(np.uint8, copy=False)
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.shape[2] == 4:
+        arr = arr[..., :3]
+    return np.ascontiguousarray(arr)
+
+
+def read_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Load ``source`` (path, bytes, PIL image or array) as RGB uint8 H×W×3.
+
+    Raises :class:`ImageReadError` with a one-line reason for anything unreadable.
+    """
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb(source)
+    if isinstance(source, Image.Image):
+        return to_rgb(ImageOps.exif_transpose(source) or source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if not data:
+            raise ImageReadError("empty input (0 bytes)")
+        return _decode(io.BytesIO(data), "input bytes", max_pixels)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageReadError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImageReadError(f"{path}: is a directory, not an image")
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as f:
+                data = f.read()
+        except PermissionError:
+            raise ImageReadError(f"{path}: permission denied") from None
+        except OSError as e:
+            raise ImageReadError(f"{path}: cannot read ({e.strerror or e})") from None
+        if size == 0 or not data:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
+        return _decode(io.BytesIO(data), str(path), max_pixels)
+    raise ImageReadError(f"cannot read an image from a {type(source).__name__}; "
+                         "pass a path, bytes, a PIL image or a numpy array")
+
+
+def _decode(buf: io.BytesIO, label: str, max_pixels: int) -> np.ndarray:
+    if buf.getvalue()[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc") and not _register_heif():
+        raise ImageReadError(f"{label}: HEIC/HEIF needs an extra: pip install 'inpaintscope[heic]'")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(buf) as img:
+                w, h = img.size
+                if w * h > max_pixels:
+                    raise ImageReadError(f"{label}: {w}×{h} = {w * h / 1e6:.0f} MP exceeds the "
+                                         f"{max_pixels / 1e6:.0f} MP limit (possible decompression bomb)")
+                if w < 1 or h < 1:
+                    raise ImageReadError(f"{label}: image has zero size")
+                img.load()
+                img = ImageOps.exif_transpose(img) or img
+                return to_rgb(img)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{label}: not an image, or a format we cannot read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageReadError(f"{label}: refused as a possible decompression bomb ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        msg = str(e) or type(e).__name__
+        if "truncated" in msg.lower() or isinstance(e, EOFError):
+            raise ImageReadError(f"{label}: truncated or incomplete image file") from None
+        raise ImageReadError(f"{label}: corrupt image ({msg})") from None
+
+
+def read_mask(source: str | os.PathLike | np.ndarray) -> np.ndarray:
+    """Load a mask file as uint8 H×W 0–255 (first channel of colour masks)."""
+    if isinstance(source, np.ndarray):
+        arr = source
+    else:
+        try:
+            with Image.open(source) as img:
+                img.load()
+                if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                    arr = (np.asarray(img).astype(np.float64) / 257.0).round().astype(np.uint8)
+                elif img.mode in ("L", "1", "P"):
+                    arr = np.asarray(img.convert("L"))
+                else:
+                    arr = np.asarray(img.convert("RGB"))[..., 0]
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+            raise ImageReadError(f"{source}: cannot read mask ({e})") from None
+    if arr.ndim == 3:
+        arr = arr[..., 0]
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    return np.ascontiguousarray(arr.astype(np.uint8, copy=False))
+
+
+def encode_image(image: np.ndarray, fmt: str = "png", *, quality: int | None = None) -> bytes:
+    """Encode an RGB uint8 image (or H×W uint8 mask) to bytes. ``fmt``: png, jpeg, webp (lossless
+    when ``quality`` is None), tiff, bmp. Encoding is deterministic for a given Pillow version."""
+    fmt = fmt.lower().lstrip(".")
+    fmt = {"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt)
+    pil = Image.fromarray(image)
+    buf = io.BytesIO()
+    if fmt == "png":
+        pil.save(buf, format="PNG", compress_level=1)  # fast; PNG is lossless at any level
+    elif fmt == "jpeg":
+        pil.save(buf, format="JPEG", quality=quality or 95, subsampling=0 if (quality or 95) >= 90 else 2)
+    elif fmt == "webp":
+        if quality is None:
+            pil.save(buf, format="WEBP", lossless=True, quality=100, method=4)
+        else:
+            pil.save(buf, format="WEBP", quality=quality, method=4)
+    elif fmt in ("tiff", "bmp"):
+        pil.save(buf, format=fmt.upper())
+    else:
+        raise ValueError(f"unsupported output format {fmt!r}; use png, jpeg, webp, tiff or bmp")
+    return buf.getvalue()
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, *, quality: int | None = None) -> None:
+    """Atomically write ``image`` to ``path``; the format follows the suffix."""
+    path = Path(path)
+    atomic_write_bytes(path, encode_image(image, path.suffix or ".png", quality=quality))
+
+
+def list_images(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+    """Image files under ``root`` (by suffix), sorted for determinism."""
+    root = Path(root)
+    it = root.rglob("*") if recursive else root.glob("*")
+    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not p.name.startswith(".tmp-"))

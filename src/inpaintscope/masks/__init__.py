@@ -1,0 +1,9 @@
+"""Mask generators (each registered, each seeded by an explicit ``rng``). See :mod:`.base`."""
+from .base import MASKS, MaskSample, make_mask, register_mask, soften
+
+# Importing the modules registers their generators.
+from . import rectangle, strokes, shapes, objects, folder  # noqa: E402,F401
+
+list_masks = MASKS.names
+
+__all__ = ["MASKS", "MaskSample", "list_masks", "make_mask", "register_mask", "soften"]
