@@ -1,0 +1,88 @@
+"""The detector contract and the model registry.
+
+Every detector is an ``nn.Module`` subclass of :class:`Detector`:
+
+* ``forward(x)`` takes a float tensor ``B×3×H×W`` **already normalised** by the model's own
+  :class:`Preprocessing` and returns a :class:`DetectorOutput` with ``mask_logits``
+  ``B×1×H×W`` at input size and, where the model has one, ``image_logit`` ``B×1``.
+* ``preprocess(x01)`` maps the contract's float RGB in [0, 1] to what ``forward`` expects
+  (channel order, mean/std). Trainers, evaluators and ``detect`` call it; models stay pure
+  functions of the image: no losses, thresholds or sigmoids inside.
+* Inference must not depend on the batch (no batch statistics in eval mode), so CPU, one GPU
+  or several give the same output.
+
+``@register_model(name)`` registers a factory ``fn(**kwargs) -> Detector``;
+:func:`create_model` builds one (optionally loading a checkpoint), :func:`list_models` lists them.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import nn
+
+from .._registry import Registry
+
+MODELS: Registry[Callable[..., "Detector"]] = Registry("model")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a model wants its input: from RGB float [0, 1] to ``(x[order] - mean) / std``."""
+
+    channel_order: str = "rgb"  # "rgb" or "bgr"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def apply(self, x01: torch.Tensor) -> torch.Tensor:
+        if x01.ndim != 4 or x01.shape[1] != 3:
+            raise ValueError(f"expected a B×3×H×W tensor, got {tuple(x01.shape)}")
+        x = x01.flip(1) if self.channel_order == "bgr" else x01
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Preprocessing":
+        return cls(channel_order=d["channel_order"], mean=tuple(d["mean"]), std=tuple(d["std"]))
+
+
+class DetectorOutput(NamedTuple):
+    mask_logits: torch.Tensor  # B×1×H×W
+    image_logit: torch.Tensor | None = None  # B×1, when the model has an image-level head
+
+
+class Detector(nn.Module):
+    """Base class: subclasses set ``preprocessing`` and implement ``forward``."""
+
+    preprocessing: ClassVar[Preprocessing] = Preprocessing()
+    #: input H and W must be multiples of this (1 = any size)
+    size_multiple: ClassVar[int] = 1
+
+    def preprocess(self, x01: torch.Tensor) -> torch.Tensor:
+        return self.preprocessing.apply(x01)
+
+    def forward(self, x: torch.Tensor) -> DetectorOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def register_model(name: str):
+    """Register a factory ``fn(**kwargs) -> Detector`` under ``name``."""
+
+    def deco(fn: Callable[..., Detector]) -> Callable[..., Detector]:
+        return MODELS.register(name)(fn)
+
+    return deco
+
+
+def list_models() -> list[str]:
+    return MODELS.names()
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
