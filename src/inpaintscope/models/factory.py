@@ -20,6 +20,10 @@ def create_model(name: str, *, checkpoint: str | os.PathLike | None = None, **kw
     A model may define ``adapt_state_dict(sd)`` (e.g. key renames) and ``checkpoint_kwargs``.
     """
     factory = MODELS.get(name)
+    if checkpoint is not None and Path(checkpoint).suffix != ".safetensors":
+        # Third-party weights (e.g. the official IID-Net .pth) may need non-default settings
+        # to reproduce the function they were trained with; explicit kwargs still win.
+        kwargs = {**getattr(factory, "checkpoint_kwargs", {}), **kwargs}
     model = factory(**kwargs)
     if checkpoint is not None:
         sd = load_state_dict(checkpoint)
