@@ -371,6 +371,11 @@ def test_official_checkpoint_loads_strictly(tmp_path: Path) -> None:
         again = load_official(path)(x).mask_logits
     assert out.shape == (1, 1, 48, 48) and torch.isfinite(out).all()
     assert torch.equal(out, again)
+    # The one-liner: a third-party .pth gets the official Bayar mode automatically.
+    plain = create_model("iid_net", checkpoint=path)
+    assert plain.bayar_mode == "official"
+    with torch.no_grad():
+        assert torch.equal(plain(x).mask_logits, out)
     # Saved without the frozen constants (trainable tensors only): still loads strictly.
     partial = {k: v for k, v in sd.items() if k not in ("module.median.weight", "module.att.local_att.weight")}
     torch.save(partial, tmp_path / "partial.pth")

@@ -8,9 +8,12 @@ palette, alpha, 16-bit and CMYK images to RGB uint8, and turns every way a file 
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Union
 
@@ -49,12 +52,17 @@ def to_rgb(img: Image.Image | np.ndarray) -> np.ndarray:
     if isinstance(img, np.ndarray):
         return _array_to_rgb(img)
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        # 16-bit grayscale always spans 0–65535, whatever the content: a dark 16-bit image must
+        # stay dark, so the scale cannot depend on the pixel values.
+        arr = np.asarray(img).astype(np.uint32)
+        arr = ((arr * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode == "I":
+        # 32-bit int has no fixed range; files in this mode hold 8- or 16-bit data in practice
         arr = np.asarray(img)
-        if arr.dtype != np.uint8:
-            # 16-bit (or 32-bit int) grayscale: keep the most significant 8 bits of the range used
-            top = 65535 if arr.max(initial=0) > 255 else 255
-            arr = np.clip(arr.astype(np.float64) * (255.0 / top), 0, 255).round().astype(np.uint8)
+        top = 65535 if arr.max(initial=0) > 255 else 255
+        arr = np.clip(arr.astype(np.float64) * (255.0 / top), 0, 255).round().astype(np.uint8)
         return np.repeat(arr[..., None], 3, axis=2)
     if mode == "F":
         arr = np.asarray(img, dtype=np.float64)
@@ -128,21 +136,44 @@ def read_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
                          "pass a path, bytes, a PIL image or a numpy array")
 
 
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pillow_size_check_lifted() -> Iterator[None]:
+    with _PIL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def _decode(buf: io.BytesIO, label: str, max_pixels: int) -> np.ndarray:
     if buf.getvalue()[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc") and not _register_heif():
         raise ImageReadError(f"{label}: HEIC/HEIF needs an extra: pip install 'inpaintscope[heic]'")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(buf) as img:
+            # Our own ``max_pixels`` is the limit (Pillow's 89 MP warning / 179 MP error would
+            # refuse legitimate 100+ MP photos); Pillow's check is lifted only while it parses
+            # the header, and the size is checked below before any pixel is decoded.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _pillow_size_check_lifted():
+                img = Image.open(buf)
+            with img:
                 w, h = img.size
                 if w * h > max_pixels:
-                    raise ImageReadError(f"{label}: {w}×{h} = {w * h / 1e6:.0f} MP exceeds the "
-                                         f"{max_pixels / 1e6:.0f} MP limit (possible decompression bomb)")
+                    raise ImageReadError(f"{label}: {w}×{h} = {w * h:,} pixels exceeds the limit of "
+                                         f"{max_pixels:,} (possible decompression bomb; raise max_pixels "
+                                         "if the image is genuine)")
                 if w < 1 or h < 1:
                     raise ImageReadError(f"{label}: image has zero size")
                 img.load()
-                img = ImageOps.exif_transpose(img) or img
+                try:
+                    img = ImageOps.exif_transpose(img) or img
+                except Exception:  # a broken EXIF block must not cost us readable pixels
+                    pass
                 return to_rgb(img)
     except ImageReadError:
         raise

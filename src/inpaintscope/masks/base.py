@@ -51,6 +51,22 @@ class MaskSample:
         return self.soft > 0
 
 
+def resolve_area(area: tuple[float, float] | None, default: tuple[float, float] | None) -> tuple[float, float] | None:
+    """Validate a generator's ``area`` option, or fall back to its ``default``.
+
+    Generators call this themselves so they are safe to use directly, not only via :func:`make_mask`.
+    """
+    if area is None:
+        return default
+    try:
+        lo, hi = float(area[0]), float(area[1])
+    except (TypeError, ValueError, IndexError):
+        raise InpaintscopeError(f"mask area must be a (lo, hi) pair of fractions, got {area!r}") from None
+    if not 0.0 < lo <= hi < 1.0:
+        raise InpaintscopeError(f"mask area range must satisfy 0 < lo <= hi < 1, got {area}")
+    return lo, hi
+
+
 def soften(hole: np.ndarray, radius: float = DEFAULT_BLUR_RADIUS) -> np.ndarray:
     """Blur a bool hole into a soft uint8 mask with PIL's Gaussian blur (as the report does).
 
