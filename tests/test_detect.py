@@ -1,0 +1,236 @@
+"""The detect library: Detection fields with hand-computed values, the four input types,
+regions, saving, and what ``model=`` accepts."""
+from __future__ import annotations
+
+import io
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import inpaintscope
+from inpaintscope.detect import (
+    Detection,
+    Region,
+    clear_model_cache,
+    default_min_region_area,
+    detect,
+    find_regions,
+    load_model,
+)
+from inpaintscope.detect import loader as loader_mod
+from inpaintscope.errors import InpaintscopeError, MissingWeightsError
+from inpaintscope.io import encode_image
+from inpaintscope.models import MODELS, create_model, save_checkpoint
+from test_detect_support import TinyDetector, bright_probability, make_checkpoint, registered, square_image
+
+P_WHITE, P_DARK = bright_probability(255), bright_probability(20)
+
+
+@pytest.fixture(scope="module")
+def tiny_name():
+    with registered() as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def bright_ckpt(tiny_name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("ck") / "bright.safetensors")
+
+
+def test_detection_fields_hand_computed(bright_ckpt: Path) -> None:
+    img = square_image(96, box=(20, 30, 50, 70))
+    d = detect(img, model=bright_ckpt)
+    assert isinstance(d, Detection)
+    assert d.mask.dtype == bool and d.mask.shape == (96, 96)
+    assert d.heatmap.dtype == np.float32 and d.heatmap.shape == (96, 96)
+    assert (d.width, d.height) == (96, 96)
+    # per-pixel model: white → sigmoid(10·tanh(1) − 3.8), dark (20) → sigmoid(10·tanh(20/255) − 3.8)
+    assert d.heatmap[40, 30] == pytest.approx(P_WHITE, abs=1e-6)
+    assert d.heatmap[0, 0] == pytest.approx(P_DARK, abs=1e-6)
+    expected_mask = np.zeros((96, 96), bool)
+    expected_mask[30:70, 20:50] = True
+    np.testing.assert_array_equal(d.mask, expected_mask)
+    assert d.area_fraction == pytest.approx(1200 / 96**2)
+    # image logit = max mask logit → score = P_WHITE
+    assert isinstance(d.score, float) and d.score == pytest.approx(P_WHITE, abs=1e-6)
+    assert d.decision is True and d.threshold == 0.5
+    assert d.regions == [Region(20, 30, 50, 70, 1200, pytest.approx(P_WHITE, abs=1e-5), pytest.approx(P_WHITE, abs=1e-5))]
+    assert d.model.startswith("_test_detect_tiny:bright.safetensors@") and d.version == inpaintscope.__version__
+    assert 0 < d.seconds < 10
+
+
+def test_clean_image_and_threshold(bright_ckpt: Path) -> None:
+    dark = np.full((64, 64, 3), 20, np.uint8)
+    d = detect(dark, model=bright_ckpt)
+    assert d.decision is False and d.regions == [] and d.area_fraction == 0.0 and not d.mask.any()
+    assert d.score == pytest.approx(P_DARK, abs=1e-6)
+    # the same image at a threshold below P_DARK: everything is flagged
+    low = detect(dark, model=bright_ckpt, threshold=P_DARK - 0.01)
+    assert low.decision is True and low.area_fraction == 1.0 and low.regions[0].area == 64 * 64
+    for bad in (-0.1, 1.5, "0.5"):
+        with pytest.raises(InpaintscopeError, match="threshold"):
+            detect(dark, model=bright_ckpt, threshold=bad)  # type: ignore[arg-type]
+
+
+def test_four_input_types_identical(bright_ckpt: Path, tmp_path: Path) -> None:
+    img = square_image(80, box=(5, 10, 40, 30), noise_seed=3)
+    data = encode_image(img, "png")
+    path = tmp_path / "photo.png"
+    path.write_bytes(data)
+    results = [detect(src, model=bright_ckpt) for src in (path, data, Image.open(io.BytesIO(data)), img)]
+    for d in results[1:]:
+        np.testing.assert_array_equal(d.heatmap, results[0].heatmap)
+        np.testing.assert_array_equal(d.mask, results[0].mask)
+        assert d.score == results[0].score and d.regions == results[0].regions
+    assert results[0].source == str(path) and results[3].source is None
+    # the package-level call works whether inpaintscope.detect resolves to the function or module
+    assert inpaintscope.detect(img, model=bright_ckpt).score == results[3].score
+
+
+def test_fallback_score_without_image_head(tiny_name: str, tmp_path: Path) -> None:
+    ck = make_checkpoint(tmp_path / "nohead.safetensors", image_head=False)
+    # one hot pixel is 1/4096 < 0.1 % of the image: the 99.9th percentile ignores it, max would not
+    img = np.full((64, 64, 3), 20, np.uint8)
+    img[10, 10] = 255
+    d = detect(img, model=ck)
+    assert d.heatmap.max() == pytest.approx(P_WHITE, abs=1e-6)
+    assert d.score == pytest.approx(P_DARK, abs=1e-6) and d.decision is False
+    assert d.mask.sum() == 1 and d.regions == []  # 1 px < min area 16
+    # a 10×10 region (2.4 %) decides
+    img[20:30, 20:30] = 255
+    d = detect(img, model=ck)
+    assert d.score == pytest.approx(P_WHITE, abs=1e-6) and d.decision is True
+    assert [r.area for r in d.regions] == [100]
+
+
+def test_regions_min_area_and_order() -> None:
+    heat = np.zeros((50, 60), np.float32)
+    heat[2:12, 3:13] = 0.8  # 100 px
+    heat[30:45, 40:55] = 0.9  # 225 px
+    heat[30, 40] = 1.0
+    heat[48, 2:5] = 0.7  # 3-pixel speck
+    mask = heat >= 0.5
+    regions = find_regions(mask, heat, min_area=16)
+    assert [(r.x0, r.y0, r.x1, r.y1, r.area) for r in regions] == [(40, 30, 55, 45, 225), (3, 2, 13, 12, 100)]
+    assert regions[0].max_probability == pytest.approx(1.0)
+    assert regions[0].mean_probability == pytest.approx((224 * 0.9 + 1.0) / 225, abs=1e-6)
+    assert regions[1].mean_probability == pytest.approx(0.8, abs=1e-6)
+    assert len(find_regions(mask, heat, min_area=1)) == 3
+    # diagonal neighbours join (8-connectivity)
+    diag = np.eye(20, dtype=bool)
+    assert [r.area for r in find_regions(diag, diag.astype(np.float32), min_area=1)] == [20]
+    assert default_min_region_area(96, 96) == 16 and default_min_region_area(4000, 6000) == 2400
+
+
+def test_save_writes_all_files(bright_ckpt: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in" / "shot.png"
+    src.parent.mkdir()
+    src.write_bytes(encode_image(square_image(64, box=(8, 8, 40, 24)), "png"))
+    d = detect(src, model=bright_ckpt)
+    paths = d.save(tmp_path / "out")
+    assert {k: p.name for k, p in paths.items()} == {
+        "mask": "shot.mask.png", "heatmap": "shot.heatmap.png", "overlay": "shot.overlay.png"}
+    mask = np.asarray(Image.open(paths["mask"]))
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 255}
+    np.testing.assert_array_equal(mask == 255, d.mask)
+    heat = np.asarray(Image.open(paths["heatmap"]))
+    np.testing.assert_array_equal(heat, np.rint(d.heatmap * 255).astype(np.uint8))
+    over = np.asarray(Image.open(paths["overlay"]).convert("RGB"))
+    assert over.shape[0] == 64 and over.shape[1] > 64  # colour bar on the right
+    # the box outline is drawn in white at the region's corner; the photo shows through elsewhere
+    assert over[8, 8].tolist() == [255, 255, 255]
+    assert not any(p.name.startswith(".tmp-") for p in (tmp_path / "out").iterdir())
+    # explicit stem, no overlay
+    paths2 = d.save(tmp_path / "out2", "x", overlay=False)
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["x.heatmap.png", "x.mask.png"]
+    assert "overlay" not in paths2
+    with pytest.raises(InpaintscopeError, match="stem"):
+        d.save(tmp_path, "a/b")
+
+
+def test_default_model_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(loader_mod, "DEFAULT_MODEL", tmp_path / "weights" / "default.safetensors")
+    monkeypatch.setattr(loader_mod, "WEIGHTS_DIR", tmp_path / "weights")
+    for spec in (None, "default"):
+        with pytest.raises(MissingWeightsError, match="default model is not installed"):
+            detect(np.zeros((8, 8, 3), np.uint8), model=spec)
+    assert loader_mod.DEFAULT_MODEL.name == "default.safetensors"
+
+
+def test_model_names_mean_shipped_weights(tiny_name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    weights = tmp_path / "weights"
+    monkeypatch.setattr(loader_mod, "WEIGHTS_DIR", weights)
+    monkeypatch.setattr(loader_mod, "DEFAULT_MODEL", weights / "default.safetensors")
+    with pytest.raises(MissingWeightsError, match="known architecture but no trained weights"):
+        load_model(tiny_name)
+    with pytest.raises(InpaintscopeError, match="neither a checkpoint file nor a shipped model"):
+        load_model("no_such_model")
+    with pytest.raises(MissingWeightsError, match="checkpoint not found"):
+        load_model(str(tmp_path / "missing.safetensors"))
+    # once weights of that name ship, the name loads them
+    make_checkpoint(weights / f"{tiny_name}.safetensors")
+    make_checkpoint(weights / "default.safetensors")
+    assert load_model(tiny_name).label.startswith(f"{tiny_name}:{tiny_name}.safetensors@")
+    assert load_model(None).label.startswith(f"{tiny_name}:default.safetensors@")
+
+
+def test_loader_cache(bright_ckpt: Path, tmp_path: Path, tiny_name: str) -> None:
+    clear_model_cache()
+    a = load_model(bright_ckpt, device="cpu")
+    assert load_model(str(bright_ckpt), device="cpu") is a  # same file, same device: loaded once
+    ck = make_checkpoint(tmp_path / "c.safetensors")
+    b = load_model(ck)
+    os.utime(ck, ns=(time.time_ns(), time.time_ns() + 10**9))  # the file changed: reload
+    assert load_model(ck) is not b
+
+
+def test_detector_instance_and_errors(tiny_name: str) -> None:
+    torch.manual_seed(0)
+    model = TinyDetector().train()
+    d = detect(np.zeros((16, 16, 3), np.uint8), model=model)
+    assert not model.training and d.model == "TinyDetector"
+    with pytest.raises(InpaintscopeError, match="not an inpaintscope Detector"):
+        detect(np.zeros((16, 16, 3), np.uint8), model=torch.nn.Conv2d(3, 1, 1))
+    with pytest.raises(InpaintscopeError, match="model must be"):
+        load_model(3.5)
+    with pytest.raises(InpaintscopeError, match="unknown device"):
+        load_model(model, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InpaintscopeError, match="CUDA is not available"):
+            load_model(model, device="cuda")
+
+
+@pytest.mark.skipif("iid_net" not in MODELS, reason="iid_net is not registered in this build")
+def test_official_pth_goes_to_iid_net(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = create_model("iid_net", bayar_mode="official")
+    pth = tmp_path / "IID_weights.pth"
+    # official checkpoints are DataParallel state dicts: every key carries "module."
+    torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, pth)
+    loaded = load_model(pth)
+    assert loaded.label.startswith("iid_net:IID_weights.pth@")
+    assert getattr(loaded.detector, "bayar_mode", "official") == "official"
+    d = detect(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8), model=pth)
+    assert d.heatmap.shape == (64, 64) and 0.0 <= d.score <= 1.0
+    # a file that is neither safetensors nor a torch state dict says so in one line
+    junk = tmp_path / "junk.pth"
+    junk.write_text("not weights")
+    with pytest.raises(InpaintscopeError, match="cannot load as a torch state dict"):
+        load_model(junk)
+
+
+@pytest.mark.parametrize("name", [n for n in ("scope_tiny",) if n in MODELS])
+def test_scope_checkpoint_runs(name: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = create_model(name)
+    ck = save_checkpoint(tmp_path / f"{name}.safetensors", model.state_dict(), {"model": name, "kwargs": {}})
+    img = np.random.default_rng(0).integers(0, 256, (72, 88, 3), dtype=np.uint8)
+    d = detect(img, model=ck)
+    assert d.heatmap.shape == (72, 88) and d.mask.shape == (72, 88)
+    assert 0.0 <= d.score <= 1.0 and math.isfinite(d.score)

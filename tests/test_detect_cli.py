@@ -1,0 +1,229 @@
+"""``inpaintscope detect``: outputs, results schema, bad inputs, exit codes, resume, stdin, globs."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from inpaintscope.cli.main import cli, main
+from inpaintscope.detect.report import RECORD_KEYS
+from inpaintscope.io import encode_image
+from test_detect_support import bright_probability, cli_command, make_checkpoint, registered, square_image
+from test_io_images import bomb_png, deny_reading
+
+KEYS = {"file", "status", "error", "width", "height", "score", "decision", "area_fraction", "regions",
+        "model", "version", "seconds"}
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory):
+    with registered():
+        yield str(make_checkpoint(tmp_path_factory.mktemp("ck") / "bright.safetensors"))
+
+
+def run(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def write_png(path: Path, img: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encode_image(img, "png"))
+    return path
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def test_folder_all_ok(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = tmp_path / "photos"
+    write_png(src / "a.png", square_image(64, box=(10, 10, 30, 40)))
+    write_png(src / "sub" / "b.png", np.full((48, 80, 3), 20, np.uint8))
+    (src / "notes.txt").write_text("folders only contribute image files")
+    out = tmp_path / "out"
+    code = run(["detect", str(src), "-o", str(out), "--recursive", "--model", ckpt])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    assert error_lines(cap.err) == [] and "Traceback" not in cap.err
+    assert "2 ok, 0 failed" in cap.out
+    for stem in ("a", "sub/b"):
+        for kind in ("mask", "heatmap", "overlay"):
+            assert (out / f"{stem}.{kind}.png").is_file()
+    recs = records(out)
+    assert [r["file"] for r in recs] == [str(src / "a.png"), str(src / "sub" / "b.png")]
+    for r in recs:
+        assert set(r) == KEYS and r["status"] == "ok" and r["error"] is None
+    a, b = recs
+    assert (a["width"], a["height"], a["decision"]) == (64, 64, True)
+    assert a["score"] == pytest.approx(bright_probability(255), abs=1e-5)
+    assert a["area_fraction"] == pytest.approx(600 / 64**2, abs=1e-6)
+    assert [(g["x0"], g["y0"], g["x1"], g["y1"], g["area"]) for g in a["regions"]] == [(10, 10, 30, 40, 600)]
+    assert (b["width"], b["height"], b["decision"], b["regions"]) == (80, 48, False, [])
+    assert a["model"].startswith("_test_detect_tiny:bright.safetensors@") and a["version"]
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0].keys()) == RECORD_KEYS and set(RECORD_KEYS) == KEYS
+    assert rows[0]["status"] == "ok" and rows[0]["error"] == "" and rows[0]["decision"] == "true"
+    assert json.loads(rows[0]["regions"])[0]["area"] == 600
+    page = (out / "index.html").read_text()
+    assert 'src="a.overlay.png"' in page and 'src="sub/b.overlay.png"' in page
+    assert "<script>" in page and "sortBy" in page and "http" not in page.split("<body>")[1]
+
+
+def test_bad_inputs_each_reported_and_batch_continues(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "in"
+    write_png(src / "good.png", square_image(64))
+    (src / "text.jpg").write_text("hello, I am a text file\n")
+    (src / "zero.png").write_bytes(b"")
+    jpeg = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(jpeg, "JPEG")
+    (src / "trunc.jpg").write_bytes(jpeg.getvalue()[:600])
+    (src / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    (src / "bomb.png").write_bytes(bomb_png())
+    locked = write_png(src / "locked.png", square_image(64))
+    deny_reading(monkeypatch, locked)
+    out = tmp_path / "out"
+    try:
+        code = run(["detect", str(src), "-o", str(out), "--model", ckpt])
+    finally:
+        os.chmod(locked, 0o644)
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in cap.err
+    expected = {"text.jpg": "not an image", "zero.png": "empty file", "trunc.jpg": "truncated",
+                "corrupt.png": "png", "bomb.png": "decompression bomb", "locked.png": "permission denied"}
+    lines = error_lines(cap.err)
+    assert lines[-1] == "error: 6 of 7 input(s) failed"
+    per_file = lines[:-1]
+    assert len(per_file) == 6
+    for name, words in expected.items():
+        [line] = [x for x in per_file if f"{name}:" in x]
+        assert words in line.lower(), line
+    by_name = {Path(r["file"]).name: r for r in records(out)}
+    assert set(by_name) == set(expected) | {"good.png"}
+    assert by_name["good.png"]["status"] == "ok" and (out / "good.overlay.png").is_file()
+    for name, words in expected.items():
+        r = by_name[name]
+        assert set(r) == KEYS and r["status"] == "error" and words in r["error"].lower()
+        assert r["score"] is None and r["regions"] is None
+        assert not (out / f"{Path(name).stem}.mask.png").exists()
+    assert "1 ok, 6 failed" in cap.out
+    page = (out / "index.html").read_text()
+    assert "permission denied" in page and "good.overlay.png" in page
+
+
+def test_max_pixels_option(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    img = write_png(tmp_path / "x.png", square_image(64))
+    code = run(["detect", str(img), "-o", str(tmp_path / "o"), "--model", ckpt, "--max-pixels", "4000"])
+    err = capsys.readouterr().err
+    assert code == 2 and "x.png: 64×64 = 4,096 pixels exceeds the limit of 4,000" in err
+
+
+def test_skip_existing_resumes(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = tmp_path / "in"
+    a = write_png(src / "a.png", square_image(64))
+    b = write_png(src / "b.png", square_image(64, box=(0, 0, 10, 10)))
+    out = tmp_path / "out"
+    assert run(["detect", str(a), str(b), "-o", str(out), "--model", ckpt]) == 0
+    stamp = (out / "a.mask.png").stat().st_mtime_ns
+    c = write_png(src / "c.png", square_image(64, box=(5, 5, 60, 60)))
+    (out / "b.overlay.png").unlink()  # b's outputs are incomplete: it must be redone
+    capsys.readouterr()
+    # a run over a and c only, resuming: a skipped, c new, b's old record kept
+    assert run(["detect", str(a), str(c), "-o", str(out), "--model", ckpt, "--skip-existing"]) == 0
+    assert "(1 skipped, already done)" in capsys.readouterr().out
+    assert (out / "a.mask.png").stat().st_mtime_ns == stamp
+    recs = records(out)
+    assert sorted(Path(r["file"]).name for r in recs) == ["a.png", "b.png", "c.png"]
+    assert run(["detect", str(b), "-o", str(out), "--model", ckpt, "--skip-existing"]) == 0
+    assert "(1 skipped" not in capsys.readouterr().out and (out / "b.overlay.png").is_file()
+    # without --skip-existing a run starts a fresh results file
+    assert run(["detect", str(a), "-o", str(out), "--model", ckpt]) == 0
+    assert [Path(r["file"]).name for r in records(out)] == ["a.png"]
+
+
+def test_stdin_glob_and_missing(ckpt: str, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    for name in ("p1.png", "p2.png"):
+        write_png(src / name, square_image(48, box=(4, 4, 20, 20)))
+    data = encode_image(square_image(32, box=(0, 0, 8, 8)), "png")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    with registered():
+        # the folder repeats the glob's files: each is analysed once
+        res = runner.invoke(cli, ["detect", "-", str(src / "*.png"), str(src), str(src / "nothing*.jpg"),
+                                  str(tmp_path / "absent.png"), "-o", str(out), "--model", ckpt], input=data)
+    assert res.exit_code == 2, res.output
+    assert "nothing*.jpg: no files match this pattern" in res.stderr
+    assert "absent.png: no such file or folder" in res.stderr
+    recs = records(out)
+    assert [Path(r["file"]).name for r in recs] == ["-", "p1.png", "p2.png", "nothing*.jpg", "absent.png"]
+    assert [r["status"] for r in recs] == ["ok", "ok", "ok", "error", "error"]
+    assert recs[0]["width"] == 32 and (out / "stdin.mask.png").is_file() and (out / "p2.overlay.png").is_file()
+
+
+def test_never_writes_over_inputs(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    d = tmp_path / "d"
+    a = write_png(d / "a.png", square_image(32))
+    trap = write_png(d / "a.mask.png", square_image(32, box=(0, 0, 4, 4)))
+    before = trap.read_bytes()
+    code = run(["detect", str(a), str(trap), "-o", str(d), "--model", ckpt])
+    err = capsys.readouterr().err
+    assert code == 2 and "would overwrite an input file" in err and trap.read_bytes() == before
+    # an output folder equal to, or (recursive) inside, an input folder is refused up front
+    assert run(["detect", str(d), "-o", str(d), "--model", ckpt]) == 2
+    assert run(["detect", str(d), "-o", str(d / "out"), "-r", "--model", ckpt]) == 2
+    err = capsys.readouterr().err
+    assert err.count("choose an output folder outside it") == 2 and "Traceback" not in err
+
+
+def test_name_collisions_and_no_overlay(ckpt: str, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    write_png(src / "a.png", square_image(32))
+    (src / "a.bmp").write_bytes(encode_image(square_image(32), "bmp"))
+    out = tmp_path / "out"
+    assert run(["detect", str(src), "-o", str(out), "--model", ckpt, "--no-overlay"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.heatmap.png", "a.mask.png", "a_png.heatmap.png",
+                                                         "a_png.mask.png"]
+    assert 'src="a.heatmap.png"' in (out / "index.html").read_text()
+
+
+def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    img = write_png(tmp_path / "x.png", square_image(32))
+    assert run(["detect", str(img), "-o", str(tmp_path / "o"), "--model", str(tmp_path / "none.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {tmp_path / 'none.safetensors'}: checkpoint not found"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(["detect", str(empty), "-o", str(tmp_path / "o2"), "--model", str(img)]) == 2
+    assert "no input images found" in capsys.readouterr().err
+
+
+def test_real_entry_point_subprocess(ckpt: str, tmp_path: Path) -> None:
+    good = write_png(tmp_path / "good.png", square_image(32))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cli_command("detect", str(good), str(bad), "-o", str(tmp_path / "o"), "--model", ckpt),
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert error_lines(proc.stderr) == [f"error: {bad}: empty file (0 bytes)", "error: 1 of 2 input(s) failed"]
+    assert "1 ok, 1 failed" in proc.stdout
