@@ -2,5 +2,10 @@
 from .base import INPAINTERS, Inpainter, create_inpainter, list_inpainters, register_inpainter
 
 from . import classical, patchmatch, autoencoder  # noqa: E402,F401  (registration)
+from .autoencoder import LatentAutoencoder, load_autoencoder  # noqa: E402
+from .compose import MODES, blend, make_composites  # noqa: E402
+from .postprocess import PostProcess, parse_postprocess  # noqa: E402
 
-__all__ = ["INPAINTERS", "Inpainter", "create_inpainter", "list_inpainters", "register_inpainter"]
+__all__ = ["INPAINTERS", "Inpainter", "create_inpainter", "list_inpainters", "register_inpainter",
+           "MODES", "blend", "make_composites", "LatentAutoencoder", "load_autoencoder",
+           "PostProcess", "parse_postprocess"]

@@ -1,0 +1,260 @@
+"""TAEF2: a tiny latent autoencoder, and the ``autoencoder`` inpainter built on it.
+
+The report's ``fakefake`` mode and its ``inpainted`` files come from passing an image through a
+latent diffusion model's autoencoder (Stable Diffusion's VAE), which changes *every* pixel a
+little. TAEF2 is a small distilled approximation of the FLUX.2 latent autoencoder (MIT licence);
+the module layout below follows ``docs/tiny-autoencoder.md`` exactly so the key names of the
+published fp16 state dicts (``0.weight``, ``1.conv.0.weight``, ``11.pool.1.weight``, ...) load with
+``strict=True``. We never download weights: the user passes the directory that holds them.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..contract import check_image
+from ..errors import InpaintscopeError, MissingWeightsError
+from .base import Inpainter, register_inpainter
+from .classical import require_known, telea_fill
+
+if TYPE_CHECKING:
+    from torch import nn
+
+ENCODER_FILE = "taef2_encoder.pth"
+DECODER_FILE = "taef2_decoder.pth"
+LATENT_CHANNELS = 32
+#: Total down-sampling of the encoder; inputs are reflect-padded to multiples of this.
+STRIDE = 8
+
+
+@functools.cache
+def _nets() -> SimpleNamespace:
+    """The torch module classes, defined on first use: importing torch costs seconds, and
+    ``inpaintscope.inpaint`` is imported by every command, most of which never need it."""
+    import torch
+    from torch import nn
+
+    def c3(i: int, o: int, *, stride: int = 1, bias: bool = True) -> nn.Conv2d:
+        return nn.Conv2d(i, o, 3, stride=stride, padding=1, bias=bias)
+
+    class Block(nn.Module):
+        """Residual unit ``ReLU(conv(x) + skip(x))``; the pooled variant first adds ``pool(x)``
+        (1×1 expand ×4, GroupNorm(4), ReLU, 1×1 back) — tiny-autoencoder.md, "Block(i, o, pooled)"."""
+
+        def __init__(self, i: int, o: int, *, pooled: bool = False) -> None:
+            super().__init__()
+            if pooled:
+                self.pool = nn.Sequential(nn.Conv2d(i, 4 * i, 1, bias=False), nn.GroupNorm(4, 4 * i),
+                                          nn.ReLU(), nn.Conv2d(4 * i, i, 1, bias=False))
+            else:
+                self.pool = None
+            self.conv = nn.Sequential(c3(i, o), nn.ReLU(), c3(o, o), nn.ReLU(), c3(o, o))
+            self.skip = nn.Conv2d(i, o, 1, bias=False) if i != o else nn.Identity()
+            self.fuse = nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.pool is not None:
+                x = x + self.pool(x)
+            return self.fuse(self.conv(x) + self.skip(x))
+
+    class SoftClamp(nn.Module):
+        """``tanh(x / 3) * 3``: keeps latents in the range the decoder was trained on."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(x / 3) * 3
+
+    return SimpleNamespace(torch=torch, nn=nn, c3=c3, Block=Block, SoftClamp=SoftClamp)
+
+
+def build_encoder() -> nn.Sequential:
+    """TAEF2 encoder: RGB in [0, 1], B×3×H×W (H, W multiples of 8) → B×32×H/8×W/8."""
+    t = _nets()
+    c3, Block = t.c3, t.Block
+    return t.nn.Sequential(
+        c3(3, 64), Block(64, 64),
+        c3(64, 64, stride=2, bias=False), Block(64, 64), Block(64, 64), Block(64, 64),
+        c3(64, 64, stride=2, bias=False), Block(64, 64), Block(64, 64), Block(64, 64),
+        c3(64, 64, stride=2, bias=False),
+        Block(64, 64, pooled=True), Block(64, 64, pooled=True), Block(64, 64, pooled=True),
+        c3(64, LATENT_CHANNELS),
+    )
+
+
+def build_decoder() -> nn.Sequential:
+    """TAEF2 decoder: B×32×h×w latents → B×3×8h×8w RGB (clamped to [0, 1] by the caller)."""
+    t = _nets()
+    c3, Block, nn = t.c3, t.Block, t.nn
+    return nn.Sequential(
+        t.SoftClamp(), c3(LATENT_CHANNELS, 64), nn.ReLU(),
+        Block(64, 64, pooled=True), Block(64, 64, pooled=True), Block(64, 64, pooled=True),
+        nn.Upsample(scale_factor=2, mode="nearest"), c3(64, 64, bias=False),
+        Block(64, 64), Block(64, 64), Block(64, 64),
+        nn.Upsample(scale_factor=2, mode="nearest"), c3(64, 64, bias=False),
+        Block(64, 64), Block(64, 64), Block(64, 64),
+        nn.Upsample(scale_factor=2, mode="nearest"), c3(64, 64, bias=False),
+        Block(64, 64),
+        c3(64, 3),
+    )
+
+
+def _load_state(module: nn.Module, path: Path) -> None:
+    torch = _nets().torch
+    if not path.is_file():
+        raise MissingWeightsError(f"autoencoder weights not found: {path} (inpaintscope never downloads "
+                                  "weights; pass the directory holding taef2_encoder.pth and taef2_decoder.pth)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise InpaintscopeError(f"{path}: not a loadable PyTorch state dict ({e})") from None
+    if not isinstance(state, dict):
+        raise InpaintscopeError(f"{path}: expected a state dict, got {type(state).__name__}")
+    state = {k: v.float() for k, v in state.items()}  # published as fp16; we compute in fp32
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise InpaintscopeError(f"{path}: keys/shapes do not match the TAEF2 layout ({e})") from None
+
+
+class LatentAutoencoder:
+    """Encoder + decoder pair with a uint8-in, uint8-out :meth:`roundtrip`.
+
+    Large images are processed in overlapping tiles of at most ``tile``×``tile`` pixels so memory
+    stays bounded (activations are 64 channels at full resolution: ~70 MB per tensor at 512²).
+    Tile seams are hidden by keeping only each tile's centre (``overlap`` pixels are dropped on
+    inner edges); note that the pooled blocks use GroupNorm statistics over the tile, so a tiled
+    result differs slightly from a single pass.
+    """
+
+    def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential, *, tile: int = 512,
+                 overlap: int = 32) -> None:
+        if tile % STRIDE or tile < 4 * STRIDE:
+            raise InpaintscopeError(f"tile must be a multiple of {STRIDE} and >= {4 * STRIDE}, got {tile}")
+        if not (0 <= overlap < tile // 4):
+            raise InpaintscopeError(f"overlap must be in [0, tile/4), got {overlap}")
+        self.encoder = encoder.eval()
+        self.decoder = decoder.eval()
+        self.tile = tile
+        self.overlap = overlap
+
+    @classmethod
+    def random_init(cls, *, seed: int = 0, **kw: Any) -> "LatentAutoencoder":
+        """Untrained network with the TAEF2 layout (tests, shape checks)."""
+        torch = _nets().torch
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            return cls(build_encoder(), build_decoder(), **kw)
+        finally:
+            torch.random.set_rng_state(gen_state)
+
+    @classmethod
+    def from_paths(cls, encoder: str | Path, decoder: str | Path, **kw: Any) -> "LatentAutoencoder":
+        enc, dec = build_encoder(), build_decoder()
+        _load_state(enc, Path(encoder))
+        _load_state(dec, Path(decoder))
+        return cls(enc, dec, **kw)
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, **kw: Any) -> "LatentAutoencoder":
+        """Load ``taef2_encoder.pth`` and ``taef2_decoder.pth`` from ``directory``."""
+        d = Path(directory)
+        if not d.is_dir():
+            raise MissingWeightsError(f"autoencoder weights directory not found: {d} (inpaintscope never "
+                                      f"downloads weights; it must hold {ENCODER_FILE} and {DECODER_FILE})")
+        return cls.from_paths(d / ENCODER_FILE, d / DECODER_FILE, **kw)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """float32 H×W×3 in [0, 1] with H, W multiples of 8 → same shape, clamped to [0, 1]."""
+        torch = _nets().torch
+        with torch.no_grad():
+            t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+            y = self.decoder(self.encoder(t)).clamp_(0.0, 1.0)
+        return y[0].permute(1, 2, 0).numpy()
+
+    def roundtrip(self, image: np.ndarray) -> np.ndarray:
+        """Encode and decode an RGB uint8 image; returns RGB uint8 of the same shape.
+
+        H and W are reflect-padded up to multiples of 8 and cropped back, so any size works.
+        Deterministic (no sampling: the encoder output is used as the latent directly).
+        """
+        check_image(image)
+        h, w = image.shape[:2]
+        ph, pw = -h % STRIDE, -w % STRIDE
+        x = image.astype(np.float32) / 255.0
+        if ph or pw:
+            x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > 1 else "edge")
+        out = np.empty_like(x)
+        for (ys, ye, ky0, ky1), (xs, xe, kx0, kx1) in ((a, b) for a in self._spans(x.shape[0])
+                                                       for b in self._spans(x.shape[1])):
+            y = self._run(x[ys:ye, xs:xe])
+            out[ky0:ky1, kx0:kx1] = y[ky0 - ys:ky1 - ys, kx0 - xs:kx1 - xs]
+        out = out[:h, :w]
+        return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+
+    def _spans(self, length: int) -> list[tuple[int, int, int, int]]:
+        """Tiles along one axis as (start, end, keep_start, keep_end); kept parts partition [0, length)."""
+        if length <= self.tile:
+            return [(0, length, 0, length)]
+        stride = self.tile - 2 * self.overlap
+        starts = list(range(0, length - self.tile, stride)) + [length - self.tile]
+        spans = []
+        for i, s in enumerate(starts):
+            # Cut half-way through the overlap with the neighbour so each kept pixel is at least
+            # ~overlap pixels away from its tile's inner edges.
+            k0 = 0 if i == 0 else (s + starts[i - 1] + self.tile) // 2
+            k1 = length if i == len(starts) - 1 else (starts[i + 1] + s + self.tile) // 2
+            spans.append((s, s + self.tile, k0, k1))
+        return spans
+
+
+_CACHE: dict[tuple[str, str], LatentAutoencoder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_autoencoder(directory: str | Path) -> LatentAutoencoder:
+    """:meth:`LatentAutoencoder.from_dir`, cached per resolved path for this process (the dataset
+    builder creates an ``autoencoder`` inpainter for many images; loading is ~0.1 s each)."""
+    d = Path(directory).expanduser()
+    key = (str((d / ENCODER_FILE).resolve()), str((d / DECODER_FILE).resolve()))
+    with _CACHE_LOCK:
+        ae = _CACHE.get(key)
+        if ae is None:
+            ae = LatentAutoencoder.from_dir(d)
+            _CACHE[key] = ae
+        return ae
+
+
+@register_inpainter("autoencoder")
+class AutoencoderInpainter(Inpainter):
+    """Telea pre-fill, then a TAEF2 round trip of the whole image.
+
+    Mimics what a latent-diffusion inpainter's output looks like to a detector: the hole holds
+    plausible (smooth) content and *every* pixel carries the autoencoder's reconstruction error.
+    ``raw`` is that full reconstruction (the report's ``inpainted`` file); ``inpaint`` pastes it
+    into the hole only. Option ``weights``: directory with the TAEF2 files (required).
+    """
+
+    touches_unmasked = True
+
+    def __init__(self, *, weights: str | Path | None = None, radius: float = 5.0) -> None:
+        if weights is None:
+            raise InpaintscopeError("the autoencoder inpainter needs weights=<directory holding "
+                                    f"{ENCODER_FILE} and {DECODER_FILE}> (TAEF2; never downloaded)")
+        super().__init__(weights=str(weights), radius=float(radius))
+        self.autoencoder = load_autoencoder(weights)
+
+    def _fill(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        require_known(mask)
+        prefilled = telea_fill(image, mask, radius=self.options["radius"])
+        return self.autoencoder.roundtrip(prefilled)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB between two uint8 images (inf when identical)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
