@@ -1,0 +1,189 @@
+"""Run a detector over a dataset and report every named metric (see :mod:`.metrics`).
+
+Streaming: images go through the model batch by batch and only per-image numbers and
+fixed histograms are kept, so any dataset size evaluates in constant memory. Batches may
+mix image sizes (consecutive same-size images are run together); inputs are padded to the
+model's ``size_multiple`` by edge replication and the output cropped back.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import InpaintscopeError
+from ..io.atomic import atomic_write_text
+from .metrics import METRIC_DEFINITIONS, MetricAccumulator
+
+GROUP_KEYS = ("inpainter", "mask_kind", "mode")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU; asking for CUDA without one is a user error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InpaintscopeError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise InpaintscopeError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+
+
+def binarise_gt(mask: torch.Tensor, gt_mode: str) -> torch.Tensor:
+    """Hard GT for metrics: 0/1 masks at > 0.5; soft masks count only their core (== 1), the
+    IID-Net convention (reference-models.md §1.6), so soft and core runs share one GT."""
+    return mask >= 1.0 if gt_mode == "soft" else mask > 0.5
+
+
+def forward_padded(model: torch.nn.Module, x01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Preprocess, pad to the model's size multiple, forward, crop: ``(mask_logits, image_logit)``."""
+    h, w = x01.shape[-2:]
+    m = int(getattr(model, "size_multiple", 1) or 1)
+    ph, pw = (-h) % m, (-w) % m
+    x = model.preprocess(x01) if hasattr(model, "preprocess") else x01
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    out = model(x)
+    logits = out.mask_logits[..., :h, :w]
+    return logits, out.image_logit
+
+
+def score_batch(acc: MetricAccumulator, mask_logits: torch.Tensor, image_logit: torch.Tensor | None,
+                batch: dict[str, Any], *, gt_mode: str) -> None:
+    """Add one batch of model outputs to ``acc`` (per image: probability map, GT, label, score)."""
+    probs = torch.sigmoid(mask_logits.detach().float()).cpu().numpy()[:, 0]
+    gts = binarise_gt(batch["mask"], gt_mode).cpu().numpy()[:, 0]
+    labels = torch.as_tensor(batch["label"]).reshape(-1).tolist()
+    scores: list[float | None] = [None] * len(labels)
+    if image_logit is not None:
+        scores = torch.sigmoid(image_logit.detach().float()).reshape(-1).cpu().tolist()
+    metas = batch.get("meta") or [{} for _ in labels]
+    for prob, gt, label, score, meta in zip(probs, gts, labels, scores, metas):
+        acc.add(prob, gt, label=int(label), image_score=score, meta=meta)
+
+
+def _same_size_batches(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    start = 0
+    while start < len(items):
+        shape = tuple(items[start]["image"].shape)
+        end = start + 1
+        while end < len(items) and tuple(items[end]["image"].shape) == shape:
+            end += 1
+        group = items[start:end]
+        yield {"image": torch.stack([b["image"] for b in group]), "mask": torch.stack([b["mask"] for b in group]),
+               "label": torch.stack([torch.as_tensor(b["label"]) for b in group]),
+               "meta": [b.get("meta", {}) for b in group]}
+        start = end
+
+
+@dataclass
+class EvalReport:
+    """Metrics (by name), counts, breakdowns, per-image numbers and what was evaluated."""
+
+    metrics: dict[str, float | None]
+    counts: dict[str, int]
+    breakdown: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    per_image: list[dict[str, Any]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    definitions: dict[str, str] = field(default_factory=lambda: dict(METRIC_DEFINITIONS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "counts": self.counts, "breakdown": self.breakdown,
+                "info": self.info, "definitions": self.definitions, "per_image": self.per_image}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EvalReport":
+        return cls(metrics=d["metrics"], counts=d["counts"], breakdown=d.get("breakdown", {}),
+                   per_image=d.get("per_image", []), info=d.get("info", {}),
+                   definitions=d.get("definitions", dict(METRIC_DEFINITIONS)))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "EvalReport":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+
+    def to_markdown(self) -> str:
+        lines = ["# Evaluation", ""]
+        for key in ("checkpoint", "model", "data", "split", "gt_mode"):
+            if key in self.info:
+                lines.append(f"- **{key}**: `{self.info[key]}`")
+        c = self.counts
+        lines += [f"- **images**: {c.get('n_images', 0)} ({c.get('n_manipulated', 0)} manipulated, "
+                  f"{c.get('n_authentic', 0)} authentic; {c.get('n_auc_skipped', 0)} single-class GT "
+                  "skipped in auc_pixel)", "", "| metric | value | definition |", "|---|---|---|"]
+        lines += [f"| `{k}` | {_fmt(v)} | {self.definitions.get(k, '')} |" for k, v in self.metrics.items()]
+        for key, groups in self.breakdown.items():
+            names = list(next(iter(groups.values())).keys()) if groups else []
+            lines += ["", f"## By {key}", "", f"| {key} | " + " | ".join(f"`{n}`" for n in names) + " |",
+                      "|---" * (len(names) + 1) + "|"]
+            lines += [f"| {value} | " + " | ".join(_fmt(m.get(n)) for n in names) + " |" for value, m in groups.items()]
+        return "\n".join(lines) + "\n"
+
+    def save(self, out_dir: str | os.PathLike, *, stem: str = "eval") -> tuple[Path, Path]:
+        """Write ``<stem>.json`` and ``<stem>.md`` atomically into ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / f"{stem}.json", self.to_json())
+        atomic_write_text(out / f"{stem}.md", self.to_markdown())
+        return out / f"{stem}.json", out / f"{stem}.md"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 8, device: str | torch.device = "cpu",
+             gt_mode: str = "core", num_workers: int = 0, progress: bool = False,
+             group_keys: Sequence[str] = GROUP_KEYS, keep_per_image: bool = True,
+             info: dict[str, Any] | None = None) -> EvalReport:
+    """Evaluate ``model`` (a :class:`~inpaintscope.models.Detector`) on a contract ``dataset``.
+
+    The dataset yields ``{"image", "mask", "label", "meta"}`` items (see
+    ``inpaintscope.data.readers.open_dataset``); ``gt_mode`` says how its masks were made
+    (``soft`` masks are scored on their core, see :func:`binarise_gt`). The model runs in
+    eval mode without gradients and is moved to ``device``. Returns an :class:`EvalReport`.
+    """
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        raise InpaintscopeError("the evaluation dataset is empty; check --data, --split and --modes")
+    dev = resolve_device(device)
+    was_training = model.training
+    model.eval().to(dev)
+    acc = MetricAccumulator(group_keys=group_keys)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=list)
+    try:
+        from tqdm.auto import tqdm
+
+        it = tqdm(loader, desc="evaluate", unit="batch", disable=not progress)
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        it = loader
+    for items in it:
+        for batch in _same_size_batches(items):
+            logits, image_logit = forward_padded(model, batch["image"].to(dev))
+            score_batch(acc, logits, image_logit, batch, gt_mode=gt_mode)
+    model.train(was_training)
+    per_image = []
+    if keep_per_image:
+        per_image = [{"id": r.id, "label": r.label, "score": r.score, "f1@0.5": r.f1, "iou@0.5": r.iou,
+                      "f1@best": r.f1_best, "auc_pixel": r.auc, "pred_area": r.pred_area, **r.groups}
+                     for r in acc.records]
+    info = {"gt_mode": gt_mode, "threshold": 0.5, **(info or {})}
+    return EvalReport(metrics=acc.compute(), counts=acc.counts(), breakdown=acc.breakdown(),
+                      per_image=per_image, info=info)
+

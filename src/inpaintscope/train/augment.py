@@ -1,0 +1,102 @@
+"""Joint image/mask augmentation that never resamples.
+
+Inpainting traces live in the highest frequencies (missing sensor noise, interpolation
+statistics), and any interpolation (resize, arbitrary rotation) would blur them in
+authentic and inpainted regions alike. So the only transforms are exact pixel permutations:
+random crops, horizontal/vertical flips and optional 90° rotations, applied identically to
+image and mask. Randomness comes from an explicit ``np.random.Generator``; the trainer seeds
+one per (seed, epoch, index) so data is identical after a resume and across workers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import ShapeError
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    crop: int | None = None
+    hflip: bool = True
+    vflip: bool = True
+    rot90: bool = False
+
+
+def _pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    # Symmetric padding copies real pixels (no interpolation, no flat zeros that would look
+    # like a noise-free fill); numpy handles pads larger than the image by repeating.
+    h, w = x.shape[-2:]
+    ph, pw = max(0, size - h), max(0, size - w)
+    if ph == 0 and pw == 0:
+        return x
+    arr = np.pad(x.numpy(), ((0, 0), (0, ph), (0, pw)), mode="symmetric")
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def augment_pair(image: torch.Tensor, mask: torch.Tensor, *, rng: np.random.Generator,
+                 config: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply the same random crop / flips / 90° rotation to ``image`` (C×H×W) and ``mask`` (1×H×W).
+
+    Images smaller than ``config.crop`` are first padded right/bottom by mirroring.
+    """
+    if image.ndim != 3 or mask.ndim != 3 or image.shape[-2:] != mask.shape[-2:]:
+        raise ShapeError(f"augment_pair needs image C×H×W and mask 1×H×W of the same H×W, "
+                         f"got {tuple(image.shape)} and {tuple(mask.shape)}")
+    if config.crop is not None:
+        c = int(config.crop)
+        image, mask = _pad_to(image, c), _pad_to(mask, c)
+        h, w = image.shape[-2:]
+        y = int(rng.integers(0, h - c + 1))
+        x = int(rng.integers(0, w - c + 1))
+        image, mask = image[:, y:y + c, x:x + c], mask[:, y:y + c, x:x + c]
+    # draw every decision even when disabled, so enabling one flag does not shift the others
+    flip_h, flip_v, turns = rng.random() < 0.5, rng.random() < 0.5, int(rng.integers(0, 4))
+    if config.hflip and flip_h:
+        image, mask = image.flip(-1), mask.flip(-1)
+    if config.vflip and flip_v:
+        image, mask = image.flip(-2), mask.flip(-2)
+    if config.rot90 and turns:
+        image, mask = torch.rot90(image, turns, (-2, -1)), torch.rot90(mask, turns, (-2, -1))
+    return image.contiguous(), mask.contiguous()
+
+
+class AugmentedDataset(Dataset):
+    """Wrap a contract dataset; item ``i`` of epoch ``e`` is augmented with rng(seed, e, i).
+
+    Call :meth:`set_epoch` before each epoch (DataLoader workers are re-created per epoch,
+    so they see the new value).
+    """
+
+    def __init__(self, dataset: Dataset, config: AugmentConfig, *, seed: int) -> None:
+        self.dataset, self.config, self.seed, self.epoch = dataset, config, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = dict(self.dataset[i])
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        item["image"], item["mask"] = augment_pair(item["image"], item["mask"], rng=rng, config=self.config)
+        return item
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack images, masks and labels; keep ``meta`` as a list. Sizes must agree."""
+    shapes = {tuple(b["image"].shape) for b in batch}
+    if len(shapes) > 1:
+        raise ShapeError(f"images in one batch have different sizes {sorted(shapes)}; set a crop size "
+                         "(--crop / crop:) or use batch size 1")
+    return {
+        "image": torch.stack([b["image"] for b in batch]),
+        "mask": torch.stack([b["mask"] for b in batch]),
+        "label": torch.stack([torch.as_tensor(b["label"], dtype=torch.int64) for b in batch]),
+        "meta": [b.get("meta", {}) for b in batch],
+    }

@@ -1,0 +1,216 @@
+"""Training configuration: one dataclass, loadable from YAML, overridable with ``key=value``.
+
+Precedence (lowest first): dataclass defaults < YAML file < ``--set key=value`` < explicit
+CLI options. The resolved config is written to ``config.yaml`` in the run folder, so a run
+can always be repeated (``inpaintscope train --config RUN/config.yaml``) or resumed.
+Defaults follow the seeds (reference-models.md): Adam lr 1e-4, batch 8, early stopping on
+validation loss with patience 5 and min_delta 0, ground truth ``core``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..contract import GROUND_TRUTH_MODES
+from ..errors import InpaintscopeError
+from ..io.atomic import atomic_write_text
+
+
+class ConfigError(InpaintscopeError, ValueError):
+    """A config file or override that is invalid."""
+
+
+SCHEDULES = ("none", "plateau", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+AMP_MODES = ("none", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on. See ``configs/*.yaml`` for examples."""
+
+    model: str = "scope_tiny"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: dataset path(s) (``open_dataset``) or ``synthetic:N[xS]``; several are concatenated
+    data: list[str] = field(default_factory=list)
+    #: validation data; empty = take ``val_split`` from ``data``
+    val_data: list[str] = field(default_factory=list)
+    train_split: str | None = "train"
+    #: ``None`` disables validation (no early stopping; best = last)
+    val_split: str | None = "val"
+    modes: list[str] | None = None
+    gt_mode: str = "core"
+    include_authentic: bool = True
+    loss: str = "focal"
+    #: weight of BCE on the image-level logit, used when the model has one
+    image_loss_weight: float = 1.0
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    #: validation metric the plateau schedule maximises
+    schedule_metric: str = "auc_pixel"
+    plateau_patience: int = 10
+    plateau_factor: float = 0.5
+    batch_size: int = 8
+    val_batch_size: int = 8
+    epochs: int = 100
+    max_steps: int | None = None
+    early_stopping_patience: int | None = 5
+    early_stopping_min_delta: float = 0.0
+    crop: int | None = None
+    hflip: bool = True
+    vflip: bool = True
+    rot90: bool = False
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "none"
+    num_workers: int = 0
+    out: str = "runs/run"
+    #: also write last.safetensors every N optimiser steps (0 = once per epoch)
+    checkpoint_every: int = 0
+    #: the report's behaviour: evaluate and return the last epoch, not the best one
+    report_compat: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if isinstance(self.data, str):
+            self.data = [self.data]
+        if isinstance(self.val_data, str):
+            self.val_data = [self.val_data]
+        if isinstance(self.modes, str):
+            self.modes = [m for m in self.modes.split(",") if m]
+        checks = [
+            (self.gt_mode in GROUND_TRUTH_MODES, f"gt_mode must be one of {GROUND_TRUTH_MODES}, got {self.gt_mode!r}"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
+            (self.device in DEVICES or self.device.startswith("cuda:"),
+             f"device must be one of {DEVICES} (or cuda:N), got {self.device!r}"),
+            (self.amp in AMP_MODES, f"amp must be one of {AMP_MODES}, got {self.amp!r}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.batch_size >= 1 and self.val_batch_size >= 1, "batch sizes must be >= 1"),
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}"),
+            (self.crop is None or self.crop >= 8, f"crop must be >= 8 pixels, got {self.crop}"),
+            (self.num_workers >= 0 and self.checkpoint_every >= 0, "num_workers and checkpoint_every must be >= 0"),
+            (self.early_stopping_patience is None or self.early_stopping_patience >= 1,
+             "early_stopping_patience must be >= 1 (or null to disable)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    # ---- serialisation -------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        atomic_write_text(path, self.to_yaml())
+        return path
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"a config must be a mapping of key: value, got {type(d).__name__}")
+        hints = typing.get_type_hints(cls)
+        unknown = sorted(set(d) - set(hints))
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {unknown}; valid keys: {', '.join(hints)}")
+        return cls(**{k: _coerce(k, v, hints[k]) for k, v in d.items()})
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            d = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        return cls.from_dict(d)
+
+    def with_overrides(self, overrides: dict[str, Any] | list[str]) -> "TrainConfig":
+        """A copy with ``{"key": value}`` or ``["key=value", ...]`` applied (values parsed as YAML)."""
+        if isinstance(overrides, list):
+            overrides = parse_overrides(overrides)
+        merged = self.to_dict()
+        for key, value in overrides.items():
+            head, dot, sub = key.partition(".")
+            if dot and isinstance(merged.get(head), dict):
+                # model_kwargs.width=16 edits one entry of a mapping field
+                merged[head] = {**merged[head], sub: value}
+            else:
+                merged[key] = value
+        return TrainConfig.from_dict(merged)
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["lr=3e-4", "modes=[realfake]"]`` → ``{"lr": 3e-4, ...}`` (values parsed as YAML)."""
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like key=value")
+        try:
+            parsed[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            parsed[key.strip()] = value
+    return parsed
+
+
+def _coerce(name: str, value: Any, tp: Any) -> Any:
+    """Check/convert ``value`` to the field type ``tp`` with a message naming the key."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(name, value, inner[0])
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML 1.1 reads "1e-4" as a string
+            except ValueError:
+                pass
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{name} must be a string, got {value!r}")
+    if origin is list:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} must be a list, got {value!r}")
+        return [_coerce(name, v, args[0]) for v in value] if args else list(value)
+    if origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} must be a mapping, got {value!r}")
+        return dict(value)
+    return value

@@ -1,0 +1,181 @@
+"""evaluate(): streaming over a dataset, breakdowns, JSON/Markdown, tables and the CLI."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch.utils.data import Dataset
+
+from inpaintscope.cli.main import cli
+from inpaintscope.errors import InpaintscopeError
+from inpaintscope.evaluate import EvalReport, cross_method_table, evaluate
+from inpaintscope.models import Detector, DetectorOutput, save_checkpoint
+
+S5 = 1 / (1 + math.exp(-5))  # σ(5): the probability the planted detector gives "inpainted" pixels
+
+
+class PlantedDetector(Detector):
+    """Predicts +5 where the red channel > 0.5, else -5: the prediction is planted in the image.
+    ``size_multiple`` 8 makes evaluate() pad the 4×4 images and crop the output back."""
+
+    size_multiple = 8
+
+    def forward(self, x: torch.Tensor) -> DetectorOutput:
+        assert x.shape[-1] % 8 == 0 and x.shape[-2] % 8 == 0, "evaluate() must pad to size_multiple"
+        return DetectorOutput(torch.where(x[:, :1] > 0.5, 5.0, -5.0))
+
+
+def item(pred: list[tuple[int, int]], gt: list[tuple[int, int]], label: int, size: int = 4, **meta) -> dict:
+    image, mask = torch.zeros(3, size, size), torch.zeros(1, size, size)
+    for y, x in pred:
+        image[0, y, x] = 1.0
+    for y, x in gt:
+        mask[0, y, x] = 1.0
+    return {"image": image, "mask": mask, "label": torch.tensor(label), "meta": meta}
+
+
+TOP_LEFT = [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+class ListDataset(Dataset):
+    def __init__(self, items: list[dict]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+def planted_dataset() -> ListDataset:
+    return ListDataset([
+        # m1: predicted top-left 2×2, GT that plus (2,0): TP 4, FP 0, FN 1 → F1 8/9, IoU 4/5
+        item(TOP_LEFT, TOP_LEFT + [(2, 0)], 1, id="m1", inpainter="telea", mode="realfake", mask_kind="irregular"),
+        # m2 (8×8, mixed sizes in one batch): empty GT, empty prediction → F1 = IoU = 1 by definition
+        item([], [], 1, size=8, id="m2", inpainter="lama", mode="fakefake", mask_kind="irregular"),
+        # a1: authentic, 2 of 16 pixels predicted → area 1/8
+        item([(3, 3), (3, 2)], [], 0, id="a1", mode="authentic"),
+    ])
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_evaluate_planted_predictions(batch_size):
+    report = evaluate(PlantedDetector(), planted_dataset(), batch_size=batch_size)
+    m = report.metrics
+    assert m["f1@0.5"] == pytest.approx((8 / 9 + 1.0) / 2)
+    assert m["iou@0.5"] == pytest.approx((4 / 5 + 1.0) / 2)
+    assert m["iou_pooled@0.5"] == pytest.approx(4 / 5)
+    assert m["report_iou"] == pytest.approx(4 / 5)  # one batch: TP 4 / (4 + 0 + 1)
+    # m1: 4 GT pixels at σ(5) beat 11 negatives; the missed one at σ(-5) ties them (1/2 each);
+    # m2 has a single-class GT and is skipped
+    assert m["auc_pixel"] == pytest.approx((4 * 11 + 11 / 2) / 55)
+    assert report.counts == {"n_images": 3, "n_manipulated": 2, "n_authentic": 1, "n_auc_skipped": 1}
+    # image score = max prob: m1 σ(5), m2 σ(-5), a1 σ(5) → m1 ties a1 (1/2), m2 loses → 1/4
+    assert m["image_auc"] == pytest.approx(0.25)
+    assert m["image_acc@0.5"] == pytest.approx(1 / 3)
+    assert m["authentic_fp_area"] == pytest.approx(2 / 16)
+    assert report.breakdown["inpainter"]["telea"]["f1@0.5"] == pytest.approx(8 / 9)
+    assert report.breakdown["mode"]["fakefake"]["iou@0.5"] == pytest.approx(1.0)
+    assert report.breakdown["mask_kind"]["irregular"]["n_manipulated"] == 2
+    assert [p["id"] for p in report.per_image] == ["m1", "m2", "a1"]
+    assert report.per_image[0]["score"] == pytest.approx(S5)
+
+
+def test_soft_ground_truth_is_scored_on_its_core():
+    soft = item(TOP_LEFT, TOP_LEFT, 1)
+    soft["mask"][0, 2, 0] = 0.5  # a blurred band pixel: not GT in "soft" mode
+    report = evaluate(PlantedDetector(), ListDataset([soft]), gt_mode="soft")
+    assert report.metrics["f1@0.5"] == pytest.approx(1.0)
+    assert evaluate(PlantedDetector(), ListDataset([soft]), gt_mode="any").metrics["f1@0.5"] == pytest.approx(1.0)
+
+
+def test_report_files_and_round_trip(tmp_path):
+    report = evaluate(PlantedDetector(), planted_dataset(), info={"checkpoint": "x.safetensors"})
+    json_path, md_path = report.save(tmp_path)
+    loaded = EvalReport.load(json_path)
+    assert loaded.metrics == report.metrics and loaded.breakdown == report.breakdown
+    assert loaded.info["checkpoint"] == "x.safetensors" and loaded.info["gt_mode"] == "core"
+    assert "ORACLE" in loaded.definitions["f1@best"]
+    md = md_path.read_text()
+    assert "| `f1@0.5` | 0.9444 |" in md and "## By inpainter" in md and "| telea |" in md
+
+
+def test_cross_method_table():
+    a = evaluate(PlantedDetector(), planted_dataset())
+    b = EvalReport.from_dict(json.loads(a.to_json()))
+    b.breakdown["mode"].pop("fakefake")
+    table = cross_method_table([("trained on realfake", a), ("trained on fakefake", b)], by="mode", metric="f1@0.5")
+    assert table.cols == ("fakefake", "realfake", "all") and table.rows[1] == "trained on fakefake"
+    assert table.values[0] == pytest.approx((1.0, 8 / 9, (1 + 8 / 9) / 2))
+    assert table.values[1][0] is None
+    md = table.to_markdown()
+    assert "| trained on realfake | 1.000 | 0.889 | 0.944 |" in md and "n/a" in md
+    with pytest.raises(InpaintscopeError, match="unknown metric"):
+        cross_method_table([("x", a)], metric="accuracy")
+    with pytest.raises(InpaintscopeError, match="at least one"):
+        cross_method_table([])
+
+
+def test_empty_dataset_is_a_user_error():
+    with pytest.raises(InpaintscopeError, match="empty"):
+        evaluate(PlantedDetector(), ListDataset([]))
+
+
+# ---- CLI ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def checkpoint(tmp_path, tiny_detector):
+    from inpaintscope.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(tiny_detector)
+    return save_checkpoint(tmp_path / "tiny.safetensors", model.state_dict(),
+                           {"model": tiny_detector, "kwargs": {}, "preprocessing": model.preprocessing.to_dict(),
+                            "config": {"modes": ["realfake"]}})
+
+
+def test_cli_evaluate_writes_json_and_markdown(tmp_path, checkpoint):
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(cli, ["evaluate", str(checkpoint), "--data", "synthetic:8x32", "--split", "val",
+                                      "--out", str(out), "--no-progress", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "`f1@0.5`" in result.output and "## By inpainter" in result.output
+    report = EvalReport.load(out / "eval.json")
+    assert report.counts["n_images"] == 8 and report.counts["n_authentic"] == 2
+    assert (out / "eval.md").read_text().startswith("# Evaluation")
+
+
+def test_cli_evaluate_table(tmp_path, checkpoint):
+    result = CliRunner().invoke(cli, ["evaluate", "--table", str(checkpoint), str(checkpoint), "--data",
+                                      "synthetic:8x32", "--by", "inpainter", "--metric", "auc_pixel", "--no-progress",
+                                      "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    assert "box_blur | smooth_fill | all" in result.output and "tiny (realfake)" in result.output
+    assert json.loads((tmp_path / "t" / "table.json").read_text())["metric"] == "auc_pixel"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.safetensors", "--data", "synthetic:8"], "checkpoint not found"),
+    ([], "give a checkpoint"),
+    (["{ckpt}", "{ckpt}", "--data", "synthetic:8"], "add --table"),
+    (["{ckpt}"], "no data given"),
+    (["{ckpt}", "--data", "synthetic:eight"], "bad synthetic data spec"),
+    (["{ckpt}", "--data", "synthetic:8", "--metric", "nope", "--table"], "unknown metric"),
+])
+def test_cli_evaluate_bad_input_exits_2_without_traceback(checkpoint, args, message):
+    args = [a.replace("{ckpt}", str(checkpoint)) for a in args]
+    result = CliRunner().invoke(cli, ["evaluate", "--no-progress", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_cli_evaluate_not_a_checkpoint(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(cli, ["evaluate", str(bad), "--data", "synthetic:8", "--no-progress"])
+    assert result.exit_code == 2 and "not a safetensors checkpoint" in result.output

@@ -1,0 +1,243 @@
+"""The training engine on tiny generated data: learning, early stopping, resume, checkpoints."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch.utils.data import Dataset
+
+from inpaintscope.errors import InpaintscopeError
+from inpaintscope.evaluate import evaluate
+from inpaintscope.models import Preprocessing, list_models, load_detector
+from inpaintscope.train import AugmentConfig, EarlyStopping, TrainConfig, augment_pair, fit, resume_config
+from inpaintscope.train.synthetic import open_synthetic
+
+DATA = "synthetic:32x64"  # 32 images of 64², 8 authentic → 4 steps per epoch at batch 8
+
+
+def make_config(tmp_path, name: str, model: str, **kw) -> TrainConfig:
+    base = dict(model=model, data=[DATA], lr=3e-2, loss="bce+dice:0.5", batch_size=8, epochs=2, device="cpu",
+                progress=False, out=str(tmp_path / name))
+    return TrainConfig(**{**base, **kw})
+
+
+def weights(path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol: float = 1e-5) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=atol, rtol=0, msg=k)
+
+
+def differs(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return any(not torch.allclose(a[k], b[k]) for k in a)
+
+
+# ---- augmentation --------------------------------------------------------------------------
+
+
+def test_augmentation_is_joint_exact_and_seeded():
+    # every pixel value is unique, and the mask is a function of the pixel, so any resampling or
+    # any transform applied to only one of the two would show
+    image = torch.arange(3 * 20 * 24, dtype=torch.float32).reshape(3, 20, 24) / (3 * 20 * 24)
+    mask = (image[:1] * 7 % 1 > 0.5).float()
+    cfg = AugmentConfig(crop=16, hflip=True, vflip=True, rot90=True)
+    outs = [augment_pair(image, mask, rng=np.random.default_rng(s), config=cfg) for s in range(12)]
+    for img, m in outs:
+        assert img.shape == (3, 16, 16) and m.shape == (1, 16, 16)
+        assert set(img.flatten().tolist()) <= set(image.flatten().tolist())  # no new values: no interpolation
+        assert torch.equal(m, (img[:1] * 7 % 1 > 0.5).float())  # the mask moved with the image
+    assert len({tuple(o[0][0, 0, :3].tolist()) for o in outs}) > 4  # the draws do differ
+    again = augment_pair(image, mask, rng=np.random.default_rng(3), config=cfg)
+    assert torch.equal(again[0], outs[3][0]) and torch.equal(again[1], outs[3][1])
+    # smaller than the crop: mirrored, still only original values
+    img, m = augment_pair(image[:, :10, :10], mask[:, :10, :10], rng=np.random.default_rng(0), config=cfg)
+    assert img.shape == (3, 16, 16) and set(img.flatten().tolist()) <= set(image[:, :10, :10].flatten().tolist())
+
+
+def test_synthetic_items_follow_the_contract():
+    ds = open_synthetic("synthetic:8x32", split="val", gt_mode="any")
+    item = ds[1]
+    assert item["image"].dtype == torch.float32 and item["image"].shape == (3, 32, 32)
+    assert 0 <= item["image"].min() and item["image"].max() <= 1
+    assert item["mask"].shape == (1, 32, 32) and set(item["mask"].unique().tolist()) == {0.0, 1.0}
+    assert item["label"].dtype == torch.int64 and item["label"].ndim == 0 and int(item["label"]) == 1
+    assert int(ds[0]["label"]) == 0 and ds[0]["mask"].sum() == 0
+    assert {"id", "split", "mode", "inpainter", "mask_kind", "source", "post"} <= set(item["meta"])
+    soft = open_synthetic("synthetic:8x32", split="val", gt_mode="soft")[1]["mask"]
+    core = open_synthetic("synthetic:8x32", split="val", gt_mode="core")[1]["mask"]
+    assert torch.equal(core, (soft == 1).float()) and torch.equal(item["mask"], (soft > 0).float())
+    assert not torch.equal(open_synthetic("synthetic:8x32", split="train")[1]["image"], item["image"])
+
+
+# ---- a real (tiny) training run ----------------------------------------------------------------
+
+
+def test_training_run_learns_and_writes_its_run_folder(tmp_path, tiny_detector):
+    config = make_config(tmp_path, "run", tiny_detector, epochs=10, crop=48, model_kwargs={"image_head": True})
+    result = fit(config)
+    h = result.history
+    assert len(h) == 10 and result.steps == 40
+    assert h[-1]["val_loss"] < 0.8 * h[0]["val_loss"], [r["val_loss"] for r in h]
+    assert h[-1]["train_loss"] < h[0]["train_loss"]
+    best = next(r for r in h if r["epoch"] == result.best_epoch)
+    assert best["val_f1@0.5"] > 0.5 and best["val_auc_pixel"] > 0.9
+    run = result.run_dir
+    for name in ("config.yaml", "best.safetensors", "best.json", "last.safetensors", "last.state.pt",
+                 "metrics.jsonl", "curves.png"):
+        assert (run / name).is_file(), name
+    assert TrainConfig.from_yaml(run / "config.yaml") == config
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == list(range(1, 11))
+    info = json.loads((run / "best.json").read_text())
+    assert info["model"] == tiny_detector and info["kwargs"] == {"image_head": True}
+    assert info["gt_mode"] == "core" and info["epoch"] == result.best_epoch and info["step"] == 4 * result.best_epoch
+    assert Preprocessing.from_dict(info["preprocessing"]) == result.model.preprocessing
+    assert info["metrics"]["f1@0.5"] == pytest.approx(best["val_f1@0.5"]) and "version" in info
+    assert info["config"]["lr"] == config.lr
+    # the checkpoint alone rebuilds the model, and evaluate() reproduces the engine's validation
+    model = load_detector(result.checkpoint)
+    x = torch.rand(2, 3, 64, 64)
+    torch.testing.assert_close(model(x).mask_logits, result.model(x).mask_logits)
+    report = evaluate(model, open_synthetic(DATA, split="val"), batch_size=8)
+    for name in ("f1@0.5", "auc_pixel", "image_auc", "report_iou"):
+        assert report.metrics[name] == pytest.approx(best[f"val_{name}"]), name
+
+
+@pytest.mark.skipif("scope_tiny" not in list_models(), reason="scope_tiny is not registered in this build")
+def test_scope_tiny_trains(tmp_path):
+    result = fit(make_config(tmp_path, "scope", "scope_tiny", lr=3e-3, epochs=3, early_stopping_patience=None))
+    h = result.history
+    assert h[-1]["train_loss"] < h[0]["train_loss"]
+    assert h[-1]["val_auc_pixel"] > h[0]["val_auc_pixel"] + 0.1
+
+
+# ---- early stopping ------------------------------------------------------------------------
+
+
+class InvertedMasks(Dataset):
+    """Validation data whose GT is the complement: learning the task makes val loss worse."""
+
+    def __init__(self, base: Dataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.base[i])
+        item["mask"] = 1 - item["mask"]
+        return item
+
+
+def test_early_stopping_keeps_a_deep_copy():
+    model = torch.nn.Linear(2, 1)
+    stopper = EarlyStopping(patience=2)
+    assert stopper.step(1.0, model, 1)
+    snapshot = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)  # in-place change, like an optimiser step
+    assert torch.equal(stopper.best_state["weight"], snapshot)
+    assert not stopper.step(1.0, model, 2)  # equal is not better (min_delta 0, strict)
+    assert not stopper.should_stop and not stopper.step(2.0, model, 3) and stopper.should_stop
+
+
+def test_early_stopping_restores_best_and_report_compat_keeps_last(tmp_path, tiny_detector):
+    val = InvertedMasks(open_synthetic(DATA, split="val"))
+    result = fit(make_config(tmp_path, "es", tiny_detector, epochs=10, early_stopping_patience=2), val_dataset=val)
+    losses = [r["val_loss"] for r in result.history]
+    assert result.stopped_early and result.best_epoch == int(np.argmin(losses)) + 1
+    assert len(result.history) == result.best_epoch + 2 < 10
+    restored = {k: v.detach() for k, v in result.model.state_dict().items()}
+    best, last = weights(result.run_dir / "best.safetensors"), weights(result.run_dir / "last.safetensors")
+    assert differs(best, last)
+    assert_same_weights(restored, best, atol=0)  # the best epoch's snapshot, not the last epoch
+    compat = fit(make_config(tmp_path, "compat", tiny_detector, epochs=10, early_stopping_patience=2,
+                             report_compat=True), val_dataset=val)
+    assert compat.checkpoint.name == "last.safetensors"
+    assert_same_weights({k: v.detach() for k, v in compat.model.state_dict().items()},
+                        weights(compat.run_dir / "last.safetensors"), atol=0)
+
+
+# ---- resume ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, tiny_detector):
+    return fit(make_config(tmp_path_factory.mktemp("straight"), "straight", tiny_detector, rot90=True, crop=48))
+
+
+def test_resume_at_epoch_boundary_equals_straight_run(tmp_path, tiny_detector, straight_run):
+    first = fit(make_config(tmp_path, "split", tiny_detector, rot90=True, crop=48, epochs=1))
+    assert len(first.history) == 1
+    resumed = fit(resume_config(first.run_dir, {"epochs": 2}), resume=True)
+    assert resumed.steps == straight_run.steps == 8
+    assert_same_weights(weights(resumed.last_checkpoint), weights(straight_run.last_checkpoint))
+    assert_same_weights(weights(resumed.checkpoint), weights(straight_run.checkpoint))
+    assert [r["val_loss"] for r in resumed.history] == pytest.approx([r["val_loss"] for r in straight_run.history])
+
+
+class CrashAfter(Dataset):
+    """Raise (like a killed process) once ``n`` items have been read."""
+
+    def __init__(self, base: Dataset, n: int) -> None:
+        self.base, self.n, self.reads = base, n, 0
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> dict:
+        self.reads += 1
+        if self.reads > self.n:
+            raise RuntimeError("killed")
+        return self.base[i]
+
+
+def test_resume_after_a_kill_mid_epoch_equals_straight_run(tmp_path, tiny_detector, straight_run):
+    config = make_config(tmp_path, "killed", tiny_detector, rot90=True, crop=48, checkpoint_every=1)
+    # killed while loading the 2nd batch of epoch 2 (step 6); the last step checkpoint is step 5
+    with pytest.raises(RuntimeError, match="killed"):
+        fit(config, train_dataset=CrashAfter(open_synthetic(DATA, split="train"), 8 * 5 + 3))
+    state = torch.load(tmp_path / "killed" / "last.state.pt", weights_only=True)
+    assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 1, 5)
+    resumed = fit(resume_config(config.out), resume=True)
+    assert resumed.steps == 8
+    assert_same_weights(weights(resumed.last_checkpoint), weights(straight_run.last_checkpoint))
+    assert [r["val_loss"] for r in resumed.history] == pytest.approx([r["val_loss"] for r in straight_run.history])
+
+
+def test_resume_guards(tmp_path, tiny_detector, straight_run):
+    with pytest.raises(InpaintscopeError, match="already holds a run"):
+        fit(make_config(straight_run.run_dir.parent, "straight", tiny_detector))
+    with pytest.raises(InpaintscopeError, match="cannot change"):
+        resume_config(straight_run.run_dir, {"lr": 1.0})
+    with pytest.raises(InpaintscopeError, match="not a resumable run folder"):
+        resume_config(tmp_path / "nowhere")
+    # resuming a finished run does nothing more
+    again = fit(resume_config(straight_run.run_dir), resume=True)
+    assert again.steps == 8 and len(again.history) == 2
+
+
+def test_step_budget_and_amp_on_cpu(tmp_path, tiny_detector):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit(make_config(tmp_path, "budget", tiny_detector, max_steps=6, epochs=5, amp="bf16",
+                                 schedule="cosine"))
+    assert any("needs CUDA" in str(w.message) for w in caught)
+    assert result.steps == 6 and [r["partial"] for r in result.history] == [False, True]
+    # cosine over 5 epochs, stepped once (the partial epoch does not step the schedule)
+    assert result.history[1]["lr"] == pytest.approx(3e-2 * (1 + np.cos(np.pi / 5)) / 2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("amp", ["none", "bf16", "fp16"])
+def test_cuda_training_with_amp(tmp_path, tiny_detector, amp):
+    result = fit(make_config(tmp_path, f"cuda-{amp}", tiny_detector, device="cuda", amp=amp, epochs=3))
+    assert all(np.isfinite(r["val_loss"]) for r in result.history)
+    assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
+    assert next(result.model.parameters()).is_cuda
