@@ -1,0 +1,752 @@
+"""The inpainting dataset builder (issue 2): masks × inpainters × compositing modes over photos.
+
+Layout of a built dataset ``OUT`` (the report's naming, read by :mod:`inpaintscope.data.readers`)::
+
+    OUT/build.json                      the options the dataset was built with (checked on resume)
+    OUT/manifest.jsonl                  one JSON record per sample, sorted by id
+    OUT/summary.json                    counts, skipped sources, wall time, throughput
+    OUT/<split>/<id>.original.png       the prepared photo (post-processed like the fakes)
+    OUT/<split>/<id>.mask.png           the soft 0–255 mask (255 = inpainted core)
+    OUT/<split>/<id>.<mode>.png         one per mode: inpainted / realfake / fakefake
+    OUT/.records/<id>.json              per-sample record, written last (the resume marker)
+
+**Determinism.** Sample ``k`` of the photo with relative path ``rel`` draws all its randomness
+from ``SeedSequence([seed, stable_hash(rel), k])`` (spawned into independent mask, inpainter and
+post-processing streams). Mask kind, inpainter and post-processing are cycled over the global
+sample index (photo position in the sorted source list × per-image + k), so every combination
+is equally represented. Nothing depends on worker count, scheduling or absolute paths: the same
+photos and seed give byte-identical files and manifest (timings live only in summary.json).
+Torch and OpenCV run single-threaded in every worker, which also keeps float reductions in the
+same order whatever the worker count.
+
+**Resume.** Every file is written atomically and the per-sample record last, so a sample counts
+as done only when its record and all its files exist. A killed run leaves at most ``.tmp-*``
+files, which nothing reads and the next run deletes. ``build.json`` pins the options: resuming
+with different ones is refused instead of mixing two datasets in one folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ImageReadError, InpaintscopeError
+from ..io import atomic_write_text, read_image, write_image
+from ..io.atomic import TMP_PREFIX
+from .sources import (
+    DEFAULT_MIN_SIDE, RESIZE_MODES, Source, discover_sources, prepare_image, probe_source, source_base_id,
+    stable_hash,
+)
+from .splits import DEFAULT_SPLIT, assign_splits, parse_split
+
+FORMAT = "inpaintscope-dataset/1"
+RECORDS_DIR = ".records"
+#: Modes whose image comes from the inpainter (``fakefake`` needs only the autoencoder).
+INPAINTER_MODES = ("inpainted", "realfake")
+ROLE_ORIGINAL, ROLE_MASK = "original", "mask"
+
+
+class BuildConfigError(InpaintscopeError):
+    """An unusable builder option (unknown name, missing weights, bad range...)."""
+
+
+class BuildMismatchError(InpaintscopeError):
+    """``OUT`` holds a dataset built with other options, or files that are not a dataset."""
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Options of one dataset build (everything that changes the output; workers do not)."""
+
+    masks: tuple[str, ...] = ("rectangle",)
+    inpainters: tuple[str, ...] = ("telea",)
+    modes: tuple[str, ...] = ("realfake",)
+    per_image: int = 1
+    size: int | None = 512
+    resize: str = "crop"
+    split: str = DEFAULT_SPLIT
+    seed: int = 0
+    autoencoder: str | None = None
+    mask_dir: str | None = None
+    mask_area: tuple[float, float] | None = None
+    post: tuple[str, ...] = ("none",)
+    authentic: bool = False
+    min_side: int = DEFAULT_MIN_SIDE
+    blur_radius: float = 3.0
+
+    @property
+    def needs_inpainter(self) -> bool:
+        return any(m in INPAINTER_MODES for m in self.modes)
+
+    @property
+    def needs_autoencoder(self) -> bool:
+        return "fakefake" in self.modes or (self.needs_inpainter and "autoencoder" in self.inpainters)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """What one sample will be: decided in the main process, built in a worker."""
+
+    id: str
+    index: int  # k, the sample index within its photo ("authentic" samples: -1)
+    global_index: int
+    mask_kind: str | None
+    inpainter: str | None
+    post: str
+    entropy: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SourceTask:
+    source: Source
+    split: str
+    samples: tuple[SampleSpec, ...]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _split_list(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        item = str(item).strip()
+        if item and item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+def validate_config(cfg: BuildConfig) -> BuildConfig:
+    """Check every option before any work starts; return the normalised config.
+
+    Raises :class:`BuildConfigError` (one clear line) for anything unusable.
+    """
+    from ..inpaint.base import INPAINTERS
+    from ..inpaint.compose import MODES
+    from ..masks.base import MASKS
+
+    # Importing the packages registers every generator / inpainter.
+    import inpaintscope.inpaint  # noqa: F401
+    import inpaintscope.masks  # noqa: F401
+
+    masks, inpainters, modes, posts = (_split_list(cfg.masks), _split_list(cfg.inpainters),
+                                       _split_list(cfg.modes), _split_list(cfg.post) or ("none",))
+    if not masks:
+        raise BuildConfigError(f"no mask generator given; choose from: {', '.join(MASKS.names())}")
+    for m in masks:
+        if m not in MASKS:
+            raise BuildConfigError(f"unknown mask generator {m!r}; choose from: {', '.join(MASKS.names())}")
+    if not modes:
+        raise BuildConfigError(f"no compositing mode given; choose from: {', '.join(MODES)}")
+    for m in modes:
+        if m not in MODES:
+            raise BuildConfigError(f"unknown mode {m!r}; choose from: {', '.join(MODES)}")
+    modes = tuple(m for m in MODES if m in modes)  # canonical order, so "a,b" == "b,a"
+    for name in inpainters:
+        if name not in INPAINTERS:
+            raise BuildConfigError(f"unknown inpainter {name!r}; choose from: {', '.join(INPAINTERS.names())}")
+    needs_inpainter = any(m in INPAINTER_MODES for m in modes)
+    if needs_inpainter and not inpainters:
+        raise BuildConfigError(f"modes {', '.join(m for m in modes if m in INPAINTER_MODES)} need an "
+                               f"inpainter; choose from: {', '.join(INPAINTERS.names())}")
+    if not needs_inpainter:
+        inpainters = ()  # fakefake alone never calls an inpainter; do not pretend it does
+    autoencoder = cfg.autoencoder
+    uses_ae = "fakefake" in modes or "autoencoder" in inpainters
+    if uses_ae:
+        if not autoencoder:
+            what = "mode fakefake" if "fakefake" in modes else "inpainter autoencoder"
+            raise BuildConfigError(f"{what} needs autoencoder weights: pass --autoencoder DIR "
+                                   "(a folder with taef2_encoder.pth and taef2_decoder.pth)")
+        if not Path(autoencoder).expanduser().is_dir():
+            raise BuildConfigError(f"--autoencoder {autoencoder}: no such folder")
+        from ..inpaint.autoencoder import DECODER_FILE, ENCODER_FILE
+
+        missing = [f for f in (ENCODER_FILE, DECODER_FILE) if not (Path(autoencoder).expanduser() / f).is_file()]
+        if missing:
+            raise BuildConfigError(f"--autoencoder {autoencoder}: missing {', '.join(missing)}")
+        autoencoder = str(Path(autoencoder).expanduser().resolve())
+    else:
+        autoencoder = None
+    mask_dir = cfg.mask_dir
+    if "folder" in masks:
+        if not mask_dir:
+            raise BuildConfigError("mask generator 'folder' needs --mask-dir DIR (a folder of mask images)")
+        if not Path(mask_dir).expanduser().is_dir():
+            raise BuildConfigError(f"--mask-dir {mask_dir}: no such folder")
+        mask_dir = str(Path(mask_dir).expanduser().resolve())
+    else:
+        mask_dir = None
+    area = cfg.mask_area
+    if area is not None:
+        lo, hi = (float(a) for a in area)
+        if not 0.0 < lo <= hi < 1.0:
+            raise BuildConfigError(f"--mask-area must be 'lo,hi' with 0 < lo <= hi < 1, got {lo},{hi}")
+        area = (lo, hi)
+    for spec in posts:
+        _load_post(spec)  # parse now: a typo must fail before hours of work, not in a worker
+    parse_split(cfg.split)
+    if cfg.per_image < 1:
+        raise BuildConfigError(f"--per-image must be at least 1, got {cfg.per_image}")
+    if cfg.resize not in RESIZE_MODES:
+        raise BuildConfigError(f"--resize must be one of {', '.join(RESIZE_MODES)}, got {cfg.resize!r}")
+    size = None if cfg.resize == "none" else cfg.size
+    if cfg.resize != "none" and (size is None or size < 32):
+        raise BuildConfigError(f"--size must be at least 32 px, got {size}")
+    if cfg.min_side < 1:
+        raise BuildConfigError(f"--min-side must be at least 1, got {cfg.min_side}")
+    if not (isinstance(cfg.seed, int) and 0 <= cfg.seed < 2**63):
+        raise BuildConfigError(f"--seed must be an integer in [0, 2^63), got {cfg.seed!r}")
+    return BuildConfig(masks=masks, inpainters=inpainters, modes=modes, per_image=int(cfg.per_image),
+                       size=size, resize=cfg.resize, split=str(cfg.split), seed=int(cfg.seed),
+                       autoencoder=autoencoder, mask_dir=mask_dir, mask_area=area, post=posts,
+                       authentic=bool(cfg.authentic), min_side=int(cfg.min_side),
+                       blur_radius=float(cfg.blur_radius))
+
+
+def _load_post(spec: str) -> Any:
+    """The PostProcess for a ``--post`` item (``none`` -> ``None``)."""
+    if spec == "none":
+        return None
+    from ..inpaint.postprocess import parse_postprocess
+
+    try:
+        return parse_postprocess(spec)
+    except InpaintscopeError as e:
+        raise BuildConfigError(f"--post {spec!r}: {e}") from None
+    except ValueError as e:  # a parser that reports with ValueError is still the user's typo
+        raise BuildConfigError(f"--post {spec!r}: {e}") from None
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask], list[dict[str, str]]]:
+    """Decide every sample (id, split, seed, mask kind, inpainter, post) from the sorted sources.
+
+    Sources failing the header probe (empty, not an image, too small) are skipped before the
+    split is drawn. Returns the tasks (one per photo) and the skipped sources with reasons.
+    """
+    spec = parse_split(cfg.split)
+    skipped: list[dict[str, str]] = []
+    usable: set[str] = set()
+    for src in sources:
+        reason = probe_source(src.path, min_side=cfg.min_side)
+        if reason is None:
+            usable.add(src.relpath)
+        else:
+            skipped.append({"source": src.relpath, "reason": reason})
+    # Only photos that pass the header probe take a place in the split proportions.
+    splits = assign_splits(sorted(usable), spec, seed=cfg.seed)
+    combos = list(itertools.product(cfg.inpainters or (None,), cfg.post, cfg.masks))
+    width = len(str(max(cfg.per_image - 1, 0)))
+    tasks: list[SourceTask] = []
+    for pos, src in enumerate(sources):
+        if src.relpath not in usable:
+            continue
+        split = splits[src.relpath]
+        if split is None:
+            skipped.append({"source": src.relpath, "reason": "not listed in the split file"})
+            continue
+        h = stable_hash(src.relpath)
+        base = source_base_id(src.relpath)
+        samples: list[SampleSpec] = []
+        for k in range(cfg.per_image):
+            g = pos * cfg.per_image + k
+            inpainter, post, mask = combos[g % len(combos)]  # mask varies fastest
+            samples.append(SampleSpec(id=f"{base}-{k:0{width}d}", index=k, global_index=g, mask_kind=mask,
+                                      inpainter=inpainter, post=post, entropy=(cfg.seed, h, k)))
+        if cfg.authentic:
+            samples.append(SampleSpec(id=f"{base}-a", index=-1, global_index=pos, mask_kind=None, inpainter=None,
+                                      post=cfg.post[pos % len(cfg.post)], entropy=(cfg.seed, h, 2**32)))
+        tasks.append(SourceTask(source=src, split=split, samples=tuple(samples)))
+    return tasks, skipped
+
+
+def _config_record(cfg: BuildConfig, sources: list[Source]) -> dict[str, Any]:
+    digest = hashlib.blake2b("\n".join(s.relpath for s in sources).encode("utf-8"), digest_size=16)
+    conf = asdict(cfg)
+    conf["split"] = parse_split(cfg.split).describe()
+    # Paths of weights / mask folders may move between machines; their contents define the data.
+    conf["autoencoder"] = _dir_digest(cfg.autoencoder) if cfg.autoencoder else None
+    conf["mask_dir"] = _dir_digest(cfg.mask_dir, names_only=True) if cfg.mask_dir else None
+    return _jsonable({"format": FORMAT, "config": conf,
+                      "sources": {"count": len(sources), "digest": digest.hexdigest()}})
+
+
+def _dir_digest(path: str, *, names_only: bool = False) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for f in sorted(Path(path).iterdir()):
+        if f.is_file() and not f.name.startswith("."):
+            h.update(f.name.encode("utf-8") + b"\0")
+            if not names_only:
+                h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- worker side
+
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(cfg: BuildConfig, out: str) -> None:
+    """Per-process setup: one thread per library, and caches for heavy objects."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    _STATE.clear()
+    _STATE.update(cfg=cfg, out=Path(out), inpainters={}, posts={}, autoencoder=None)
+    _limit_threads()
+
+
+def _limit_threads() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    if "torch" in sys.modules:  # never import torch just to configure it
+        torch = sys.modules["torch"]
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
+
+
+def _get_inpainter(name: str) -> Any:
+    cache = _STATE["inpainters"]
+    if name not in cache:
+        from ..inpaint.base import create_inpainter
+
+        cfg: BuildConfig = _STATE["cfg"]
+        options = {"weights": cfg.autoencoder} if name == "autoencoder" else {}
+        cache[name] = create_inpainter(name, **options)
+        _limit_threads()
+    return cache[name]
+
+
+def _get_autoencoder() -> Any:
+    if _STATE["autoencoder"] is None:
+        from ..inpaint.autoencoder import LatentAutoencoder
+
+        _STATE["autoencoder"] = LatentAutoencoder.from_dir(_STATE["cfg"].autoencoder)
+        _limit_threads()
+    return _STATE["autoencoder"]
+
+
+def _get_post(spec: str) -> Any:
+    cache = _STATE["posts"]
+    if spec not in cache:
+        cache[spec] = _load_post(spec)
+    return cache[spec]
+
+
+def _run_task(task: SourceTask) -> dict[str, Any]:
+    """Build every pending sample of one photo (the photo is read and prepared once)."""
+    cfg: BuildConfig = _STATE["cfg"]
+    out: Path = _STATE["out"]
+    rel = task.source.relpath
+    result: dict[str, Any] = {"source": rel, "built": [], "failed": [], "skipped": None}
+    try:
+        photo = read_image(task.source.path)
+    except ImageReadError as e:
+        # The message starts with the absolute path; report the relative one instead.
+        msg = str(e).replace(str(task.source.path), "").lstrip(": ").strip() or "unreadable"
+        result["skipped"] = msg
+        return result
+    src_h, src_w = photo.shape[:2]
+    if min(src_h, src_w) < cfg.min_side:
+        result["skipped"] = (f"too small ({src_w}×{src_h} px; the shorter side must be at least "
+                             f"{cfg.min_side} px, see --min-side)")
+        return result
+    image = prepare_image(photo, size=cfg.size, resize=cfg.resize)  # type: ignore[arg-type]
+    reconstruction: dict[str, np.ndarray] = {}  # the photo's autoencoder round trip, shared by its samples
+    for spec in task.samples:
+        try:
+            record = _build_sample(spec, task, photo, image, cfg, out, reconstruction)
+        except InpaintscopeError as e:
+            result["failed"].append({"id": spec.id, "source": rel, "reason": str(e)})
+            continue
+        result["built"].append(record["id"])
+    return result
+
+
+def _build_sample(spec: SampleSpec, task: SourceTask, photo: np.ndarray, image: np.ndarray,
+                  cfg: BuildConfig, out: Path, reconstruction: dict[str, np.ndarray]) -> dict[str, Any]:
+    seq = np.random.SeedSequence(list(spec.entropy))
+    mask_rng, inpaint_rng, _reserved = (np.random.default_rng(s) for s in seq.spawn(3))
+    post = _get_post(spec.post)
+    split_dir = out / task.split
+    files: dict[str, str] = {}
+    record: dict[str, Any] = {
+        "id": spec.id, "split": task.split, "source": task.source.relpath,
+        "authentic": spec.mask_kind is None, "seed": {"entropy": list(spec.entropy), "sample_index": spec.index,
+                                                      "global_index": spec.global_index},
+        "source_size": [int(photo.shape[0]), int(photo.shape[1])], "resize": cfg.resize,
+        "post": None if post is None else _jsonable(post.describe()), "post_spec": spec.post,
+    }
+    if spec.mask_kind is None:  # an authentic sample: the prepared photo only
+        original = image
+        if post is not None:
+            original, _ = post.apply(image, np.zeros(image.shape[:2], np.uint8))
+        files[ROLE_ORIGINAL] = _write(split_dir, spec.id, ROLE_ORIGINAL, original, out)
+        record.update(mask=None, inpainter=None, modes={}, files=files,
+                      size=[int(original.shape[0]), int(original.shape[1])])
+        return _finish(record, out)
+
+    mask = _make_sample_mask(spec.mask_kind, task.source, photo, image, cfg, mask_rng)
+    from ..inpaint.compose import blend, make_composites
+
+    inpainter = _get_inpainter(spec.inpainter) if (spec.inpainter and cfg.needs_inpainter) else None
+    others = tuple(m for m in cfg.modes if m != "fakefake")
+    composites = make_composites(image, mask["soft"], others, inpainter=inpainter,
+                                 rng=inpaint_rng) if others else {}
+    if "fakefake" in cfg.modes:
+        # fakefake = the round trip of the *photo* pasted with the soft mask (compose's
+        # definition); the round trip is the costly part and the same for every sample of
+        # this photo, so it is computed once per photo.
+        if "image" not in reconstruction:
+            reconstruction["image"] = _get_autoencoder().roundtrip(image)
+        composites["fakefake"] = blend(image, reconstruction["image"], mask["soft"])
+    original, soft = image, mask["soft"]
+    if post is not None:
+        original, soft = post.apply(image, mask["soft"])
+        composites = {m: post.apply(img, mask["soft"])[0] for m, img in composites.items()}
+    files[ROLE_ORIGINAL] = _write(split_dir, spec.id, ROLE_ORIGINAL, original, out)
+    files[ROLE_MASK] = _write(split_dir, spec.id, ROLE_MASK, soft, out)
+    modes = {}
+    for m in cfg.modes:
+        modes[m] = files[m] = _write(split_dir, spec.id, m, composites[m], out)
+    record.update(
+        mask={"kind": mask["kind"], "requested": spec.mask_kind, "params": _jsonable(mask["params"]),
+              "core_fraction": round(float((soft == 255).mean()), 6)},
+        inpainter=None if inpainter is None else _jsonable(inpainter.describe()),
+        modes=modes, files=files, size=[int(original.shape[0]), int(original.shape[1])],
+    )
+    return _finish(record, out)
+
+
+def _make_sample_mask(kind: str, source: Source, photo: np.ndarray, image: np.ndarray,
+                      cfg: BuildConfig, rng: np.random.Generator) -> dict[str, Any]:
+    from ..masks.base import make_mask, soften
+
+    shape = image.shape[:2]
+    common: dict[str, Any] = {"area": cfg.mask_area, "blur_radius": cfg.blur_radius}
+    if kind == "folder":
+        ms = make_mask(kind, shape, rng=rng, directory=cfg.mask_dir, **common)
+        return {"kind": ms.kind, "params": ms.params, "soft": ms.soft}
+    if kind != "objects":
+        ms = make_mask(kind, shape, rng=rng, **common)
+        return {"kind": ms.kind, "params": ms.params, "soft": ms.soft}
+
+    from ..masks.objects import MaskUnavailable, find_label_file
+
+    labels = find_label_file(source.path)
+    reason = "no label file for this photo"
+    if labels is not None:
+        try:
+            # Polygons are normalised to the *source* photo, so draw there and move the hole
+            # through the same crop/resize as the pixels; blur at the final size.
+            ms = make_mask(kind, photo.shape[:2], rng=rng, labels=labels, **common)
+            hole = prepare_image(np.repeat(ms.hole[..., None].astype(np.uint8) * 255, 3, axis=2),
+                                 size=cfg.size, resize=cfg.resize)[..., 0] >= 128  # type: ignore[arg-type]
+            soft = soften(hole, cfg.blur_radius)
+            if (soft == 255).any() and not (soft > 0).all():
+                params = dict(ms.params, area_fraction=round(float(hole.mean()), 6))
+                return {"kind": ms.kind, "params": params, "soft": soft}
+            reason = "the chosen object falls outside the crop"
+        except MaskUnavailable as e:
+            reason = str(e)
+    ms = make_mask("rectangle", shape, rng=rng, **common)
+    return {"kind": ms.kind, "params": dict(ms.params, fallback_from="objects", fallback_reason=reason),
+            "soft": ms.soft}
+
+
+def _write(split_dir: Path, sample_id: str, role: str, image: np.ndarray, out: Path) -> str:
+    path = split_dir / f"{sample_id}.{role}.png"
+    write_image(path, image)
+    return path.relative_to(out).as_posix()
+
+
+def _finish(record: dict[str, Any], out: Path) -> dict[str, Any]:
+    record["bytes"] = {role: (out / rel).stat().st_size for role, rel in sorted(record["files"].items())}
+    atomic_write_text(out / RECORDS_DIR / f"{record['id']}.json", _dumps(record) + "\n")
+    return record
+
+
+# --------------------------------------------------------------------------- main side
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _jsonable(v: Any) -> Any:
+    """Deep-convert numpy scalars/arrays, tuples and paths so records serialise identically."""
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
+
+
+def load_record(out: Path, sample_id: str) -> dict[str, Any] | None:
+    """The finished record of a sample, or ``None`` unless the record *and* all its files exist."""
+    path = out / RECORDS_DIR / f"{sample_id}.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not all((out / rel).is_file() for rel in record.get("files", {}).values()):
+        return None
+    return record
+
+
+def _clean_tmp(out: Path) -> int:
+    """Delete ``.tmp-*`` leftovers of an interrupted run (only in the folders we write)."""
+    n = 0
+    for d in [out, out / RECORDS_DIR, *[p for p in out.iterdir() if p.is_dir()]]:
+        if d.is_dir():
+            for f in d.glob(TMP_PREFIX + "*"):
+                with contextlib.suppress(OSError):
+                    f.unlink()
+                    n += 1
+    return n
+
+
+@contextlib.contextmanager
+def _lock(out: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock, same as before
+        yield
+        return
+    with open(out / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise BuildMismatchError(f"{out} is being written by another build; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _prepare_out(out: Path, build_record: dict[str, Any]) -> None:
+    text = json.dumps(build_record, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    meta = out / "build.json"
+    if meta.is_file():
+        try:
+            old = json.loads(meta.read_text(encoding="utf-8"))
+        except ValueError:
+            raise BuildMismatchError(f"{meta} is not valid JSON; use a new output folder") from None
+        if old != json.loads(text):
+            diffs = _diff(old, build_record)
+            raise BuildMismatchError(
+                f"{out} was built with different options ({'; '.join(diffs[:4])}); resume with the same "
+                "sources and options, or choose a new output folder")
+        return
+    if out.exists() and any(p.name != ".lock" for p in out.iterdir()):
+        raise BuildMismatchError(f"{out} is not empty and holds no inpaintscope dataset (no build.json); "
+                                 "choose a new or empty output folder (nothing was written)")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(meta, text)
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in sorted(set(old) | set(new)):
+            out += _diff(old.get(k), new.get(k), f"{prefix}{k}.")
+        return out
+    if old != new:
+        name = prefix.rstrip(".").removeprefix("config.")
+        if name.startswith("sources"):
+            return ["the source photos differ"]
+        return [f"{name}: {_short(old)} before, {_short(new)} now"]
+    return []
+
+
+def _short(v: Any) -> str:
+    s = json.dumps(v, ensure_ascii=False)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def build_dataset(
+    sources: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    config: BuildConfig = BuildConfig(),
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Build (or resume) an inpainting dataset from ``sources`` into ``out``; return the summary.
+
+    ``sources`` are folders (searched recursively) and/or image files. See the module docstring
+    for the layout, determinism and resume rules; :class:`BuildConfig` for the options.
+    """
+    t0 = time.perf_counter()
+    cfg = validate_config(config)
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise BuildConfigError(f"--workers must be at least 1, got {workers}")
+    found = discover_sources(list(sources))
+    tasks, skipped = plan_build(found, cfg)
+    out = Path(out).expanduser()
+    _prepare_out(out, _config_record(cfg, found))
+    with _lock(out):
+        _clean_tmp(out)
+        pending: list[SourceTask] = []
+        n_reused = 0
+        for task in tasks:
+            todo = tuple(s for s in task.samples if load_record(out, s.id) is None)
+            n_reused += len(task.samples) - len(todo)
+            if todo:
+                pending.append(SourceTask(task.source, task.split, todo))
+        results = _execute(pending, cfg, out, workers=workers, progress=progress)
+        failed = [f for r in results for f in r["failed"]]
+        skipped += [{"source": r["source"], "reason": r["skipped"]} for r in results if r["skipped"]]
+        skipped.sort(key=lambda d: d["source"])
+        records = [rec for task in tasks for s in task.samples if (rec := load_record(out, s.id)) is not None]
+        records.sort(key=lambda r: r["id"])
+        atomic_write_text(out / "manifest.jsonl", "".join(_dumps(r) + "\n" for r in records))
+        wall = time.perf_counter() - t0
+        n_built = sum(len(r["built"]) for r in results)
+        summary = summarize(records, skipped=skipped, failed=failed)
+        summary["run"] = {"built": n_built, "reused": n_reused, "workers": workers, "wall_s": round(wall, 3),
+                          "samples_per_s": round(n_built / wall, 3) if wall > 0 else None}
+        summary["sources"] = {"found": len(found), "used": len({r["source"] for r in records}),
+                              "skipped": len(skipped)}
+        atomic_write_text(out / "summary.json", json.dumps(summary, sort_keys=True, indent=2) + "\n")
+    if echo is not None:
+        echo(format_summary(summary, out))
+    return summary
+
+
+def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: int,
+             progress: bool) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+
+    total = sum(len(t.samples) for t in tasks)
+    results: list[dict[str, Any]] = []
+    bar = tqdm(total=total, unit="sample", desc="building", disable=not progress or total == 0,
+               dynamic_ncols=True, file=sys.stderr)
+    try:
+        if workers == 1 or len(tasks) <= 1:
+            saved = _STATE.copy()
+            torch_threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
+            env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+            try:
+                _init_worker(cfg, str(out))
+                for task in tasks:
+                    results.append(_run_task(task))
+                    bar.update(len(task.samples))
+            finally:  # in-process: give the caller its thread settings back
+                _STATE.clear()
+                _STATE.update(saved)
+                for k, v in env.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+                if torch_threads is not None and "torch" in sys.modules:
+                    sys.modules["torch"].set_num_threads(torch_threads)
+            return results
+        import multiprocessing
+
+        # spawn: safe with torch/OpenCV threads already started in the parent, and the same
+        # on Linux, macOS and Windows.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                                 initializer=_init_worker, initargs=(cfg, str(out))) as pool:
+            futures = {pool.submit(_run_task, t): t for t in tasks}
+            remaining = set(futures)
+            while remaining:
+                done, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
+                for fut in done:
+                    if fut.exception() is not None:
+                        for f in remaining:
+                            f.cancel()
+                        raise fut.exception()  # type: ignore[misc]
+                    results.append(fut.result())
+                    bar.update(len(futures[fut].samples))
+        return results
+    finally:
+        bar.close()
+
+
+def summarize(records: list[dict[str, Any]], *, skipped: list[dict[str, str]] | None = None,
+              failed: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Counts per split / inpainter / mask kind / mode / post-processing for manifest records."""
+    fakes = [r for r in records if not r.get("authentic")]
+    by_split: dict[str, Counter] = {}
+    for r in records:
+        c = by_split.setdefault(r["split"], Counter())
+        c["authentic" if r.get("authentic") else "samples"] += 1
+        c["files"] += len(r["files"])
+    return {
+        "samples": len(fakes),
+        "authentic": len(records) - len(fakes),
+        "files": sum(len(r["files"]) for r in records),
+        "by_split": {k: dict(sorted(v.items())) for k, v in sorted(by_split.items())},
+        "by_inpainter": dict(sorted(Counter((r["inpainter"] or {}).get("name", "none") for r in fakes).items())),
+        "by_mask": dict(sorted(Counter(r["mask"]["kind"] for r in fakes).items())),
+        "mask_fallbacks": sum(1 for r in fakes if "fallback_from" in r["mask"]["params"]),
+        "by_mode": dict(sorted(Counter(m for r in fakes for m in r["modes"]).items())),
+        "by_post": dict(sorted(Counter(r["post_spec"] for r in records).items())),
+        "skipped_sources": list(skipped or []),
+        "failed_samples": list(failed or []),
+    }
+
+
+def format_summary(summary: dict[str, Any], out: str | os.PathLike | None = None) -> str:
+    """A short human-readable summary (what ``inpaintscope dataset build`` prints)."""
+    def fmt(d: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in d.items()) or "-"
+
+    lines = [f"dataset: {out}" if out is not None else "dataset:"]
+    lines.append(f"  samples   {summary['samples']} manipulated + {summary['authentic']} authentic, "
+                 f"{summary['files']} image files")
+    for split, c in summary["by_split"].items():
+        lines.append(f"  {split:<9} {c.get('samples', 0)} samples, {c.get('authentic', 0)} authentic")
+    lines.append(f"  inpainter {fmt(summary['by_inpainter'])}")
+    fb = f" ({summary['mask_fallbacks']} object masks fell back to rectangle)" if summary["mask_fallbacks"] else ""
+    lines.append(f"  masks     {fmt(summary['by_mask'])}{fb}")
+    lines.append(f"  modes     {fmt(summary['by_mode'])}")
+    lines.append(f"  post      {fmt(summary['by_post'])}")
+    run = summary.get("run")
+    if run:
+        rate = f", {run['samples_per_s']:.2f} samples/s" if run.get("samples_per_s") else ""
+        lines.append(f"  run       built {run['built']}, reused {run['reused']}, {run['workers']} worker(s), "
+                     f"{run['wall_s']:.1f} s{rate}")
+    skipped = summary["skipped_sources"]
+    if skipped:
+        lines.append(f"  skipped {len(skipped)} source(s):")
+        lines += [f"    {s['source']}: {s['reason']}" for s in skipped[:20]]
+        if len(skipped) > 20:
+            lines.append(f"    ... and {len(skipped) - 20} more (see summary.json)")
+    failed = summary["failed_samples"]
+    if failed:
+        lines.append(f"  failed {len(failed)} sample(s):")
+        lines += [f"    {f['id']}: {f['reason']}" for f in failed[:20]]
+    return "\n".join(lines)

@@ -1,0 +1,359 @@
+"""Dataset builder: layout, determinism across worker counts, resume, splits, bad sources, CLI errors."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from inpaintscope.cli.main import cli
+from inpaintscope.data.builder import BuildConfig, BuildMismatchError, build_dataset, plan_build
+from inpaintscope.data.sources import discover_sources, prepare_image, source_base_id, stable_hash
+from inpaintscope.data.splits import assign_splits, parse_split, split_counts
+from inpaintscope.errors import InpaintscopeError
+from inpaintscope.io import read_image, read_mask, write_image
+
+CFG = BuildConfig(masks=("rectangle", "strokes"), inpainters=("telea", "ns"), modes=("realfake", "inpainted"),
+                  per_image=2, size=64, seed=7)
+BAD = {"zero.jpg", "text.jpg", "tiny.png", "truncated.jpg"}
+
+
+def smooth_photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Random smooth colour field (upsampled noise), like a defocused photo."""
+    small = rng.random((6, 6, 3))
+    big = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((w, h), Image.BICUBIC))
+    return np.ascontiguousarray(big)
+
+
+def make_sources(root: Path, *, n: int = 6, bad: bool = True) -> Path:
+    rng = np.random.default_rng(0)
+    (root / "sub").mkdir(parents=True)
+    for i in range(n):
+        folder = root / "sub" if i % 3 == 0 else root
+        write_image(folder / f"photo{i}.png", smooth_photo(rng, 96, 96 + 16 * (i % 3)))
+    if bad:
+        (root / "zero.jpg").write_bytes(b"")
+        (root / "text.jpg").write_text("this is not an image\n")
+        write_image(root / "tiny.png", smooth_photo(rng, 40, 50))
+        full = Image.fromarray(smooth_photo(rng, 96, 96))
+        full.save(root / "full.jpg", quality=90)
+        data = (root / "full.jpg").read_bytes()
+        (root / "full.jpg").unlink()
+        (root / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    return root
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every output file (summary.json holds timings, .lock is the run lock)."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name not in ("summary.json", ".lock")}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    base = tmp_path_factory.mktemp("build")
+    src = make_sources(base / "src")
+    summary = build_dataset([src], base / "out1", CFG, workers=1, progress=False)
+    return {"src": src, "out": base / "out1", "summary": summary, "base": base}
+
+
+def read_manifest(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_build_writes_report_layout_and_manifest(built: dict) -> None:
+    out, summary = built["out"], built["summary"]
+    records = read_manifest(out)
+    # 6 good photos × 2 samples; the 4 bad files are skipped
+    assert len(records) == 12 and summary["samples"] == 12
+    assert [r["id"] for r in records] == sorted(r["id"] for r in records)
+    assert sum(summary["by_split"][s]["samples"] for s in summary["by_split"]) == 12
+    # cycling: 2 masks × 2 inpainters over 12 samples -> exactly balanced
+    assert summary["by_mask"] == {"rectangle": 6, "strokes": 6}
+    assert summary["by_inpainter"] == {"ns": 6, "telea": 6}
+    assert summary["by_mode"] == {"inpainted": 12, "realfake": 12}
+    assert summary["run"]["built"] == 12 and summary["run"]["reused"] == 0
+    assert json.loads((out / "summary.json").read_text())["samples"] == 12
+    for r in records:
+        sid, split = r["id"], r["split"]
+        assert r["files"] == {role: f"{split}/{sid}.{role}.png" for role in ("original", "mask", "inpainted", "realfake")}
+        assert r["modes"] == {m: f"{split}/{sid}.{m}.png" for m in ("inpainted", "realfake")}
+        assert r["size"] == [64, 64]
+        assert r["seed"]["entropy"] == [7, stable_hash(r["source"]), r["seed"]["sample_index"]]
+        assert r["id"].startswith(source_base_id(r["source"]))
+        assert r["mask"]["kind"] in ("rectangle", "strokes") and r["inpainter"]["name"] in ("telea", "ns")
+        for role, rel in r["files"].items():
+            assert (out / rel).stat().st_size == r["bytes"][role]
+    assert {r["source"] for r in records} == {"photo1.png", "photo2.png", "photo4.png", "photo5.png",
+                                              "sub/photo0.png", "sub/photo3.png"}
+    assert not list(out.rglob(".tmp-*"))
+
+
+def test_original_is_prepared_source_and_realfake_keeps_unmasked_pixels(built: dict) -> None:
+    out, src = built["out"], built["src"]
+    for r in read_manifest(out):
+        original = read_image(out / r["files"]["original"])
+        expected = prepare_image(read_image(src / r["source"]), size=64, resize="crop")
+        np.testing.assert_array_equal(original, expected)
+        soft = read_mask(out / r["files"]["mask"])
+        assert soft.shape == (64, 64) and soft.dtype == np.uint8
+        assert (soft == 255).any() and (soft == 0).any()
+        realfake = read_image(out / r["files"]["realfake"])
+        outside = soft == 0
+        np.testing.assert_array_equal(realfake[outside], original[outside])
+        assert not np.array_equal(realfake[soft == 255], original[soft == 255])  # the hole was refilled
+        inpainted = read_image(out / r["files"]["inpainted"])
+        np.testing.assert_array_equal(inpainted[soft == 255], realfake[soft == 255])
+
+
+def test_bad_sources_are_skipped_with_reasons(built: dict) -> None:
+    skipped = {s["source"]: s["reason"] for s in built["summary"]["skipped_sources"]}
+    assert set(skipped) == BAD
+    assert "empty" in skipped["zero.jpg"]
+    assert "not an image" in skipped["text.jpg"]
+    assert "too small" in skipped["tiny.png"] and "40" in skipped["tiny.png"]
+    assert "truncated" in skipped["truncated.jpg"]
+    assert str(built["src"]) not in json.dumps(skipped)  # relative paths only
+    assert built["summary"]["sources"] == {"found": 10, "used": 6, "skipped": 4}
+
+
+def test_splits_are_by_source_photo(built: dict) -> None:
+    split_of: dict[str, set[str]] = {}
+    for r in read_manifest(built["out"]):
+        split_of.setdefault(r["source"], set()).add(r["split"])
+        assert (built["out"] / r["split"]).is_dir()
+    assert all(len(s) == 1 for s in split_of.values())
+
+
+def test_split_assignment_respects_proportions_and_seed() -> None:
+    rels = [f"dir/img{i:04d}.jpg" for i in range(1000)]
+    spec = parse_split("train=0.8,val=0.1,test=0.1")
+    a = assign_splits(rels, spec, seed=0)
+    counts = {s: sum(1 for v in a.values() if v == s) for s in ("train", "val", "test")}
+    assert counts == {"train": 800, "val": 100, "test": 100}
+    assert assign_splits(list(reversed(rels)), spec, seed=0) == a  # order of listing is irrelevant
+    assert assign_splits(rels, spec, seed=1) != a
+    # largest remainder: 6 × (0.8, 0.1, 0.1) = 4.8, 0.6, 0.6 -> 5, 1, 0 (ties to the first listed)
+    assert split_counts(6, spec.proportions) == {"train": 5, "val": 1, "test": 0}
+    assert split_counts(10, parse_split("a=2,b=1,c=1").proportions) == {"a": 5, "b": 3, "c": 2}
+
+
+def test_split_file(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src", n=3, bad=False)
+    listing = tmp_path / "split.txt"
+    listing.write_text("# relpath split\nphoto1.png test\nsub/photo0.png,train\n")
+    tasks, skipped = plan_build(discover_sources([src]), BuildConfig(split=str(listing)))
+    assert {t.source.relpath: t.split for t in tasks} == {"photo1.png": "test", "sub/photo0.png": "train"}
+    assert skipped == [{"source": "photo2.png", "reason": "not listed in the split file"}]
+
+
+def test_byte_identical_for_one_and_two_workers(built: dict) -> None:
+    out2 = built["base"] / "out2"
+    summary = build_dataset([built["src"]], out2, CFG, workers=2, progress=False)
+    assert summary["run"]["workers"] == 2 and summary["run"]["built"] == 12
+    h1, h2 = tree_hashes(built["out"]), tree_hashes(out2)
+    assert len(h1) == 12 * 4 + 12 + 2  # images, records, build.json + manifest.jsonl
+    assert h1 == h2
+
+
+def test_resume_after_partial_loss_and_stray_tmp(built: dict) -> None:
+    out = built["base"] / "resume"
+    shutil.copytree(built["out"], out)
+    records = sorted((out / ".records").glob("*.json"))
+    records[0].unlink()  # a sample whose record never got written
+    first = json.loads(records[1].read_text())
+    (out / first["files"]["realfake"]).unlink()  # a record whose file vanished
+    (out / first["split"] / ".tmp-abc123.png").write_bytes(b"half a png")
+    (out / "manifest.jsonl").unlink()
+    summary = build_dataset([built["src"]], out, CFG, workers=1, progress=False)
+    assert summary["run"] == {**summary["run"], "built": 2, "reused": 10}
+    assert not list(out.rglob(".tmp-*"))
+    assert tree_hashes(out) == tree_hashes(built["out"])
+
+
+def test_resume_after_kill9(built: dict, tmp_path: Path) -> None:
+    """A build killed with SIGKILL mid-way resumes to the same bytes as an uninterrupted one."""
+    out = tmp_path / "killed"
+    code = (
+        "import sys; from inpaintscope.data.builder import BuildConfig, build_dataset\n"
+        "cfg = BuildConfig(masks=('rectangle','strokes'), inpainters=('telea','ns'), "
+        "modes=('realfake','inpainted'), per_image=2, size=64, seed=7)\n"
+        "build_dataset([sys.argv[1]], sys.argv[2], cfg, workers=1, progress=False)\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(built["src"]), str(out)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list((out / ".records").glob("*.json"))) < 3:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    n_done = len(list((out / ".records").glob("*.json")))
+    assert 0 < n_done < 12, "the build was not interrupted mid-way"
+    summary = build_dataset([built["src"]], out, CFG, workers=1, progress=False)
+    assert summary["run"]["reused"] == n_done and summary["run"]["built"] == 12 - n_done
+    assert tree_hashes(out) == tree_hashes(built["out"])
+
+
+def test_resume_with_other_options_is_refused(built: dict) -> None:
+    out = built["base"] / "resume-mismatch"
+    shutil.copytree(built["out"], out)
+    before = tree_hashes(out)
+    other = BuildConfig(**{**CFG.__dict__, "seed": 8})
+    with pytest.raises(BuildMismatchError, match=r"seed: 7 before, 8 now"):
+        build_dataset([built["src"]], out, other, workers=1, progress=False)
+    assert tree_hashes(out) == before
+
+
+def test_refuses_non_empty_foreign_folder(tmp_path: Path, built: dict) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my own file")
+    with pytest.raises(BuildMismatchError, match="not empty"):
+        build_dataset([built["src"]], out, CFG, workers=1, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_post_processing_authentic_and_stretch(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    cfg = BuildConfig(masks=("shapes",), inpainters=("telea",), modes=("realfake",), per_image=2, size=64,
+                      resize="stretch", post=("none", "jpeg:80+resize:0.5"), authentic=True, seed=3)
+    summary = build_dataset([src], tmp_path / "out", cfg, workers=1, progress=False)
+    records = {r["id"]: r for r in read_manifest(tmp_path / "out")}
+    assert summary["samples"] == 4 and summary["authentic"] == 2
+    assert summary["by_post"] == {"jpeg:80+resize:0.5": 3, "none": 3}
+    for r in records.values():
+        side = 64 if r["post_spec"] == "none" else 32
+        assert r["size"] == [side, side]
+        assert read_image(tmp_path / "out" / r["files"]["original"]).shape == (side, side, 3)
+        if r["authentic"]:
+            assert r["id"].endswith("-a") and set(r["files"]) == {"original"} and r["mask"] is None
+        else:
+            assert read_mask(tmp_path / "out" / r["files"]["mask"]).shape == (side, side)
+            assert r["post"] is None or r["post"]["spec"] == "jpeg:80+resize:0.5"
+    stretched = prepare_image(read_image(src / "photo1.png"), size=64, resize="stretch")
+    plain = [r for r in records.values() if r["source"] == "photo1.png" and r["post_spec"] == "none"][0]
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / plain["files"]["original"]), stretched)
+
+
+def test_objects_masks_use_labels_and_fall_back_to_rectangle(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    images = tmp_path / "ds" / "images" / "train"
+    labels = tmp_path / "ds" / "labels" / "train"
+    labels.mkdir(parents=True)
+    for name in ("a", "b"):
+        write_image(images / f"{name}.png", smooth_photo(rng, 96, 128))
+    # a square object covering x 0.30–0.70, y 0.25–0.75 of a 128×96 photo; b has no label file
+    (labels / "a.txt").write_text("3 0.30 0.25 0.70 0.25 0.70 0.75 0.30 0.75\n")
+    cfg = BuildConfig(masks=("objects",), inpainters=("telea",), modes=("realfake",), size=64, split="train=1")
+    summary = build_dataset([tmp_path / "ds" / "images"], tmp_path / "out", cfg, workers=1, progress=False)
+    recs = {r["source"]: r for r in read_manifest(tmp_path / "out")}
+    assert recs["train/a.png"]["mask"]["kind"] == "objects"
+    assert recs["train/a.png"]["mask"]["params"]["class_id"] == 3
+    # crop 96×96 from x 16..112 then ×2/3: the object spans x (38.4-16)/1.5 ≈ 15..49, y 16..48 of 64
+    soft = read_mask(tmp_path / "out" / recs["train/a.png"]["files"]["mask"])
+    ys, xs = np.nonzero(soft == 255)
+    assert abs(xs.min() - 15) <= 9 and abs(xs.max() - 49) <= 9 and abs(ys.min() - 16) <= 9
+    fb = recs["train/b.png"]["mask"]
+    assert fb["kind"] == "rectangle" and fb["params"]["fallback_from"] == "objects"
+    assert summary["mask_fallbacks"] == 1
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--masks", "rectangle,blobs"], "unknown mask generator 'blobs'"),
+    (["--inpainters", "photoshop"], "unknown inpainter 'photoshop'"),
+    (["--modes", "realfake,deepfake"], "unknown mode 'deepfake'"),
+    (["--modes", "fakefake"], "needs autoencoder weights"),
+    (["--modes", "fakefake", "--autoencoder", "."], "missing taef2_encoder.pth"),
+    (["--split", "train=0.8,val=x"], "not a number"),
+    (["--split", "no-such-split-file.txt"], "neither name=fraction pairs"),
+    (["--mask-area", "0.5,0.2"], "--mask-area"),
+    (["--mask-area", "half"], "lo,hi"),
+    (["--masks", "folder"], "--mask-dir"),
+    (["--post", "jpeg:500"], "--post"),
+    (["--size", "8"], "--size"),
+])
+def test_cli_bad_options_fail_fast(tmp_path: Path, options: list[str], message: str) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    write_image(src / "a.png", np.zeros((64, 64, 3), np.uint8))
+    code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out"), *options)
+    assert code == 2, output
+    assert message in output and "Traceback" not in output
+    assert not (tmp_path / "out").exists()  # nothing written before the options were checked
+
+
+def test_cli_build_resume_and_mismatch(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    out = tmp_path / "out"
+    args = ["dataset", "build", str(src), str(out), "--size", "64", "--inpainters", "telea", "--workers", "1",
+            "--quiet"]
+    code, output = _invoke(*args)
+    assert code == 0, output
+    assert "samples   2 manipulated" in output and "built 2, reused 0" in output
+    code, output = _invoke(*args)
+    assert code == 0 and "built 0, reused 2" in output
+    code, output = _invoke(*args[:-1], "--seed", "5")
+    assert code == 2 and "different options (seed: 0 before, 5 now)" in output
+    assert len(output.strip().splitlines()) == 1
+    code, output = _invoke("dataset", "info", str(out))
+    assert code == 0 and "manifest layout, 4 items (2 manipulated, 2 authentic)" in output
+
+
+def test_discover_sources_rules(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        (d / "x").mkdir(parents=True)
+        write_image(d / "x" / "p.png", np.zeros((8, 8, 3), np.uint8))
+    (a / "notes.txt").write_text("ignored")
+    assert [s.relpath for s in discover_sources([a])] == ["x/p.png"]
+    assert [s.relpath for s in discover_sources([b, a])] == ["a/x/p.png", "b/x/p.png"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InpaintscopeError, match="no image files"):
+        discover_sources([tmp_path / "empty"])
+    with pytest.raises(InpaintscopeError, match="does not exist"):
+        discover_sources([tmp_path / "missing"])
+    assert source_base_id("a/b.c.jpg") != source_base_id("a/b.c.png")
+    assert "." not in source_base_id("a/b.c.jpg")
+
+
+def test_fakefake_with_shared_weights(tmp_path: Path, shared_data: Path) -> None:
+    """fakefake = the photo's autoencoder round trip pasted with the soft mask (as compose defines it),
+    computed once per photo and shared by its samples."""
+    from inpaintscope.inpaint.autoencoder import LatentAutoencoder
+    from inpaintscope.inpaint.compose import make_composites
+
+    weights = shared_data / "weights"
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    cfg = BuildConfig(masks=("rectangle",), inpainters=("telea",), modes=("realfake", "fakefake"), per_image=2,
+                      size=64, autoencoder=str(weights), split="train=1")
+    summary = build_dataset([src], tmp_path / "out", cfg, workers=1, progress=False)
+    assert summary["by_mode"] == {"fakefake": 4, "realfake": 4}
+    ae = LatentAutoencoder.from_dir(weights)
+    for r in read_manifest(tmp_path / "out"):
+        original = read_image(tmp_path / "out" / r["files"]["original"])
+        soft = read_mask(tmp_path / "out" / r["files"]["mask"])
+        fake = read_image(tmp_path / "out" / r["files"]["fakefake"])
+        expected = make_composites(original, soft, ("fakefake",), autoencoder=ae, rng=np.random.default_rng(0))
+        np.testing.assert_array_equal(fake, expected["fakefake"])
+        np.testing.assert_array_equal(fake[soft == 0], original[soft == 0])
+        assert not np.array_equal(fake[soft == 255], original[soft == 255])
