@@ -24,6 +24,8 @@ from .train import UserError
 @click.option("--table", is_flag=True, help="Cross-method table: rows = CHECKPOINTS, columns = --by values.")
 @click.option("--by", type=click.Choice(["mode", "inpainter", "mask_kind"]), default="mode", help="Table columns.")
 @click.option("--metric", default="iou@0.5", help="Metric shown in --table.")
+@click.option("--post", "post", default=None,
+              help="Launder test images first (robustness): e.g. jpeg:75, webp:80, resize:0.5, jpeg:90+resize:0.5.")
 @click.option("--progress/--no-progress", default=True)
 def evaluate(checkpoints: tuple[str, ...], **options: Any) -> None:
     """Evaluate CHECKPOINT on --data; print every named metric (Markdown) and save JSON + Markdown.
@@ -41,7 +43,7 @@ def evaluate(checkpoints: tuple[str, ...], **options: Any) -> None:
 
 def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str, modes: str | None, gt_mode: str,
               no_authentic: bool, out: str | None, device: str, batch_size: int, table: bool, by: str, metric: str,
-              progress: bool) -> None:
+              progress: bool, post: str | None = None) -> None:
     if not checkpoints:
         raise InpaintscopeError("give a checkpoint to evaluate (or several with --table)")
     if len(checkpoints) > 1 and not table:
@@ -61,11 +63,15 @@ def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str
     mode_list = [m.strip() for m in modes.split(",") if m.strip()] if modes else None
     dataset = open_data(list(data), split=None if split == "all" else split, modes=mode_list, gt_mode=gt_mode,
                         include_authentic=not no_authentic)
+    if post:
+        from ..evaluate.perturb import PerturbedDataset
+
+        dataset = PerturbedDataset(dataset, post)
     results = []
     for ckpt in checkpoints:
         model = load_detector(ckpt)
         info = {"checkpoint": str(ckpt), "model": model.checkpoint_info.get("model"), "data": list(data),
-                "split": split, "modes": mode_list}
+                "split": split, "modes": mode_list, "post": post}
         report = run_evaluation(model, dataset, batch_size=batch_size, device=device, gt_mode=gt_mode,
                                 progress=progress, info=info)
         results.append((row_label(model.checkpoint_info, Path(ckpt).stem), report))

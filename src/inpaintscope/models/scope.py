@@ -1,0 +1,248 @@
+"""SCOPE: inpaintscope's own fast inpainting detector family (``scope_tiny``, ``scope_small``).
+
+Designed for a laptop CPU and for large photos: every operation is local (convolutions,
+bilinear resampling, per-image pooling), so time and memory grow linearly with the number of
+pixels, unlike IID-Net's N×N global attention (``reference-models.md`` §1.5.1).
+
+Layout (all widths for ``scope_tiny``; ``scope_small`` uses 24-48-96-192):
+
+1. **Noise front end at full resolution** (inpainting traces are pixel-level, so nothing is
+   downsampled before it):
+
+   * fixed high-pass kernels applied to each RGB channel separately: horizontal and vertical
+     first differences (as IID-Net's PF filters, §1.3.3) and the SRM KV and 3×3 second-order
+     kernels (§2.2.1; Fridrich & Kodovský, "Rich Models for Steganalysis", TIFS 2012), in
+     0–255 units and soft-clipped (``tanh(r / clip)``) so strong edges do not swamp weak noise;
+   * a learned Bayar-constrained 5×5 conv (Bayar & Stamm, "Constrained Convolutional Neural
+     Networks", TIFS 2018): centre −1, off-centre weights summing to +1, imposed by
+     :func:`bayar_constrain` as a pure function of the stored weight on every forward (no
+     in-place mutation, so one GPU, several or the CPU give the same result; cf. §1.3.2);
+   * the image itself (as ``tanh(x01 / 2)``), so colour/semantic cues are available too.
+
+   A 1×1 conv mixes the 18 channels into 16 at full resolution.
+2. **Encoder**: full resolution (16) → /2 (32) → /4 (64) → /8 (128), then a /16 context stage
+   (128, dilated blocks). Blocks are depthwise-separable residual units.
+3. **U-Net decoder** (FPN-style merges): 1×1 projection, bilinear ×2, add the encoder skip,
+   one block; back to full resolution, then a 1×1 mask head giving logits at input size.
+4. **Image head**: average- and max-pooled /4 decoder features, plus the mean of the top 1 %
+   mask logits and the mean mask logit → MLP (32 hidden) → one image logit.
+
+Any H, W: the input is reflect-padded to a multiple of 16 and the outputs cropped back; the
+image head pools only over the unpadded area. BatchNorm uses running statistics in eval mode,
+so inference never depends on the rest of the batch; there it is folded into the convolutions.
+Input: RGB float in [0, 1].
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ShapeError
+from .base import Detector, DetectorOutput, Preprocessing, register_model
+
+
+def bayar_constrain(weight: torch.Tensor) -> torch.Tensor:
+    """Return a copy of ``weight`` (O×I×k×k, k odd) with centre −1 and off-centre sum +1 per kernel.
+
+    Bayar & Stamm divide the off-centre weights by their sum, which explodes when that sum is
+    near 0 (the failure mode of IID-Net's port, §1.3.2). We instead project orthogonally onto
+    the constraint plane: subtract the off-centre mean and add 1/(k²−1). It is linear, so
+    gradients are well-conditioned, and a constrained weight is a fixed point.
+    """
+    k = weight.shape[-1]
+    if weight.ndim != 4 or k != weight.shape[-2] or k % 2 == 0:
+        raise ShapeError(f"Bayar weights must be O×I×k×k with odd k, got {tuple(weight.shape)}")
+    off = torch.ones(k, k, dtype=weight.dtype, device=weight.device)
+    off[k // 2, k // 2] = 0.0
+    n = k * k - 1
+    w = weight * off
+    w = w - (w.sum(dim=(-2, -1), keepdim=True) / n) * off + off / n
+    return w - (1.0 - off)  # centre = −1
+
+
+def highpass_kernels() -> torch.Tensor:
+    """Four fixed 5×5 high-pass kernels (4×5×5): ∂x, ∂y first differences, SRM KV/12, SRM 3×3/4."""
+    k = torch.zeros(4, 5, 5, dtype=torch.float64)
+    k[0, 2, 2], k[0, 2, 3] = -1.0, 1.0  # x(i, j+1) − x(i, j)
+    k[1, 2, 2], k[1, 3, 2] = -1.0, 1.0  # x(i+1, j) − x(i, j)
+    k[2] = torch.tensor([[-1, 2, -2, 2, -1],
+                         [2, -6, 8, -6, 2],
+                         [-2, 8, -12, 8, -2],
+                         [2, -6, 8, -6, 2],
+                         [-1, 2, -2, 2, -1]], dtype=torch.float64) / 12.0
+    k[3, 1:4, 1:4] = torch.tensor([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], dtype=torch.float64) / 4.0
+    return k.to(torch.float32)
+
+
+class NoiseFrontEnd(nn.Module):
+    """Image + fixed per-channel high-pass residuals + Bayar conv: 3 + 12 + B channels.
+
+    Residuals are taken in 0–255 units and soft-clipped to ±1 by ``tanh(r / clip)``: sensor and
+    generator noise are a few grey levels, edges hundreds, and the clip keeps edges from
+    dominating while leaving the weak noise nearly linear. The Bayar output gets the same
+    treatment, so every channel is O(1) and no input normalisation layer is needed.
+
+    All three parts are one 5×5 convolution followed by one tanh (a single dense conv is ~2.5×
+    faster on CPU than a depthwise and a dense conv plus a concatenation): the image passes
+    through centre-tap kernels scaled so that its channels come out as ``tanh(x01 / 2)``, a
+    nearly linear map of [0, 1].
+    """
+
+    def __init__(self, *, bayar_channels: int = 3, clip: float = 8.0) -> None:
+        super().__init__()
+        if clip <= 0:
+            raise ShapeError(f"clip must be > 0 (grey levels), got {clip}")
+        self.clip = float(clip)
+        fixed = torch.zeros(15, 3, 5, 5)
+        for c in range(3):
+            fixed[c, c, 2, 2] = 0.5 * self.clip / 255.0  # identity: tanh(x01 / 2) after scaling
+            fixed[3 + 4 * c: 7 + 4 * c, c] = highpass_kernels()  # colour c alone, 4 kernels
+        self.register_buffer("fixed_weight", fixed)
+        self.bayar_weight = nn.Parameter(torch.empty(bayar_channels, 3, 5, 5))
+        nn.init.kaiming_uniform_(self.bayar_weight, a=math.sqrt(5))
+        self.out_channels = 15 + bayar_channels
+
+    def forward(self, x01: torch.Tensor) -> torch.Tensor:
+        w = torch.cat([self.fixed_weight.to(x01.dtype), bayar_constrain(self.bayar_weight)])
+        # the filters are linear, so scaling the 3 input channels by 255/clip equals dividing
+        # the outputs (in grey levels) by clip
+        return torch.tanh(F.conv2d(x01 * (255.0 / self.clip), w, padding=2))
+
+
+class ConvBN(nn.Module):
+    """Conv (no bias) → BatchNorm → optional ReLU. In eval mode the BN is folded into the conv
+    weights on the fly (same result up to rounding), which saves a full pass over the feature
+    map: at full resolution these memory-bound passes dominate CPU time."""
+
+    def __init__(self, cin: int, cout: int, *, k: int = 3, stride: int = 1, dilation: int = 1,
+                 groups: int = 1, relu: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, k, stride, dilation * (k // 2), dilation=dilation, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            y = self.bn(self.conv(x))
+        else:
+            bn = self.bn
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            w = self.conv.weight * scale.view(-1, 1, 1, 1)
+            b = bn.bias - bn.running_mean * scale
+            c = self.conv
+            y = F.conv2d(x, w, b, c.stride, c.padding, c.dilation, c.groups)
+        return F.relu(y, inplace=True) if self.relu else y
+
+
+class SepBlock(nn.Module):
+    """Residual depthwise-separable unit: dw 3×3 (dilation d) → BN → ReLU → pw 1×1 → BN, + x, ReLU."""
+
+    def __init__(self, c: int, *, dilation: int = 1) -> None:
+        super().__init__()
+        self.dw = ConvBN(c, c, dilation=dilation, groups=c)
+        self.pw = ConvBN(c, c, k=1, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.pw(self.dw(x)), inplace=True)
+
+
+class UpBlock(nn.Module):
+    """FPN-style merge: 1×1 projection at the coarse level (cheap), bilinear up to the skip's
+    size, add the skip, one SepBlock. Adding instead of concatenating avoids a wide full-size
+    tensor and a wide 1×1 conv at the finest levels."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.proj = ConvBN(cin, cout, k=1, relu=False)
+        self.block = SepBlock(cout)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(self.proj(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.block(x + skip)
+
+
+class Scope(Detector):
+    """The SCOPE detector; see the module docstring. ``widths`` = channels at strides 1, 2, 4, 8
+    (the /16 context stage reuses the last width). ``depths`` = SepBlocks per encoder stage."""
+
+    preprocessing = Preprocessing()  # RGB in [0, 1]
+    size_multiple = 1  # any size: padded internally to a multiple of `stride`
+    stride = 16
+    topk_fraction = 0.01
+
+    def __init__(self, *, widths: tuple[int, int, int, int] = (16, 32, 64, 128),
+                 depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3,
+                 clip: float = 8.0, head_hidden: int = 32) -> None:
+        super().__init__()
+        if len(widths) != 4 or len(depths) != 5:
+            raise ShapeError(f"widths needs 4 entries and depths 5, got {widths} and {depths}")
+        self.front = NoiseFrontEnd(bayar_channels=bayar_channels, clip=clip)
+        c0, c1, c2, c3 = widths
+        chans = (c0, c1, c2, c3, c3)
+        # 1×1: the front end's 5×5 filters already give the spatial support, and a 3×3 here
+        # would be the single most expensive op of the network (full resolution, 18 inputs)
+        self.stem = ConvBN(self.front.out_channels, c0, k=1)
+        self.downs = nn.ModuleList([ConvBN(chans[i], chans[i + 1], stride=2) for i in range(4)])
+        # dilations at /16 widen the receptive field (context for large holes) at no extra cost
+        self.stages = nn.ModuleList([
+            nn.Sequential(*[SepBlock(chans[i], dilation=(1 + j if i == 4 else 1)) for j in range(depths[i])])
+            for i in range(5)
+        ])
+        self.ups = nn.ModuleList([UpBlock(chans[i + 1], chans[i]) for i in reversed(range(4))])
+        self.mask_head = nn.Conv2d(c0, 1, 1)
+        self.image_head = nn.Sequential(nn.Linear(2 * c2 + 2, head_hidden), nn.ReLU(inplace=True),
+                                        nn.Linear(head_hidden, 1))
+
+    def forward(self, x: torch.Tensor) -> DetectorOutput:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ShapeError(f"SCOPE expects a B×3×H×W tensor, got {tuple(x.shape)}")
+        b, _, h, w = x.shape
+        ph, pw = (-h) % self.stride, (-w) % self.stride
+        if ph or pw:
+            # reflect keeps the noise statistics at the border; it needs pad < size
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        # NHWC is what oneDNN's depthwise and 1×1 kernels are fast on (about 1.3× on CPU here)
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = self.stages[0](self.stem(self.front(x)))
+        skips = [y]
+        for down, stage in zip(self.downs, self.stages[1:]):
+            y = stage(down(y))
+            skips.append(y)
+        y = skips.pop()
+        pooled = None
+        for i, up in enumerate(self.ups):
+            y = up(y, skips.pop())
+            if i == 1:  # the /4 decoder level feeds the image head
+                pooled = self._pool(y, h, w)
+        logits = self.mask_head(y)[..., :h, :w].contiguous()
+        flat = logits.flatten(1)
+        k = max(1, int(round(self.topk_fraction * flat.shape[1])))
+        stats = torch.stack([flat.topk(k, dim=1).values.mean(dim=1), flat.mean(dim=1)], dim=1)
+        image_logit = self.image_head(torch.cat([pooled, stats], dim=1))
+        return DetectorOutput(mask_logits=logits, image_logit=image_logit)
+
+    @staticmethod
+    def _pool(feat: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Average + max over the part of a /4 map that covers the unpadded image."""
+        f = feat[..., : -(-h // 4), : -(-w // 4)]
+        return torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
+
+
+@register_model("scope_tiny")
+def scope_tiny(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0,
+               head_hidden: int = 32) -> Scope:
+    """SCOPE with widths 16-32-64-128: the fastest CPU detector of the zoo."""
+    return Scope(widths=(16, 32, 64, 128), depths=tuple(depths), bayar_channels=bayar_channels, clip=clip,
+                 head_hidden=head_hidden)
+
+
+@register_model("scope_small")
+def scope_small(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0,
+                head_hidden: int = 32) -> Scope:
+    """SCOPE with widths 24-48-96-192."""
+    return Scope(widths=(24, 48, 96, 192), depths=tuple(depths), bayar_channels=bayar_channels, clip=clip,
+                 head_hidden=head_hidden)
