@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean default-data default-model
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,14 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The default detector's recipe (see configs/default.yaml and src/inpaintscope/weights/MODEL_CARD.md).
+SHARED ?= ../shared/data
+default-data: $(STAMP)
+	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/default \
+	  --masks rectangle,strokes,shapes,objects --inpainters telea,ns,patchmatch,autoencoder \
+	  --modes realfake,fakefake --per-image 3 --size 256 --split configs/splits/shared_photos.txt \
+	  --seed 0 --autoencoder $(SHARED)/weights --post none,none,jpeg:90,jpeg:75,webp:80 --authentic
+
+default-model: default-data
+	$(BIN)/inpaintscope train --config configs/default.yaml

@@ -37,5 +37,5 @@ class PerturbedDataset(Dataset):
         if set(np.unique(mask).tolist()) <= {0.0, 1.0}:
             new_mask = (new_mask >= 0.5).astype(np.float32)
         meta = dict(item.get("meta", {}), perturbation=self.post.spec())
-        return {"image": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0,
+        return {"image": torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float() / 255.0,
                 "mask": torch.from_numpy(new_mask)[None], "label": item["label"], "meta": meta}
