@@ -42,7 +42,7 @@ def run_cell(spec: str, size: str, threads: int, repeats: int, tile: int, overla
     import torch
 
     torch.set_num_threads(threads)
-    from inpaintscope.detect import LoadedModel, detect, load_model
+    from inpaintscope.detection import LoadedModel, detect, load_model
     from inpaintscope.models import create_model
 
     kind, _, target = spec.partition(":")

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import inpaintscope
-from inpaintscope.detect import (
+from inpaintscope.detection import (
     Detection,
     Region,
     clear_model_cache,
@@ -23,7 +23,7 @@ from inpaintscope.detect import (
     find_regions,
     load_model,
 )
-from inpaintscope.detect import loader as loader_mod
+from inpaintscope.detection import loader as loader_mod
 from inpaintscope.errors import InpaintscopeError, MissingWeightsError
 from inpaintscope.io import encode_image
 from inpaintscope.models import MODELS, create_model, save_checkpoint
@@ -89,7 +89,7 @@ def test_four_input_types_identical(bright_ckpt: Path, tmp_path: Path) -> None:
         np.testing.assert_array_equal(d.mask, results[0].mask)
         assert d.score == results[0].score and d.regions == results[0].regions
     assert results[0].source == str(path) and results[3].source is None
-    # the package-level call works whether inpaintscope.detect resolves to the function or module
+    # the package-level function is the same call
     assert inpaintscope.detect(img, model=bright_ckpt).score == results[3].score
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from inpaintscope.cli.main import cli, main
-from inpaintscope.detect.report import RECORD_KEYS
+from inpaintscope.detection.report import RECORD_KEYS
 from inpaintscope.io import encode_image
 from test_detect_support import bright_probability, cli_command, make_checkpoint, registered, square_image
 from test_io_images import bomb_png, deny_reading

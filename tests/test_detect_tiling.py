@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintscope.detect import detect, predict_tiled, run_model, tile_starts
-from inpaintscope.detect.tiling import _ramp_window
+from inpaintscope.detection import detect, predict_tiled, run_model, tile_starts
+from inpaintscope.detection.tiling import _ramp_window
 from inpaintscope.errors import InpaintscopeError
 from test_detect_support import TinyDetector, bright_probability, bright_state, registered
 

@@ -12,8 +12,8 @@ _LAZY = {
     "create_model": "inpaintscope.models",
     "list_models": "inpaintscope.models",
     "load_detector": "inpaintscope.models",
-    "detect": "inpaintscope.detect",
-    "Detection": "inpaintscope.detect",
+    "detect": "inpaintscope.detection",
+    "Detection": "inpaintscope.detection",
     "read_image": "inpaintscope.io",
 }
 

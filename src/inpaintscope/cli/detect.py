@@ -37,9 +37,9 @@ def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | 
     """
     from pathlib import Path
 
-    from ..detect.batch import INDEX_HTML, RESULTS_CSV, RESULTS_JSONL, expand_inputs, run_batch
-    from ..detect.loader import load_model
-    from ..detect.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+    from ..detection.batch import INDEX_HTML, RESULTS_CSV, RESULTS_JSONL, expand_inputs, run_batch
+    from ..detection.loader import load_model
+    from ..detection.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
     from ..io import DEFAULT_MAX_PIXELS
 
     start = time.perf_counter()

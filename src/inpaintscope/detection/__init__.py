@@ -1,11 +1,8 @@
-"""Detect inpainted regions: ``detect(image) -> Detection``, tiled for any image size.
+"""Detect inpainted regions: ``detect(image) -> Detection`` (also ``inpaintscope.detect``), tiled for any image size.
 
 See :mod:`.api` for the meaning of every field, :mod:`.tiling` for how large images are cut and
 blended, :mod:`.loader` for what ``model=`` accepts, :mod:`.batch` for folders (the CLI).
 """
-import sys as _sys
-import types as _types
-
 from .api import FALLBACK_PERCENTILE, Detection, Region, default_min_region_area, detect, find_regions
 from .loader import DEFAULT_MODEL, WEIGHTS_DIR, LoadedModel, clear_model_cache, load_model, resolve_device
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, TiledPrediction, predict_tiled, run_model, tile_starts
@@ -16,14 +13,3 @@ __all__ = [
     "find_regions", "load_model", "predict_tiled", "resolve_device", "run_model", "tile_starts",
 ]
 
-
-class _CallableModule(_types.ModuleType):
-    """Importing this package binds ``inpaintscope.detect`` to the *module*, shadowing the lazy
-    ``inpaintscope.detect`` function; making the module callable keeps
-    ``inpaintscope.detect(image, ...)`` working either way."""
-
-    def __call__(self, image, **kwargs):  # type: ignore[no-untyped-def]
-        return detect(image, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallableModule

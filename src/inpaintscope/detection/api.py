@@ -144,9 +144,9 @@ def detect(
     ``image``: a path, bytes, a PIL image or a numpy array (read with
     :func:`inpaintscope.io.read_image`: EXIF orientation applied, any mode converted to RGB).
     ``model``: None (the shipped default), a shipped name, a checkpoint path or a Detector
-    (see :mod:`inpaintscope.detect.loader`); files are loaded once per process.
+    (see :mod:`inpaintscope.detection.loader`); files are loaded once per process.
     ``tile``/``overlap``: tiled inference for images larger than ``tile`` (see
-    :mod:`inpaintscope.detect.tiling`). ``seconds`` counts reading and inference, not the
+    :mod:`inpaintscope.detection.tiling`). ``seconds`` counts reading and inference, not the
     one-off model load.
     """
     if not (isinstance(threshold, (int, float)) and 0.0 <= float(threshold) <= 1.0):
