@@ -241,3 +241,14 @@ def test_cuda_training_with_amp(tmp_path, tiny_detector, amp):
     assert all(np.isfinite(r["val_loss"]) for r in result.history)
     assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
     assert next(result.model.parameters()).is_cuda
+
+
+def test_max_minutes_budget_stops_training(tmp_path):
+    """A tiny wall-clock budget stops after the first step, validates, and writes the checkpoint."""
+    from inpaintscope.train import TrainConfig, fit
+
+    cfg = TrainConfig(model="scope_tiny", data=["synthetic:16x32"], batch_size=4, epochs=50, max_minutes=1e-6,
+                      device="cpu", out=str(tmp_path / "run"), progress=False)
+    result = fit(cfg)
+    assert result.steps == 1 and len(result.history) == 1
+    assert (tmp_path / "run" / "best.safetensors").is_file()

@@ -26,6 +26,8 @@ from .train import UserError
 @click.option("--metric", default="iou@0.5", help="Metric shown in --table.")
 @click.option("--post", "post", default=None,
               help="Launder test images first (robustness): e.g. jpeg:75, webp:80, resize:0.5, jpeg:90+resize:0.5.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Evaluate N evenly spaced items (a quick, deterministic subset covering every method).")
 @click.option("--progress/--no-progress", default=True)
 def evaluate(checkpoints: tuple[str, ...], **options: Any) -> None:
     """Evaluate CHECKPOINT on --data; print every named metric (Markdown) and save JSON + Markdown.
@@ -43,7 +45,7 @@ def evaluate(checkpoints: tuple[str, ...], **options: Any) -> None:
 
 def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str, modes: str | None, gt_mode: str,
               no_authentic: bool, out: str | None, device: str, batch_size: int, table: bool, by: str, metric: str,
-              progress: bool, post: str | None = None) -> None:
+              progress: bool, post: str | None = None, limit: int | None = None) -> None:
     if not checkpoints:
         raise InpaintscopeError("give a checkpoint to evaluate (or several with --table)")
     if len(checkpoints) > 1 and not table:
@@ -63,6 +65,10 @@ def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str
     mode_list = [m.strip() for m in modes.split(",") if m.strip()] if modes else None
     dataset = open_data(list(data), split=None if split == "all" else split, modes=mode_list, gt_mode=gt_mode,
                         include_authentic=not no_authentic)
+    if limit is not None and limit < len(dataset):
+        from torch.utils.data import Subset
+
+        dataset = Subset(dataset, [i * len(dataset) // limit for i in range(limit)])
     if post:
         from ..evaluate.perturb import PerturbedDataset
 
@@ -71,7 +77,7 @@ def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str
     for ckpt in checkpoints:
         model = load_detector(ckpt)
         info = {"checkpoint": str(ckpt), "model": model.checkpoint_info.get("model"), "data": list(data),
-                "split": split, "modes": mode_list, "post": post}
+                "split": split, "modes": mode_list, "post": post, "limit": limit}
         report = run_evaluation(model, dataset, batch_size=batch_size, device=device, gt_mode=gt_mode,
                                 progress=progress, info=info)
         results.append((row_label(model.checkpoint_info, Path(ckpt).stem), report))

@@ -35,6 +35,8 @@ class UserError(click.ClickException):
 @click.option("--loss", default=None, help="Loss spec, e.g. focal, bce+dice:0.5, iid_faithful.")
 @click.option("--epochs", type=int, default=None)
 @click.option("--max-steps", type=int, default=None, help="Stop after this many optimiser steps (budget).")
+@click.option("--max-minutes", type=float, default=None,
+              help="Stop after this much wall-clock training time (equal-compute budget; not bit-reproducible).")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None)
 @click.option("--crop", type=int, default=None, help="Random crop size in pixels (no resampling).")
@@ -47,7 +49,7 @@ class UserError(click.ClickException):
 @click.option("--report-compat", is_flag=True, default=False,
               help="Keep and evaluate the last epoch, as the report did, instead of the best.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
-              help="Continue the run in RUN_DIR (only epochs/max-steps/device/num-workers may change).")
+              help="Continue the run in RUN_DIR (only epochs/max-steps/max-minutes/device/num-workers may change).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars and per-epoch lines.")
 def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None, report_compat: bool,
           **options: Any) -> None:

@@ -61,6 +61,8 @@ class TrainConfig:
     val_batch_size: int = 8
     epochs: int = 100
     max_steps: int | None = None
+    #: wall-clock training budget in minutes (stops like max_steps; for equal-compute comparisons)
+    max_minutes: float | None = None
     early_stopping_patience: int | None = 5
     early_stopping_min_delta: float = 0.0
     crop: int | None = None
@@ -98,6 +100,7 @@ class TrainConfig:
             (self.batch_size >= 1 and self.val_batch_size >= 1, "batch sizes must be >= 1"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}"),
+            (self.max_minutes is None or self.max_minutes > 0, f"max_minutes must be > 0, got {self.max_minutes}"),
             (self.crop is None or self.crop >= 8, f"crop must be >= 8 pixels, got {self.crop}"),
             (self.num_workers >= 0 and self.checkpoint_every >= 0, "num_workers and checkpoint_every must be >= 0"),
             (self.early_stopping_patience is None or self.early_stopping_patience >= 1,

@@ -47,7 +47,7 @@ from .losses import build_loss, image_bce_loss
 
 STATE_FILE = "last.state.pt"
 #: keys a resumed run may change (they bound or place the run, not what it computes)
-RESUMABLE_OVERRIDES = ("epochs", "max_steps", "device", "num_workers", "progress", "checkpoint_every")
+RESUMABLE_OVERRIDES = ("epochs", "max_steps", "max_minutes", "device", "num_workers", "progress", "checkpoint_every")
 
 
 @dataclass
@@ -271,6 +271,7 @@ def fit(config: TrainConfig, *, train_dataset: Dataset | None = None, val_datase
 
     # ---- state: fresh or resumed ----------------------------------------------------------
     start_epoch, start_step, global_step = 0, 0, 0
+    trained_seconds = 0.0  # wall-clock training time of earlier (resumed) sessions, for max_minutes
     history: list[dict[str, Any]] = []
     loss_sum, loss_n = 0.0, 0
     finished = False
@@ -292,6 +293,7 @@ def fit(config: TrainConfig, *, train_dataset: Dataset | None = None, val_datase
         if (run_dir / "best.safetensors").is_file() and stopper.best_epoch is not None:
             stopper.best_state = {k: v.to(device) for k, v in load_state_dict(run_dir / "best.safetensors").items()}
         start_epoch, start_step, global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
+        trained_seconds = float(state.get("trained_seconds", 0.0))
         history, loss_sum, loss_n = list(state["history"]), state["loss_sum"], state["loss_n"]
         finished = state.get("finished", False)
         if ctx.main:
@@ -312,6 +314,7 @@ def fit(config: TrainConfig, *, train_dataset: Dataset | None = None, val_datase
                         _checkpoint_info(config, model, step=global_step, epoch=epoch, kind="last"))
         _write_state(state_path, {
             "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
+            "trained_seconds": trained_seconds + time.perf_counter() - session_start,
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None,
             "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
@@ -322,7 +325,20 @@ def fit(config: TrainConfig, *, train_dataset: Dataset | None = None, val_datase
     from tqdm.auto import tqdm
 
     epoch = start_epoch
-    budget_hit = config.max_steps is not None and global_step >= config.max_steps
+    session_start = time.perf_counter()
+
+    def over_time_budget() -> bool:
+        # A wall-clock budget (equal-compute comparisons): not bit-reproducible, unlike max_steps.
+        if config.max_minutes is None:
+            return False
+        over = trained_seconds + time.perf_counter() - session_start >= 60.0 * config.max_minutes
+        if ctx.world > 1:  # every rank must stop at the same step
+            flag = torch.tensor([float(over)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            over = bool(flag.item())
+        return over
+
+    budget_hit = (config.max_steps is not None and global_step >= config.max_steps) or over_time_budget()
     while not finished and epoch < config.epochs and not budget_hit:
         t0 = time.perf_counter()
         sampler.set_epoch(epoch)
@@ -353,7 +369,7 @@ def fit(config: TrainConfig, *, train_dataset: Dataset | None = None, val_datase
             bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}")
             if config.checkpoint_every and global_step % config.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
                 save_last(epoch, step_in_epoch)
-            if config.max_steps is not None and global_step >= config.max_steps:
+            if (config.max_steps is not None and global_step >= config.max_steps) or over_time_budget():
                 budget_hit = True
                 break
         bar.close()
