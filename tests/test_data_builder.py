@@ -124,7 +124,7 @@ def test_bad_sources_are_skipped_with_reasons(built: dict) -> None:
     assert "too small" in skipped["tiny.png"] and "40" in skipped["tiny.png"]
     assert "truncated" in skipped["truncated.jpg"]
     assert str(built["src"]) not in json.dumps(skipped)  # relative paths only
-    assert built["summary"]["sources"] == {"found": 10, "used": 6, "skipped": 4}
+    assert built["summary"]["sources"] == {"found": 10, "used": 6, "skipped": 4, "not_in_split": 0}
 
 
 def test_splits_are_by_source_photo(built: dict) -> None:
@@ -152,9 +152,53 @@ def test_split_file(tmp_path: Path) -> None:
     src = make_sources(tmp_path / "src", n=3, bad=False)
     listing = tmp_path / "split.txt"
     listing.write_text("# relpath split\nphoto1.png test\nsub/photo0.png,train\n")
-    tasks, skipped = plan_build(discover_sources([src]), BuildConfig(split=str(listing)))
+    tasks, skipped, not_in_split = plan_build(discover_sources([src]), BuildConfig(split=str(listing)))
     assert {t.source.relpath: t.split for t in tasks} == {"photo1.png": "test", "sub/photo0.png": "train"}
-    assert skipped == [{"source": "photo2.png", "reason": "not listed in the split file"}]
+    # Left out by choice: counted, not listed as a skipped file with a reason.
+    assert skipped == [] and not_in_split == 1
+
+
+def test_split_file_exclusions_are_a_count_in_the_summary(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src", n=3, bad=False)
+    listing = tmp_path / "split.txt"
+    listing.write_text("photo1.png test\n")
+    code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out"), "--size", "64", "--workers", "1",
+                           "--quiet", "--split", str(listing))
+    assert code == 0, output
+    assert "not in the split file: 2" in output and "skipped" not in output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["not_in_split"] == 2 and summary["skipped_sources"] == []
+    assert summary["sources"] == {"found": 3, "used": 1, "skipped": 0, "not_in_split": 2}
+
+
+def test_bad_split_files_and_out_paths_fail_in_one_line(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    (tmp_path / "unrelated.txt").write_text("elsewhere/photo0.png train\n")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "nomasks").mkdir()
+    cases = [
+        (["--split", str(src / "photo1.png")], "not a text file"),  # a photo given by mistake
+        (["--split", str(tmp_path / "unrelated.txt")], "lists none of the 2 source photos"),
+        (["--masks", "folder", "--mask-dir", str(tmp_path / "nomasks")], "holds no mask images"),
+    ]
+    for options, message in cases:
+        code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out"), "--size", "64", *options)
+        assert code == 2 and message in output and "Traceback" not in output, output
+        assert len(output.strip().splitlines()) == 1
+        assert not (tmp_path / "out").exists()
+    code, output = _invoke("dataset", "build", str(src), str(tmp_path / "afile" / "out"), "--size", "64")
+    assert code == 2 and "cannot write the dataset to" in output and "Traceback" not in output, output
+
+
+def test_failed_samples_make_the_cli_exit_non_zero(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    (masks / "broken.png").write_bytes(b"not a png")  # listed, but unreadable when indexed
+    code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out"), "--size", "64", "--workers", "1",
+                           "--quiet", "--masks", "folder", "--mask-dir", str(masks))
+    assert code == 1, output
+    assert "2 sample(s) failed" in output and "Traceback" not in output
 
 
 def test_byte_identical_for_one_and_two_workers(built: dict) -> None:

@@ -252,3 +252,36 @@ def test_max_minutes_budget_stops_training(tmp_path):
     result = fit(cfg)
     assert result.steps == 1 and len(result.history) == 1
     assert (tmp_path / "run" / "best.safetensors").is_file()
+
+
+def test_crop_missing_the_region_relabels_as_authentic():
+    import torch
+
+    from inpaintscope.train import AugmentConfig, AugmentedDataset
+
+    mask = torch.zeros(1, 64, 64)
+    mask[:, :8, :8] = 1  # region in one corner: most 16² crops miss it
+    item = {"image": torch.rand(3, 64, 64), "mask": mask, "label": torch.tensor(1), "meta": {}}
+    ds = AugmentedDataset([item] * 40, AugmentConfig(16, False, False, False), seed=0)
+    seen = {(bool(it["mask"].any()), int(it["label"])) for it in (ds[i] for i in range(40))}
+    assert seen == {(True, 1), (False, 0)}
+
+
+def test_init_starts_from_given_weights(tmp_path):
+    import torch
+
+    from inpaintscope.models import create_model, save_checkpoint
+    from inpaintscope.train import TrainConfig, fit
+
+    source = create_model("scope_tiny")
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.5)
+    save_checkpoint(tmp_path / "init.safetensors", source.state_dict(), {"model": "scope_tiny"})
+    cfg = TrainConfig(model="scope_tiny", init=str(tmp_path / "init.safetensors"), data=["synthetic:8x32"],
+                      batch_size=4, epochs=1, max_steps=1, lr=1e-12, val_split=None, device="cpu",
+                      out=str(tmp_path / "run"), progress=False)
+    trained = fit(cfg).model.state_dict()
+    for key, value in source.state_dict().items():
+        if value.is_floating_point() and "running" not in key:
+            assert torch.allclose(trained[key].cpu(), value, atol=1e-6), key

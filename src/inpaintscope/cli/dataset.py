@@ -85,7 +85,8 @@ def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: st
     Writes OUT/<split>/<id>.original.png, <id>.mask.png (soft 0-255 mask, 255 = inpainted)
     and <id>.<mode>.png per mode, plus OUT/manifest.jsonl and OUT/summary.json.
     Re-running the same command resumes an interrupted build; running it with other
-    options on the same OUT is refused. Unreadable or tiny photos are skipped and listed.
+    options on the same OUT is refused. Unreadable or tiny photos are skipped and listed;
+    photos a split file leaves out are only counted. Exits 1 if any sample failed.
 
     \b
     Example:
@@ -100,7 +101,12 @@ def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: st
                       mask_area=_area(mask_area), post=tuple(post.split(",")), authentic=authentic,
                       min_side=min_side)
     with user_errors():
-        build_dataset(list(src), out, cfg, workers=workers, progress=not quiet, echo=click.echo)
+        summary = build_dataset(list(src), out, cfg, workers=workers, progress=not quiet, echo=click.echo)
+    if summary["failed_samples"]:
+        # Skipped photos are expected; failed samples (bad weights, unusable masks...) mean the
+        # dataset is not what was asked for, so scripts and `make` must see a non-zero exit.
+        raise click.ClickException(f"{len(summary['failed_samples'])} sample(s) failed; reasons above and in "
+                                   f"{out}/summary.json")
 
 
 @dataset.command("info")

@@ -188,6 +188,10 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
             raise BuildConfigError("mask generator 'folder' needs --mask-dir DIR (a folder of mask images)")
         if not Path(mask_dir).expanduser().is_dir():
             raise BuildConfigError(f"--mask-dir {mask_dir}: no such folder")
+        from ..io import list_images
+
+        if not list_images(Path(mask_dir).expanduser()):  # else every sample fails with this, in a worker
+            raise BuildConfigError(f"--mask-dir {mask_dir}: holds no mask images (.png, .jpg, ...)")
         mask_dir = str(Path(mask_dir).expanduser().resolve())
     else:
         mask_dir = None
@@ -235,11 +239,13 @@ def _load_post(spec: str) -> Any:
 # --------------------------------------------------------------------------- planning
 
 
-def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask], list[dict[str, str]]]:
+def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask], list[dict[str, str]], int]:
     """Decide every sample (id, split, seed, mask kind, inpainter, post) from the sorted sources.
 
     Sources failing the header probe (empty, not an image, too small) are skipped before the
-    split is drawn. Returns the tasks (one per photo) and the skipped sources with reasons.
+    split is drawn. Returns the tasks (one per photo), the skipped sources with reasons, and
+    how many usable sources a split file leaves out: those are a choice, not a problem with
+    the file, so they are only counted, never listed among the skipped ones.
     """
     spec = parse_split(cfg.split)
     skipped: list[dict[str, str]] = []
@@ -252,6 +258,13 @@ def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask
             skipped.append({"source": src.relpath, "reason": reason})
     # Only photos that pass the header probe take a place in the split proportions.
     splits = assign_splits(sorted(usable), spec, seed=cfg.seed)
+    not_in_split = sum(1 for s in splits.values() if s is None)
+    if spec.assignment and usable and not_in_split == len(usable):
+        # Almost always relpaths written against another root (or without the folder prefix
+        # several SRCs get); building an empty dataset would hide that.
+        example = sorted(usable)[0]
+        raise BuildConfigError(f"--split {cfg.split}: lists none of the {len(usable)} source photos; relative "
+                               f"paths must be as the builder names them, e.g. {example!r}")
     combos = list(itertools.product(cfg.inpainters or (None,), cfg.post, cfg.masks))
     width = len(str(max(cfg.per_image - 1, 0)))
     tasks: list[SourceTask] = []
@@ -259,8 +272,7 @@ def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask
         if src.relpath not in usable:
             continue
         split = splits[src.relpath]
-        if split is None:
-            skipped.append({"source": src.relpath, "reason": "not listed in the split file"})
+        if split is None:  # counted in not_in_split
             continue
         h = stable_hash(src.relpath)
         base = source_base_id(src.relpath)
@@ -274,7 +286,7 @@ def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask
             samples.append(SampleSpec(id=f"{base}-a", index=-1, global_index=pos, mask_kind=None, inpainter=None,
                                       post=cfg.post[pos % len(cfg.post)], entropy=(cfg.seed, h, 2**32)))
         tasks.append(SourceTask(source=src, split=split, samples=tuple(samples)))
-    return tasks, skipped
+    return tasks, skipped, not_in_split
 
 
 def _config_record(cfg: BuildConfig, sources: list[Source]) -> dict[str, Any]:
@@ -611,9 +623,12 @@ def build_dataset(
     if workers < 1:
         raise BuildConfigError(f"--workers must be at least 1, got {workers}")
     found = discover_sources(list(sources))
-    tasks, skipped = plan_build(found, cfg)
+    tasks, skipped, not_in_split = plan_build(found, cfg)
     out = Path(out).expanduser()
-    _prepare_out(out, _config_record(cfg, found))
+    try:
+        _prepare_out(out, _config_record(cfg, found))
+    except OSError as e:  # OUT under a file, read-only, ...: the user's to fix, so one line
+        raise InpaintscopeError(f"cannot write the dataset to {out}: {e.strerror or e}") from None
     with _lock(out):
         _clean_tmp(out)
         pending: list[SourceTask] = []
@@ -624,7 +639,7 @@ def build_dataset(
             if todo:
                 pending.append(SourceTask(task.source, task.split, todo))
         results = _execute(pending, cfg, out, workers=workers, progress=progress)
-        failed = [f for r in results for f in r["failed"]]
+        failed = sorted((f for r in results for f in r["failed"]), key=lambda f: f["id"])
         skipped += [{"source": r["source"], "reason": r["skipped"]} for r in results if r["skipped"]]
         skipped.sort(key=lambda d: d["source"])
         records = [rec for task in tasks for s in task.samples if (rec := load_record(out, s.id)) is not None]
@@ -632,11 +647,11 @@ def build_dataset(
         atomic_write_text(out / "manifest.jsonl", "".join(_dumps(r) + "\n" for r in records))
         wall = time.perf_counter() - t0
         n_built = sum(len(r["built"]) for r in results)
-        summary = summarize(records, skipped=skipped, failed=failed)
+        summary = summarize(records, skipped=skipped, failed=failed, not_in_split=not_in_split)
         summary["run"] = {"built": n_built, "reused": n_reused, "workers": workers, "wall_s": round(wall, 3),
                           "samples_per_s": round(n_built / wall, 3) if wall > 0 else None}
         summary["sources"] = {"found": len(found), "used": len({r["source"] for r in records}),
-                              "skipped": len(skipped)}
+                              "skipped": len(skipped), "not_in_split": not_in_split}
         atomic_write_text(out / "summary.json", json.dumps(summary, sort_keys=True, indent=2) + "\n")
     if echo is not None:
         echo(format_summary(summary, out))
@@ -696,7 +711,7 @@ def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: i
 
 
 def summarize(records: list[dict[str, Any]], *, skipped: list[dict[str, str]] | None = None,
-              failed: list[dict[str, str]] | None = None) -> dict[str, Any]:
+              failed: list[dict[str, str]] | None = None, not_in_split: int = 0) -> dict[str, Any]:
     """Counts per split / inpainter / mask kind / mode / post-processing for manifest records."""
     fakes = [r for r in records if not r.get("authentic")]
     by_split: dict[str, Counter] = {}
@@ -715,6 +730,7 @@ def summarize(records: list[dict[str, Any]], *, skipped: list[dict[str, str]] | 
         "by_mode": dict(sorted(Counter(m for r in fakes for m in r["modes"]).items())),
         "by_post": dict(sorted(Counter(r["post_spec"] for r in records).items())),
         "skipped_sources": list(skipped or []),
+        "not_in_split": int(not_in_split),
         "failed_samples": list(failed or []),
     }
 
@@ -739,6 +755,8 @@ def format_summary(summary: dict[str, Any], out: str | os.PathLike | None = None
         rate = f", {run['samples_per_s']:.2f} samples/s" if run.get("samples_per_s") else ""
         lines.append(f"  run       built {run['built']}, reused {run['reused']}, {run['workers']} worker(s), "
                      f"{run['wall_s']:.1f} s{rate}")
+    if summary.get("not_in_split"):
+        lines.append(f"  not in the split file: {summary['not_in_split']}")
     skipped = summary["skipped_sources"]
     if skipped:
         lines.append(f"  skipped {len(skipped)} source(s):")

@@ -211,14 +211,20 @@ class FolderDataset(_PairDataset):
 
     An image with no mask is authentic (label 0, zero mask); an image with a mask is
     manipulated (label 1) — a mask is only ever given for a manipulated image. ``split``
-    looks for ``root/<split>/images`` first. Masks without an image are ignored.
+    reads ``root/<split>/images``; a flat folder (no split sub-folders) has no splits, so asking
+    for one is an error rather than a silent fallback that would, say, validate on the
+    training images. Masks without an image are ignored.
     """
 
     def __init__(self, root: str | os.PathLike, *, split: str | None = None, gt_mode: str = "core",
                  include_authentic: bool = True, images: str = "images", masks: str = "masks") -> None:
         super().__init__(gt_mode)
         base = Path(root)
-        if split is not None and (base / split / images).is_dir():
+        if split is not None:
+            if not (base / split / images).is_dir():
+                raise DatasetLayoutError(
+                    f"{base}: no {split}/{images}/ folder; this images/ + masks/ dataset has no split "
+                    f"{split!r} (evaluate it with --split all; train with --val-data or val_split: null)")
             base = base / split
         self.root = base
         image_dir, mask_dir = base / images, base / masks

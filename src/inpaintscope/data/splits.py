@@ -9,7 +9,8 @@ same picture) never leak between training and evaluation. Two ways to say the sp
   photo depends only on the seed and the set of relative paths;
 * a file listing ``relpath split`` per line (whitespace, comma or tab separated, ``#``
   comments), for a split decided elsewhere (e.g. BSDS500's official one). Sources not listed
-  are skipped with that reason.
+  are left out and only counted (a test-only list over a big photo folder would otherwise
+  bury the real skip reasons under thousands of "not listed" lines).
 """
 from __future__ import annotations
 
@@ -80,8 +81,14 @@ def parse_split(spec: str | os.PathLike) -> SplitSpec:
 
 
 def _parse_split_file(path: Path) -> SplitSpec:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # e.g. a photo passed by mistake: one line, not a traceback
+        raise SplitSpecError(f"--split {path}: not a text file of 'relpath split' lines") from None
+    except OSError as e:
+        raise SplitSpecError(f"--split {path}: cannot read ({e.strerror or e})") from None
     assignment: dict[str, str] = {}
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

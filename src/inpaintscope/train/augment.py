@@ -85,6 +85,10 @@ class AugmentedDataset(Dataset):
         item = dict(self.dataset[i])
         rng = np.random.default_rng([self.seed, self.epoch, i])
         item["image"], item["mask"] = augment_pair(item["image"], item["mask"], rng=rng, config=self.config)
+        if self.config.crop is not None and int(item["label"]) == 1 and not bool(item["mask"].any()):
+            # A crop that misses the inpainted region shows only untouched pixels (realfake and
+            # fakefake leave everything outside the mask bit-identical): its image label is 0.
+            item["label"] = torch.zeros_like(torch.as_tensor(item["label"]))
         return item
 
 

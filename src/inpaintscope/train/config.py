@@ -37,6 +37,8 @@ class TrainConfig:
 
     model: str = "scope_tiny"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: start from these weights (a checkpoint of the same model and kwargs) instead of random init
+    init: str | None = None
     #: dataset path(s) (``open_dataset``) or ``synthetic:N[xS]``; several are concatenated
     data: list[str] = field(default_factory=list)
     #: validation data; empty = take ``val_split`` from ``data``

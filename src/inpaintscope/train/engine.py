@@ -250,7 +250,9 @@ def fit(config: TrainConfig, *, train_dataset: Dataset | None = None, val_datase
                                 gt_mode=config.gt_mode, include_authentic=config.include_authentic)
 
     torch.manual_seed(config.seed)  # same initial weights on every rank and every repeat
-    model = create_model(config.model, **config.model_kwargs).to(device)
+    # ``init`` fine-tunes from earlier weights (e.g. the shipped model, to continue training it
+    # in a later session); a resumed run overwrites them with its own state below.
+    model = create_model(config.model, checkpoint=config.init, **config.model_kwargs).to(device)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler: Any = None
