@@ -14,6 +14,7 @@ has a non-empty core and does not cover the whole image.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,3 +118,30 @@ def make_mask(
         f"mask generator {kind!r} gave no usable mask for a {h}×{w} image in {MAX_TRIES} tries "
         "(empty core after blurring, or the whole image); widen the area range or use a larger image"
     )
+
+
+@dataclass(frozen=True)
+class AreaBudget:
+    """A hole-area range turned into whole pixel counts for an H×W image (area-controlled kinds)."""
+
+    lo: float
+    hi: float
+    n_pixels: int
+    n_lo: int
+    n_hi: int
+
+    @classmethod
+    def for_shape(cls, area: tuple[float, float], shape: tuple[int, int]) -> "AreaBudget":
+        h, w = int(shape[0]), int(shape[1])
+        lo, hi = float(area[0]), float(area[1])
+        n = h * w
+        n_lo, n_hi = math.ceil(lo * n), math.floor(hi * n)
+        if n_lo > n_hi:
+            raise InpaintscopeError(f"area range {lo}–{hi} holds no whole pixel count on a {h}×{w} image; widen it")
+        return cls(lo, hi, n, n_lo, n_hi)
+
+    def draw(self, rng: np.random.Generator) -> tuple[float, int]:
+        """A target fraction drawn uniformly from the range, and its pixel count inside the bounds."""
+        fraction = float(rng.uniform(self.lo, self.hi))
+        return fraction, min(self.n_hi, max(self.n_lo, math.ceil(fraction * self.n_pixels)))
+

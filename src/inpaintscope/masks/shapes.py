@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..errors import InpaintscopeError
-from .base import register_mask, resolve_area
+from .base import AreaBudget, register_mask, resolve_area
 
 DEFAULT_AREA = (0.05, 0.30)
 SHAPE_KINDS = ("ellipse", "polygon", "star")
@@ -97,13 +97,10 @@ def shapes(
         raise InpaintscopeError(f"shape kinds must be a non-empty subset of {SHAPE_KINDS}, got {kinds}")
     if max_shapes < 1:
         raise InpaintscopeError(f"max_shapes must be at least 1, got {max_shapes}")
-    n_pixels = h * w
-    n_lo, n_hi = math.ceil(lo * n_pixels), math.floor(hi * n_pixels)
-    if n_lo > n_hi:
-        raise InpaintscopeError(f"area range {lo}–{hi} holds no whole pixel count on a {h}×{w} image; widen it")
+    budget = AreaBudget.for_shape((lo, hi), (h, w))
+    n_lo, n_hi = budget.n_lo, budget.n_hi
     for attempt in range(_MAX_ATTEMPTS):
-        target_fraction = float(rng.uniform(lo, hi))
-        target = min(n_hi, max(n_lo, math.ceil(target_fraction * n_pixels)))
+        target_fraction, target = budget.draw(rng)
         n_planned = int(rng.integers(1, max_shapes + 1))
         canvas = np.zeros((h, w), dtype=np.uint8)
         count, shrink = 0, 1.0

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import InpaintscopeError
-from .base import register_mask, resolve_area
+from .base import AreaBudget, register_mask, resolve_area
 
 DEFAULT_AREA = (0.05, 0.30)
 #: Narrowest default brush in pixels. The default soft edge (PIL blur radius 3) erodes a hole by
@@ -106,13 +106,10 @@ def strokes(
     w_lo, w_hi = default_brush((h, w)) if width is None else (int(width[0]), int(width[1]))
     if not 1 <= w_lo <= w_hi:
         raise InpaintscopeError(f"brush width must be a (min, max) pair with 1 <= min <= max, got {width}")
-    n_pixels = h * w
-    n_lo, n_hi = math.ceil(lo * n_pixels), math.floor(hi * n_pixels)
-    if n_lo > n_hi:
-        raise InpaintscopeError(f"area range {lo}–{hi} holds no whole pixel count on a {h}×{w} image; widen it")
+    budget = AreaBudget.for_shape((lo, hi), (h, w))
+    n_lo, n_hi = budget.n_lo, budget.n_hi
     for attempt in range(_MAX_ATTEMPTS):
-        target_fraction = float(rng.uniform(lo, hi))
-        target = min(n_hi, max(n_lo, math.ceil(target_fraction * n_pixels)))
+        target_fraction, target = budget.draw(rng)
         canvas = np.zeros((h, w), dtype=np.uint8)
         count, rejections = 0, 0
         drawn: list[dict[str, Any]] = []
