@@ -1,0 +1,1 @@
+"""The ``inpaintscope`` command line (see :mod:`.main`); one module per subcommand."""
