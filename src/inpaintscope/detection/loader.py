@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InpaintscopeError, MissingWeightsError
+from ..models.inference import resolve_device
 
 #: where shipped weights live inside the package
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -48,29 +49,6 @@ def clear_model_cache() -> None:
     """Forget every loaded detector (frees their memory once no one else holds them)."""
     with _LOCK:
         _CACHE.clear()
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cpu``; ``cuda`` / ``cuda:N`` (must exist)."""
-    if isinstance(device, torch.device):
-        return device
-    name = str(device).strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InpaintscopeError(f"device {device!r} requested but CUDA is not available "
-                                    "(this torch build or machine has no GPU); use --device cpu or auto")
-        try:
-            dev = torch.device(name)
-        except RuntimeError:
-            raise InpaintscopeError(f"bad device {device!r}; use auto, cpu, cuda or cuda:N") from None
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InpaintscopeError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
-        return dev
-    raise InpaintscopeError(f"unknown device {device!r}; use auto, cpu or cuda")
 
 
 def shipped_weights(name: str) -> Path:

@@ -33,8 +33,9 @@ import numpy as np
 import torch
 
 from ..contract import check_image
-from ..errors import InpaintscopeError, ShapeError
+from ..errors import InpaintscopeError
 from ..models.base import Detector
+from ..models.inference import forward_padded
 
 #: default tile side and overlap (pixels); a 1024² tile keeps activations of our models small
 DEFAULT_TILE = 1024
@@ -82,35 +83,31 @@ def _ramp_window(n: int, ov: int, *, left: bool, right: bool) -> np.ndarray:
     return w
 
 
-def _pad_to_multiple(tile: np.ndarray, multiple: int) -> np.ndarray:
-    h, w = tile.shape[:2]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return tile
-    # Reflect keeps the local statistics a detector looks at; it needs pad < side, so tiny
-    # slivers fall back to repeating the edge.
-    mode = "reflect" if (ph < h and pw < w) else "edge"
-    return np.pad(tile, ((0, ph), (0, pw), (0, 0)), mode=mode)
+def _axis_windows(starts: list[int], length: int, tile: int, overlap: int
+                  ) -> tuple[list[tuple[int, int, np.ndarray]], np.ndarray]:
+    """Per tile along one axis: (start, end, ramp weights); plus the summed weight per position."""
+    norm = np.zeros(length, dtype=np.float64)
+    windows = []
+    for i, a in enumerate(starts):
+        b = min(a + tile, length)
+        wt = _ramp_window(b - a, overlap, left=i > 0, right=i < len(starts) - 1)
+        norm[a:b] += wt
+        windows.append((a, b, wt))
+    return windows, norm
 
 
 @torch.inference_mode()
 def run_model(model: Detector, image: np.ndarray, *, device: torch.device | str = "cpu") -> tuple[np.ndarray, float | None]:
-    """One forward pass on an RGB uint8 image of any size: reflect-pad to ``size_multiple``,
-    ``preprocess`` + ``forward``, crop. Returns float32 mask logits H×W and the image logit."""
+    """One forward pass on an RGB uint8 image of any size (:func:`forward_padded`: reflect-pad
+    to ``size_multiple``, ``preprocess`` + ``forward``, crop). Returns float32 mask logits H×W and the image logit."""
     h, w = image.shape[:2]
-    padded = _pad_to_multiple(image, int(getattr(model, "size_multiple", 1) or 1))
-    padded = np.ascontiguousarray(padded)
-    if not padded.flags.writeable:  # PIL-backed arrays are read-only; torch wants to own a copy
-        padded = padded.copy()
-    x = torch.from_numpy(padded).to(device)
-    x = x.permute(2, 0, 1).unsqueeze(0).to(torch.float32).div_(255.0)
-    out = model(model.preprocess(x))
-    logits = out.mask_logits
-    if logits.ndim != 4 or logits.shape[:2] != (1, 1) or tuple(logits.shape[2:]) != padded.shape[:2]:
-        raise ShapeError(f"model returned mask logits of shape {tuple(logits.shape)} for an input of "
-                         f"{padded.shape[0]}×{padded.shape[1]}; detectors must return B×1×H×W at input size")
-    mask = logits[0, 0, :h, :w].to("cpu", torch.float32).numpy()
-    image_logit = None if out.image_logit is None else float(out.image_logit.reshape(-1)[0])
+    pixels = np.ascontiguousarray(image)
+    if not pixels.flags.writeable:  # PIL-backed arrays are read-only; torch wants to own a copy
+        pixels = pixels.copy()
+    x = torch.from_numpy(pixels).to(device).permute(2, 0, 1).unsqueeze(0).to(torch.float32).div_(255.0)
+    logits, image_logit_t = forward_padded(model, x)
+    mask = logits[0, 0].to("cpu", torch.float32).numpy()
+    image_logit = None if image_logit_t is None else float(image_logit_t.reshape(-1)[0])
     return np.ascontiguousarray(mask), image_logit
 
 
@@ -144,20 +141,8 @@ def predict_tiled(
                                 f"{tile // 2 - align} (ramps from both sides of a tile must not meet)")
     acc = np.zeros((h, w), dtype=np.float32)
     # The grid is a product of 1-D tilings, so the sum of window weights is separable too.
-    norm_y = np.zeros(h, dtype=np.float64)
-    norm_x = np.zeros(w, dtype=np.float64)
-    wins_y = []
-    for i, y0 in enumerate(ys):
-        y1 = min(y0 + tile, h)
-        wy = _ramp_window(y1 - y0, ov_y, left=i > 0, right=i < len(ys) - 1)
-        norm_y[y0:y1] += wy
-        wins_y.append((y0, y1, wy))
-    wins_x = []
-    for j, x0 in enumerate(xs):
-        x1 = min(x0 + tile, w)
-        wx = _ramp_window(x1 - x0, ov_x, left=j > 0, right=j < len(xs) - 1)
-        norm_x[x0:x1] += wx
-        wins_x.append((x0, x1, wx))
+    wins_y, norm_y = _axis_windows(ys, h, tile, ov_y)
+    wins_x, norm_x = _axis_windows(xs, w, tile, ov_x)
 
     best: float | None = None
     for y0, y1, wy in wins_y:

@@ -15,47 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import InpaintscopeError
+from ..models.inference import forward_padded, resolve_device
 from ..io.atomic import atomic_write_text
 from .metrics import METRIC_DEFINITIONS, MetricAccumulator
 
 GROUP_KEYS = ("inpainter", "mask_kind", "mode")
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU; asking for CUDA without one is a user error."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InpaintscopeError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise InpaintscopeError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-
-
 def binarise_gt(mask: torch.Tensor, gt_mode: str) -> torch.Tensor:
     """Hard GT for metrics: 0/1 masks at > 0.5; soft masks count only their core (== 1), the
     IID-Net convention (reference-models.md §1.6), so soft and core runs share one GT."""
     return mask >= 1.0 if gt_mode == "soft" else mask > 0.5
-
-
-def forward_padded(model: torch.nn.Module, x01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Preprocess, pad to the model's size multiple, forward, crop: ``(mask_logits, image_logit)``."""
-    h, w = x01.shape[-2:]
-    m = int(getattr(model, "size_multiple", 1) or 1)
-    ph, pw = (-h) % m, (-w) % m
-    x = model.preprocess(x01) if hasattr(model, "preprocess") else x01
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    out = model(x)
-    logits = out.mask_logits[..., :h, :w]
-    return logits, out.image_logit
 
 
 def score_batch(acc: MetricAccumulator, mask_logits: torch.Tensor, image_logit: torch.Tensor | None,

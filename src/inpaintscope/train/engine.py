@@ -35,7 +35,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..errors import InpaintscopeError
-from ..evaluate.evaluator import forward_padded, resolve_device, score_batch, _same_size_batches
+from ..evaluate.evaluator import score_batch, _same_size_batches
+from ..models.inference import forward_padded, resolve_device
 from ..evaluate.metrics import MetricAccumulator
 from ..io.atomic import atomic_open, atomic_write_text
 from ..models import create_model, save_checkpoint
