@@ -77,6 +77,7 @@ def test_evaluate_planted_predictions(batch_size):
     # image score = max prob: m1 σ(5), m2 σ(-5), a1 σ(5) → m1 ties a1 (1/2), m2 loses → 1/4
     assert m["image_auc"] == pytest.approx(0.25)
     assert m["image_acc@0.5"] == pytest.approx(1 / 3)
+    assert m["image_bacc@0.5"] == pytest.approx((1 / 2 + 0) / 2)  # m1 of 2 manipulated, 0 of 1 authentic
     assert m["authentic_fp_area"] == pytest.approx(2 / 16)
     assert report.breakdown["inpainter"]["telea"]["f1@0.5"] == pytest.approx(8 / 9)
     assert report.breakdown["mode"]["fakefake"]["iou@0.5"] == pytest.approx(1.0)

@@ -166,6 +166,7 @@ def test_accumulator_hand_values():
     assert m["image_auc"] == pytest.approx(0.75)
     # > 0.5 decisions: m1 right, m2 wrong, a1 wrong, a2 right
     assert m["image_acc@0.5"] == pytest.approx(0.5)
+    assert m["image_bacc@0.5"] == pytest.approx((1 / 2 + 1 / 2) / 2)
     assert m["authentic_fp_area"] == pytest.approx((0.25 + 0.0) / 2)
     # both manipulated images form one batch of 8: TP 8 / (TP 8 + FP 5 + FN 1)
     assert m["report_iou"] == pytest.approx(8 / 14)

@@ -21,7 +21,7 @@ from inpaintscope.models.nix_net import SRMResidual, srm_kernels
 from inpaintscope.models.scope import bayar_constrain, highpass_kernels
 
 MODEL_NAMES = list_models()
-OURS = {"nix_net_40", "nix_net_60", "nix_net_85", "fcn_resnet50", "scope_tiny", "scope_small"}
+OURS = {"nix_net_40", "nix_net_60", "nix_net_85", "fcn_resnet50", "scope_tiny", "scope_small", "scope_fast"}
 EXACT_PARAMETERS = {  # reference-models.md §2.2.3 and §3.1
     "nix_net_40": 39_442_053, "nix_net_60": 60_046_853, "nix_net_85": 85_226_501, "fcn_resnet50": 32_946_753,
 }
@@ -329,10 +329,11 @@ def test_scope_front_end_channels_hand_computed():
     assert torch.allclose(f[0, 15:, 4, 4], torch.full((3,), math.tanh(-0.5)), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["scope_tiny", "scope_fast"])  # stride-1 and stride-2 stems
 @pytest.mark.parametrize("hw", [(17, 33), (5, 7), (128, 96)])
-def test_scope_any_size(hw):
+def test_scope_any_size(name, hw):
     torch.manual_seed(0)
-    model = create_model("scope_tiny")
+    model = create_model(name)
     with torch.no_grad():
         out = model(torch.rand(2, 3, *hw))
     assert out.mask_logits.shape == (2, 1, *hw) and out.image_logit.shape == (2, 1)
@@ -359,9 +360,11 @@ def _noise_trace_batch(rng: np.random.Generator, n: int, s: int) -> tuple[torch.
     return torch.from_numpy(images), torch.from_numpy(masks)
 
 
-def test_scope_tiny_learns_a_noise_trace():
+@pytest.mark.parametrize("name", ["scope_tiny", "scope_fast"])
+def test_scope_learns_a_noise_trace(name):
+    # for scope_fast this also checks that pixel (un)shuffle puts each logit on its own pixel
     torch.manual_seed(0)
-    model = create_model("scope_tiny").train()
+    model = create_model(name).train()
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     rng = np.random.default_rng(0)
     for _ in range(40):

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "dataset": "inpaintscope.cli.dataset:dataset",
     "train": "inpaintscope.cli.train:train",
     "evaluate": "inpaintscope.cli.evaluate:evaluate",
+    "calibrate": "inpaintscope.cli.calibrate:calibrate",
     "detect": "inpaintscope.cli.detect:detect",
     "models": "inpaintscope.cli.models:models",
     "demo": "inpaintscope.cli.demo:demo",

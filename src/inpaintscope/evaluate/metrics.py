@@ -28,6 +28,10 @@ Image metrics, over **authentic and manipulated** images:
   the pixel probability map.
 * ``image_auc`` ROC-AUC of image score vs label (``None`` if only one class is present).
 * ``image_acc@0.5`` fraction of images with (score > 0.5) == label.
+* ``image_bacc@0.5`` balanced accuracy at 0.5: the mean of the fraction of manipulated images
+  called manipulated and of authentic images called authentic (``None`` unless both classes
+  are present). Unlike ``image_acc@0.5`` it does not reward following the class mix: a model
+  that calls everything manipulated scores 0.5 whatever the mix.
 * ``authentic_fp_area`` mean over **authentic images only** of the fraction of pixels
   predicted inpainted (0 is perfect; ``None`` if there are no authentic images).
 
@@ -64,6 +68,8 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "auc_pixel_pooled": f"pixel ROC-AUC pooled over all manipulated-image pixels ({N_BINS}-bin histogram)",
     "image_auc": "ROC-AUC of the image score (sigmoid(image_logit), else max pixel prob) vs label, all images",
     "image_acc@0.5": "accuracy of image score > 0.5 vs label, all images",
+    "image_bacc@0.5": "balanced accuracy of image score > 0.5: mean of the recall on manipulated and on "
+                      "authentic images (both classes needed)",
     "authentic_fp_area": "mean fraction of pixels with prob > 0.5 on authentic images (lower is better)",
     "report_iou": "the report's IoU: prob > 0.5, pooled per batch of 8 manipulated images, mean over batches, "
                   "empty batch = 0 (for comparison with its tables only)",
@@ -303,6 +309,12 @@ class MetricAccumulator:
         return out
 
 
+def _balanced_accuracy(called: np.ndarray, positive: np.ndarray) -> float | None:
+    if not (positive.any() and (~positive).any()):
+        return None
+    return float((called[positive].mean() + (~called[~positive]).mean()) / 2)
+
+
 def summarise(manipulated_and_more: Sequence[ImageRecord], hist: np.ndarray,
               image_level: Sequence[ImageRecord]) -> dict[str, float | None]:
     """All named metrics: pixel ones from the label-1 records of the first argument,
@@ -322,6 +334,7 @@ def summarise(manipulated_and_more: Sequence[ImageRecord], hist: np.ndarray,
         "auc_pixel_pooled": auc_from_histograms(hist[0], hist[1]),
         "image_auc": binary_auc(scores, labels) if len(labels) else None,
         "image_acc@0.5": float(np.mean((scores > THRESHOLD) == (labels == 1))) if len(labels) else None,
+        "image_bacc@0.5": _balanced_accuracy(scores > THRESHOLD, labels == 1),
         "authentic_fp_area": _mean(r.pred_area for r in authentic),
         "report_iou": report_iou([(r.tp, r.fp, r.fn) for r in manip]),
     }

@@ -27,7 +27,14 @@ Layout (all widths for ``scope_tiny``; ``scope_small`` uses 24-48-96-192):
 4. **Image head**: average- and max-pooled /4 decoder features, plus the mean of the top 1 %
    mask logits and the mean mask logit → MLP (32 hidden) → one image logit.
 
-Any H, W: the input is reflect-padded to a multiple of 16 and the outputs cropped back; the
+``scope_fast`` (the default model) changes one thing: after the front end, each 2×2 block of the
+18 residual channels is folded into 72 channels at half resolution (pixel unshuffle, lossless),
+so the U-Net runs at strides 2-4-8-16 with context at /32 (widths 32-64-128-192), and the mask
+head emits 4 logits per half-resolution position that a pixel shuffle puts back on their own
+pixels. The full-resolution feature maps, the most expensive part on CPU (memory-bound adds
+and activations over 24+ channels), are gone; per-pixel masks are kept.
+
+Any H, W: the input is reflect-padded to a multiple of ``16·stem_stride`` and the outputs cropped back; the
 image head pools only over the unpadded area. BatchNorm uses running statistics in eval mode,
 so inference never depends on the rest of the batch; there it is folded into the convolutions.
 Input: RGB float in [0, 1].
@@ -175,16 +182,23 @@ class Scope(Detector):
 
     def __init__(self, *, widths: tuple[int, int, int, int] = (16, 32, 64, 128),
                  depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3,
-                 clip: float = 8.0, head_hidden: int = 32) -> None:
+                 clip: float = 8.0, head_hidden: int = 32, stem_stride: int = 1) -> None:
         super().__init__()
         if len(widths) != 4 or len(depths) != 5:
             raise ShapeError(f"widths needs 4 entries and depths 5, got {widths} and {depths}")
+        if stem_stride not in (1, 2):
+            raise ShapeError(f"stem_stride must be 1 or 2, got {stem_stride}")
         self.front = NoiseFrontEnd(bayar_channels=bayar_channels, clip=clip)
+        self.stem_stride = int(stem_stride)
+        self.stride = 16 * self.stem_stride
         c0, c1, c2, c3 = widths
         chans = (c0, c1, c2, c3, c3)
         # 1×1: the front end's 5×5 filters already give the spatial support, and a 3×3 here
-        # would be the single most expensive op of the network (full resolution, 18 inputs)
-        self.stem = ConvBN(self.front.out_channels, c0, k=1)
+        # would be the single most expensive op of the network (full resolution, 18 inputs).
+        # stem_stride 2 folds each 2×2 block of residuals into channels (pixel unshuffle: no
+        # information lost) so the network proper starts at half resolution.
+        s2 = self.stem_stride ** 2
+        self.stem = ConvBN(self.front.out_channels * s2, c0, k=1)
         self.downs = nn.ModuleList([ConvBN(chans[i], chans[i + 1], stride=2) for i in range(4)])
         # dilations at /16 widen the receptive field (context for large holes) at no extra cost
         self.stages = nn.ModuleList([
@@ -192,7 +206,8 @@ class Scope(Detector):
             for i in range(5)
         ])
         self.ups = nn.ModuleList([UpBlock(chans[i + 1], chans[i]) for i in reversed(range(4))])
-        self.mask_head = nn.Conv2d(c0, 1, 1)
+        # stem_stride 2: one logit per pixel of each 2×2 block, shuffled back to full resolution
+        self.mask_head = nn.Conv2d(c0, s2, 1)
         self.image_head = nn.Sequential(nn.Linear(2 * c2 + 2, head_hidden), nn.ReLU(inplace=True),
                                         nn.Linear(head_hidden, 1))
 
@@ -207,7 +222,10 @@ class Scope(Detector):
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         # NHWC is what oneDNN's depthwise and 1×1 kernels are fast on (about 1.3× on CPU here)
         x = x.contiguous(memory_format=torch.channels_last)
-        y = self.stages[0](self.stem(self.front(x)))
+        r = self.front(x)
+        if self.stem_stride > 1:
+            r = F.pixel_unshuffle(r, self.stem_stride).contiguous(memory_format=torch.channels_last)
+        y = self.stages[0](self.stem(r))
         skips = [y]
         for down, stage in zip(self.downs, self.stages[1:]):
             y = stage(down(y))
@@ -216,9 +234,12 @@ class Scope(Detector):
         pooled = None
         for i, up in enumerate(self.ups):
             y = up(y, skips.pop())
-            if i == 1:  # the /4 decoder level feeds the image head
-                pooled = self._pool(y, h, w)
-        logits = self.mask_head(y)[..., :h, :w].contiguous()
+            if i == 1:  # the decoder level at 4× the stem stride feeds the image head
+                pooled = self._pool(y, h, w, 4 * self.stem_stride)
+        logits = self.mask_head(y)
+        if self.stem_stride > 1:
+            logits = F.pixel_shuffle(logits, self.stem_stride)
+        logits = logits[..., :h, :w].contiguous()
         flat = logits.flatten(1)
         k = max(1, int(round(self.topk_fraction * flat.shape[1])))
         stats = torch.stack([flat.topk(k, dim=1).values.mean(dim=1), flat.mean(dim=1)], dim=1)
@@ -226,9 +247,9 @@ class Scope(Detector):
         return DetectorOutput(mask_logits=logits, image_logit=image_logit)
 
     @staticmethod
-    def _pool(feat: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        """Average + max over the part of a /4 map that covers the unpadded image."""
-        f = feat[..., : -(-h // 4), : -(-w // 4)]
+    def _pool(feat: torch.Tensor, h: int, w: int, scale: int) -> torch.Tensor:
+        """Average + max over the part of a /``scale`` map that covers the unpadded image."""
+        f = feat[..., : -(-h // scale), : -(-w // scale)]
         return torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
 
 
@@ -246,3 +267,13 @@ def scope_small(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: in
     """SCOPE with widths 24-48-96-192."""
     return Scope(widths=(24, 48, 96, 192), depths=tuple(depths), bayar_channels=bayar_channels, clip=clip,
                  head_hidden=head_hidden)
+
+
+@register_model("scope_fast")
+def scope_fast(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0,
+               head_hidden: int = 32) -> Scope:
+    """SCOPE with a stride-2 stem (residuals pixel-unshuffled to half resolution) and widths
+    32-64-128-192 at strides 2-4-8-16 (context at /32): about 1.8× faster than ``scope_small``
+    on CPU, with a larger receptive field. The default detector's architecture."""
+    return Scope(widths=(32, 64, 128, 192), depths=tuple(depths), bayar_channels=bayar_channels, clip=clip,
+                 head_hidden=head_hidden, stem_stride=2)

@@ -1,0 +1,106 @@
+"""Image-score calibration (Platt scaling): hand-computed fits, folding, the CLI."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from inpaintscope.cli.main import cli
+from inpaintscope.errors import InpaintscopeError
+from inpaintscope.evaluate.calibration import PlattFit, fit_platt, fold_image_calibration, logits_from_scores
+from inpaintscope.models import create_model, load_detector, read_checkpoint_info, save_checkpoint
+
+
+def test_two_point_fit_is_exact():
+    # At z = +1, 8 of 10 images are manipulated; at z = −1, 2 of 10. The MLE puts
+    # sigmoid(a + b) = 0.8 and sigmoid(−a + b) = 0.2, so a = ln 4, b = 0.
+    z = [1.0] * 10 + [-1.0] * 10
+    y = [1] * 8 + [0] * 2 + [1] * 2 + [0] * 8
+    fit = fit_platt(z, y, l2=0.0)  # 10 and 10: balanced and plain weighting agree
+    assert fit.scale == pytest.approx(math.log(4), abs=1e-8)
+    assert fit.bias == pytest.approx(0.0, abs=1e-8)
+    assert (fit.n, fit.n_positive) == (20, 10)
+    assert fit.nll_after < fit.nll_before
+
+
+def test_recovers_a_shifted_logistic_model():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, 20000)
+    y = rng.random(20000) < 1 / (1 + np.exp(-(0.5 * z - 1.5)))  # overconfident and off-centre
+    fit = fit_platt(z, y.astype(int), balanced=False)
+    assert fit.scale == pytest.approx(0.5, abs=0.05) and fit.bias == pytest.approx(-1.5, abs=0.1)
+
+
+def test_balanced_fit_removes_the_class_prior():
+    # 30 manipulated (24 at z = +1, 6 at z = −1) and 10 authentic (2 at +1, 8 at −1): 3:1.
+    # Balanced weights (1/60 per manipulated, 1/20 per authentic image) give weighted odds
+    # 24/60 : 2/20 = 4 at +1 and 6/60 : 8/20 = 1/4 at −1, so a = ln 4, b = 0, as with equal
+    # counts; the unweighted fit keeps the 3:1 prior in its bias.
+    z = [1.0] * 26 + [-1.0] * 14
+    y = [1] * 24 + [0] * 2 + [1] * 6 + [0] * 8
+    bal = fit_platt(z, y, l2=0.0)
+    assert bal.scale == pytest.approx(math.log(4), abs=1e-8) and bal.bias == pytest.approx(0.0, abs=1e-8)
+    plain = fit_platt(z, y, l2=0.0, balanced=False)
+    # unweighted: sigmoid(a + b) = 24/26, sigmoid(−a + b) = 6/14
+    assert plain.scale + plain.bias == pytest.approx(math.log(24 / 2), abs=1e-8)
+    assert plain.bias - plain.scale == pytest.approx(math.log(6 / 8), abs=1e-8)
+
+
+def test_separable_data_stays_finite_and_keeps_the_ranking():
+    fit = fit_platt([-3.0, -2.0, 2.0, 3.0], [0, 0, 1, 1])
+    assert math.isfinite(fit.scale) and fit.scale > 0 and math.isfinite(fit.bias)
+
+
+@pytest.mark.parametrize("z, y, message", [
+    ([0.0, 1.0], [1, 1], "only one kind"),
+    ([0.0, 1.0], [0, 2], "0 \\(authentic\\) or 1"),
+    ([0.0], [0, 1], "1 logits but 2 labels"),
+    ([float("nan"), 1.0], [0, 1], "finite"),
+])
+def test_bad_calibration_input_is_refused(z, y, message):
+    with pytest.raises(InpaintscopeError, match=message):
+        fit_platt(z, y)
+
+
+def test_logits_from_scores_inverts_sigmoid():
+    z = np.array([-5.0, 0.0, 2.5])
+    assert np.allclose(logits_from_scores(1 / (1 + np.exp(-z))), z)
+    assert np.isfinite(logits_from_scores([0.0, 1.0])).all()
+
+
+def test_folding_changes_only_the_image_logit():
+    torch.manual_seed(0)
+    model = create_model("scope_tiny").eval()
+    x = torch.rand(2, 3, 48, 40)
+    with torch.no_grad():
+        before = model(x)
+        fold_image_calibration(model, PlattFit(scale=0.5, bias=-2.0, n=2, n_positive=1, nll_before=1, nll_after=1))
+        after = model(x)
+    assert torch.equal(before.mask_logits, after.mask_logits)
+    assert torch.allclose(after.image_logit, 0.5 * before.image_logit - 2.0, atol=1e-5)
+
+
+def test_folding_needs_an_image_head():
+    with pytest.raises(InpaintscopeError, match="no image head"):
+        fold_image_calibration(torch.nn.Conv2d(3, 1, 1), PlattFit(1.0, 0.0, 2, 1, 1.0, 1.0))
+
+
+def test_cli_calibrate_writes_a_new_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("scope_tiny")
+    src = tmp_path / "model.safetensors"
+    save_checkpoint(src, model.state_dict(), {"model": "scope_tiny", "kwargs": {}})
+    out = tmp_path / "calibrated.safetensors"
+    result = CliRunner().invoke(cli, ["calibrate", str(src), "--data", "synthetic:12x32", "--split", "val",
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "calibrated on 12 images" in result.output
+    info = read_checkpoint_info(out)
+    cal = info["image_calibration"]
+    assert cal["split"] == "val" and cal["n"] == 12 and cal["scale"] > 0
+    assert load_detector(out) is not None
+    again = CliRunner().invoke(cli, ["calibrate", str(src), "--data", "synthetic:12x32", "-o", str(src)])
+    assert again.exit_code == 2 and "never overwritten" in again.output
