@@ -1,8 +1,8 @@
 """The shipped default detector: present, small, self-describing, and it finds inpainted regions.
 
 These run the real weights in ``src/inpaintscope/weights`` on photos it never saw (scikit-image
-samples), inpainted here with classical methods. PatchMatch fills are a known weak spot of
-v0.1 (see its model card) and are not asserted here.
+samples), inpainted here with classical methods. PatchMatch fills are a known weak spot (see
+the model card) and are not asserted here.
 """
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ def test_shipped_weights_exist_are_small_and_describe_themselves():
     info = read_checkpoint_info(DEFAULT_MODEL)
     assert info["model"].startswith("scope_") and "preprocessing" in info
     assert (DEFAULT_MODEL.parent / "MODEL_CARD.md").is_file()
+    # the recipe's last step: the image score is calibrated on validation photos (equal priors)
+    cal = info["image_calibration"]
+    assert cal["split"] == "val" and cal["balanced"] and cal["scale"] > 0
 
 
 def _photo(name: str) -> np.ndarray:

@@ -199,3 +199,22 @@ def test_unreadable_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
             read_image(p)
     finally:
         os.chmod(p, 0o644)
+
+
+def test_atomic_writes_leave_no_temporaries_and_respect_the_umask(tmp_path):
+    import os
+    import stat
+
+    from inpaintscope.io.atomic import atomic_open, atomic_write_text
+
+    atomic_write_text(tmp_path / "a.txt", "hello")
+    assert (tmp_path / "a.txt").read_text() == "hello"
+    if os.name == "posix":  # like open(): 0666 minus the process umask, not mkstemp's 0600
+        umask = os.umask(0)
+        os.umask(umask)
+        assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~umask
+    with pytest.raises(RuntimeError):
+        with atomic_open(tmp_path / "b.txt", "w") as f:
+            f.write("half")
+            raise RuntimeError("killed mid-write")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]

@@ -15,6 +15,17 @@ from typing import IO
 TMP_PREFIX = ".tmp-"
 
 
+def _default_file_mode() -> int:
+    # mkstemp creates 0600 files; a normal open() would give 0666 minus the umask, which is what
+    # users expect of their outputs (shared result folders, web servers serving overlays)
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _default_file_mode()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary sibling of ``path`` for writing; move it into place on success."""
@@ -22,6 +33,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX; Windows files have no such mode bits
+            os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
