@@ -173,11 +173,11 @@ class UpBlock(nn.Module):
 
 class Scope(Detector):
     """The SCOPE detector; see the module docstring. ``widths`` = channels at strides 1, 2, 4, 8
-    (the /16 context stage reuses the last width). ``depths`` = SepBlocks per encoder stage."""
+    times ``stem_stride`` (the context stage below them reuses the last width). ``depths`` =
+    SepBlocks per encoder stage. ``stride`` (set per instance) is the padding multiple."""
 
     preprocessing = Preprocessing()  # RGB in [0, 1]
     size_multiple = 1  # any size: padded internally to a multiple of `stride`
-    stride = 16
     topk_fraction = 0.01
 
     def __init__(self, *, widths: tuple[int, int, int, int] = (16, 32, 64, 128),
