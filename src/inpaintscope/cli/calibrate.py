@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import InpaintscopeError
-from .train import UserError
+from .train import UserError, comma_list
 
 
 @click.command(context_settings={"show_default": True})
@@ -51,7 +51,7 @@ def _calibrate(checkpoint: str, data: tuple[str, ...], split: str, modes: str | 
     from ..models import load_detector, save_checkpoint
     from ..train.data import open_data
 
-    mode_list = [m.strip() for m in modes.split(",") if m.strip()] if modes else None
+    mode_list = comma_list(modes)
     model = load_detector(checkpoint)
     dataset = open_data(list(data), split=split, modes=mode_list, include_authentic=True)
     report = evaluate(model, dataset, batch_size=batch_size, device=device, progress=True)

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..errors import InpaintscopeError
-from .train import UserError
+from .train import UserError, comma_list
 
 
 @click.command(context_settings={"show_default": True})
@@ -62,7 +62,7 @@ def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str
     from ..models import load_detector
     from ..train.data import open_data
 
-    mode_list = [m.strip() for m in modes.split(",") if m.strip()] if modes else None
+    mode_list = comma_list(modes)
     dataset = open_data(list(data), split=None if split == "all" else split, modes=mode_list, gt_mode=gt_mode,
                         include_authentic=not no_authentic)
     if limit is not None and limit < len(dataset):

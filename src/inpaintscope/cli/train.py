@@ -22,6 +22,12 @@ class UserError(click.ClickException):
         click.echo(self.format_message(), err=True, file=file)
 
 
+def comma_list(text: str | None) -> list[str] | None:
+    """``"a, b,"`` → ``["a", "b"]``; None or empty → None (the option was not given)."""
+    items = [t.strip() for t in (text or "").split(",") if t.strip()]
+    return items or None
+
+
 @click.command(context_settings={"show_default": True})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML config (see configs/); options below override it.")
@@ -72,7 +78,7 @@ def _option_overrides(options: dict[str, Any]) -> dict[str, Any]:
         if key in ("data", "val_data"):
             value = list(value)
         elif key == "modes":
-            value = [m.strip() for m in value.split(",") if m.strip()]
+            value = comma_list(value) or []
         out[key] = value
     return out
 
