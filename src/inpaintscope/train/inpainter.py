@@ -431,7 +431,9 @@ def plot_curves(run: _Run) -> None:
     for key in ("l1", "g_adv", "d_loss", "antiforensic", "domain"):
         if any(key in h for h in train):
             ax1.plot([h["step"] for h in train if key in h], [h[key] for h in train if key in h], label=key)
-    ax1.set_xlabel("step"), ax1.set_yscale("log"), ax1.legend(), ax1.grid(alpha=0.3)
+    ax1.set_xlabel("step"), ax1.set_yscale("log"), ax1.grid(alpha=0.3)
+    if ax1.lines:
+        ax1.legend()
     if val:
         ax2.plot([h["step"] for h in val], [h["psnr"] for h in val], "o-", label="model hole PSNR")
         ax2.axhline(val[0]["telea_psnr"], color="grey", ls="--", label="telea hole PSNR")

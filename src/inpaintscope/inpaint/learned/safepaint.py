@@ -72,8 +72,14 @@ class DomainEncoder(nn.Module):
         self.norms = nn.ModuleList([nn.Identity()] + [nn.BatchNorm2d(c) for c in ch[1:-1]] + [nn.Identity()])
         self.head = nn.Conv2d(ch[-1], DOMAIN_DIM, 1)
 
+    #: five unpadded stride-2 3×3 convolutions need at least this many pixels per side
+    MIN_SIDE = 63
+
     def forward(self, image: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
         x, valid = image, region
+        ph, pw = max(0, self.MIN_SIDE - x.shape[-2]), max(0, self.MIN_SIDE - x.shape[-1])
+        if ph or pw:  # pad with invalid pixels: partial convolutions ignore them by construction
+            x, valid = F.pad(x, (0, pw, 0, ph)), F.pad(valid, (0, pw, 0, ph))
         last = len(self.convs) - 1
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             x, valid = conv(x, valid)
