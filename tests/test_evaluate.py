@@ -151,6 +151,17 @@ def test_cli_evaluate_writes_json_and_markdown(tmp_path, checkpoint):
     assert (out / "eval.md").read_text().startswith("# Evaluation")
 
 
+def test_cli_evaluate_tiles_like_detect_unless_told_not_to(tmp_path, checkpoint):
+    for args, tile, overlap in ((["--tile", "32", "--overlap", "8"], 32, 8), (["--no-tile"], None, None),
+                                ([], 1024, 128)):
+        out = tmp_path / f"tile{tile}"
+        result = CliRunner().invoke(cli, ["evaluate", str(checkpoint), "--data", "synthetic:4x64", "--split", "val",
+                                          "--out", str(out), "--no-progress", "--device", "cpu", *args])
+        assert result.exit_code == 0, result.output
+        info = EvalReport.load(out / "eval.json").info
+        assert (info["tile"], info["overlap"]) == (tile, overlap)
+
+
 def test_cli_evaluate_table(tmp_path, checkpoint):
     result = CliRunner().invoke(cli, ["evaluate", "--table", str(checkpoint), str(checkpoint), "--data",
                                       "synthetic:8x32", "--by", "inpainter", "--metric", "auc_pixel", "--no-progress",

@@ -19,6 +19,7 @@ from inpaintscope.inpaint.autoencoder import (
 from inpaintscope.inpaint.base import Inpainter
 from inpaintscope.inpaint.compose import MODES, blend, make_composites
 from inpaintscope.inpaint.postprocess import PostProcess, PostProcessSpecError, parse_postprocess
+from inpaintscope.tiling import tile_starts
 
 MAGENTA = np.array([255, 0, 255], np.uint8)
 
@@ -259,17 +260,21 @@ def test_random_init_roundtrip_odd_shapes() -> None:
         ae.roundtrip(np.zeros((16, 16), np.uint8))
 
 
-def test_tile_spans_partition() -> None:
-    ae = LatentAutoencoder.random_init(tile=64, overlap=8)
-    for length in (40, 64, 65, 100, 200):
-        spans = ae._spans(length)
-        kept = np.zeros(length, int)
-        for s, e, k0, k1 in spans:
-            assert 0 <= s <= k0 < k1 <= e <= length and e - s == min(64, length)
-            kept[k0:k1] += 1
-        assert (kept == 1).all()
+def test_tiled_roundtrip_uses_the_detectors_tiler() -> None:
+    # the autoencoder tiles with inpaintscope.tiling, as detect does: a 70×130 image in 64-px tiles
+    # overlapping by 16 has rows [0, 64), [48, 70) and columns [0, 64), [48, 112), [96, 130)
+    ae = LatentAutoencoder.random_init(tile=64, overlap=16)
+    assert tile_starts(70, 64, 16) == ([0, 48], 16) and tile_starts(130, 64, 16) == ([0, 48, 96], 16)
     img = np.random.default_rng(0).integers(0, 256, (70, 130, 3), dtype=np.uint8)
-    assert ae.roundtrip(img).shape == img.shape
+    out = ae.roundtrip(img)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    # where one tile alone covers the image (blend weight exactly 1) the result is that tile's own round trip
+    np.testing.assert_array_equal(out[:48, :48], ae.roundtrip(img[:64, :64])[:48, :48])
+    np.testing.assert_array_equal(out[64:, 112:], ae.roundtrip(img[48:, 96:])[16:, 16:])
+    with pytest.raises(InpaintscopeError, match="multiple of 8"):
+        LatentAutoencoder.random_init(tile=60)
+    with pytest.raises(InpaintscopeError, match="at most half"):
+        LatentAutoencoder.random_init(tile=64, overlap=40)
 
 
 def test_taef2_shared_weights_psnr(shared_data) -> None:

@@ -18,7 +18,7 @@ from inpaintscope.evaluate.metrics import (
     score_histogram,
 )
 
-# A 4×4 prediction and GT. At prob > 0.5 the prediction is the top-left 2×2 plus (3,0);
+# A 4×4 prediction and GT. At prob >= 0.5 the prediction is the top-left 2×2 plus (3,0);
 # the GT is the top-left 2×2 plus (2,0): TP = 4, FP = 1 at (3,0), FN = 1 at (2,0).
 PROB = np.array([[0.90, 0.80, 0.20, 0.10],
                  [0.70, 0.60, 0.40, 0.10],
@@ -40,10 +40,10 @@ def test_hand_computed_4x4():
     assert pixel_auc(PROB, GT) == pytest.approx((4 * 11 + 9) / 55)
 
 
-def test_threshold_is_strict():
-    # prob exactly 0.5 (logit 0) is *not* predicted inpainted
-    prob = np.array([[0.5, 0.51]])
-    assert confusion(prob, np.array([[True, True]])) == (1, 0, 1)
+def test_threshold_is_inclusive_as_in_detect():
+    # prob exactly 0.5 (logit 0) *is* predicted inpainted, as detect's mask (scoring.inpainted)
+    prob = np.array([[0.5, 0.49999, 0.51]])
+    assert confusion(prob, np.array([[True, True, True]])) == (2, 0, 1)
 
 
 def test_ties_count_half():
@@ -136,7 +136,8 @@ def _images() -> list[tuple[np.ndarray, np.ndarray, int, float | None, dict]]:
     prob3[0] = 0.6
     empty = np.zeros((4, 4), bool)
     return [
-        # manipulated 1: the 4×4 example (F1 0.8, IoU 2/3, F1@best 8/9), image score = max prob 0.9
+        # manipulated 1: the 4×4 example (F1 0.8, IoU 2/3, F1@best 8/9), image score = the 99.9th
+        # percentile of its probs, 0.8 + 0.985 · 0.1 = 0.8985 (interpolated between the top two)
         (PROB, GT, 1, None, {"id": "m1", "inpainter": "telea", "mode": "realfake"}),
         # manipulated 2: GT = top row, prediction = top half (all 0.7): TP 4, FP 4 → F1 8/12, IoU 1/2;
         # no threshold separates the GT row from the other 0.7 pixels, so F1@best is 8/12 too
@@ -162,9 +163,9 @@ def test_accumulator_hand_values():
     # TP 4 + 4, FP 1 + 4, FN 1 + 0
     assert m["iou_pooled@0.5"] == pytest.approx(8 / (8 + 5 + 1))
     assert m["f1@best"] == pytest.approx((8 / 9 + 8 / 12) / 2)
-    # image scores: m1 0.9, m2 0.4 (given), a1 0.6, a2 0.3 → pairs (pos > neg): 0.9>0.6, 0.9>0.3, 0.4>0.3 = 3/4
+    # image scores: m1 0.8985, m2 0.4 (given), a1 0.6, a2 0.3 → pairs (pos > neg): 3 of 4
     assert m["image_auc"] == pytest.approx(0.75)
-    # > 0.5 decisions: m1 right, m2 wrong, a1 wrong, a2 right
+    # >= 0.5 decisions: m1 right, m2 wrong, a1 wrong, a2 right
     assert m["image_acc@0.5"] == pytest.approx(0.5)
     assert m["image_bacc@0.5"] == pytest.approx((1 / 2 + 1 / 2) / 2)
     assert m["authentic_fp_area"] == pytest.approx((0.25 + 0.0) / 2)

@@ -161,6 +161,26 @@ def test_preprocess_accepts_batches_in_unit_range(entry):
         model.preprocess(x01[0])  # 3-D: batch dimension missing
 
 
+def test_base_class_checks_input_and_predict_pads_any_size(entry):
+    model = entry.model
+    with pytest.raises(ShapeError, match="B×3×H×W"):
+        model(torch.zeros(1, 1, 32, 32))
+    # an odd size (and, for IID-Net, a side below its minimum): predict reflect-pads it to what
+    # forward accepts and crops the outputs back, exactly as padding by hand
+    x01 = _pair(13, 37)[1:]
+    m, low = int(model.size_multiple), int(model.min_size)
+    up = lambda n: m * math.ceil(max(n, low) / m)  # noqa: E731
+    by_hand = torch.from_numpy(np.pad(x01.numpy(), ((0, 0), (0, 0), (0, up(13) - 13), (0, up(37) - 37)),
+                                      mode="reflect"))
+    with torch.no_grad():
+        out = model.predict(x01)
+        ref = model(model.preprocess(by_hand))
+    assert out.mask_logits.shape == (1, 1, 13, 37)
+    torch.testing.assert_close(out.mask_logits, ref.mask_logits[..., :13, :37], rtol=0, atol=0)
+    if ref.image_logit is not None:
+        torch.testing.assert_close(out.image_logit, ref.image_logit, rtol=0, atol=0)
+
+
 def test_checkpoint_round_trip(entry, tmp_path):
     model = entry.model
     path = save_checkpoint(tmp_path / f"{entry.name}.safetensors", model.state_dict(),

@@ -21,6 +21,11 @@ from .train import UserError, comma_list
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Write eval.json and eval.md here.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=int, default=8)
+@click.option("--tile", type=click.IntRange(32), default=None,
+              help="Tile side for large images, as detect [default: 1024].")
+@click.option("--overlap", type=click.IntRange(0), default=None, help="Overlap between tiles [default: 128].")
+@click.option("--no-tile", is_flag=True,
+              help="Run every image whole at its stored size (not what detect does on large photos).")
 @click.option("--table", is_flag=True, help="Cross-method table: rows = CHECKPOINTS, columns = --by values.")
 @click.option("--by", type=click.Choice(["mode", "inpainter", "mask_kind"]), default="mode", help="Table columns.")
 @click.option("--metric", default="iou@0.5", help="Metric shown in --table.")
@@ -31,6 +36,9 @@ from .train import UserError, comma_list
 @click.option("--progress/--no-progress", default=True)
 def evaluate(checkpoints: tuple[str, ...], **options: Any) -> None:
     """Evaluate CHECKPOINT on --data; print every named metric (Markdown) and save JSON + Markdown.
+
+    Images go through the same path as `detect` (tiles of --tile px for larger images, the
+    same mask and image-score rules), so the numbers describe what detect does.
 
     Metric definitions: f1@0.5 / iou@0.5 per manipulated image (empty GT and prediction = 1),
     f1@best (oracle), auc_pixel (per image; pooled in auc_pixel_pooled), image_auc,
@@ -45,7 +53,8 @@ def evaluate(checkpoints: tuple[str, ...], **options: Any) -> None:
 
 def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str, modes: str | None, gt_mode: str,
               no_authentic: bool, out: str | None, device: str, batch_size: int, table: bool, by: str, metric: str,
-              progress: bool, post: str | None = None, limit: int | None = None) -> None:
+              progress: bool, post: str | None = None, limit: int | None = None, tile: int | None = None,
+              overlap: int | None = None, no_tile: bool = False) -> None:
     if not checkpoints:
         raise InpaintscopeError("give a checkpoint to evaluate (or several with --table)")
     if len(checkpoints) > 1 and not table:
@@ -60,6 +69,7 @@ def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str
     from ..evaluate.tables import row_label
     from ..io.atomic import atomic_write_text
     from ..models import load_detector
+    from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE
     from ..train.data import open_data
 
     mode_list = comma_list(modes)
@@ -79,6 +89,8 @@ def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str
         info = {"checkpoint": str(ckpt), "model": model.checkpoint_info.get("model"), "data": list(data),
                 "split": split, "modes": mode_list, "post": post, "limit": limit}
         report = run_evaluation(model, dataset, batch_size=batch_size, device=device, gt_mode=gt_mode,
+                                tile=None if no_tile else (DEFAULT_TILE if tile is None else tile),
+                                overlap=DEFAULT_OVERLAP if overlap is None else overlap,
                                 progress=progress, info=info)
         results.append((row_label(model.checkpoint_info, Path(ckpt).stem), report))
         if out:

@@ -3,7 +3,8 @@
 See :mod:`.api` for the meaning of every field, :mod:`.tiling` for how large images are cut and
 blended, :mod:`.loader` for what ``model=`` accepts, :mod:`.batch` for folders (the CLI).
 """
-from .api import FALLBACK_PERCENTILE, Detection, Region, default_min_region_area, detect, find_regions
+from ..scoring import FALLBACK_PERCENTILE
+from .api import Detection, Region, default_min_region_area, detect, find_regions
 from .loader import DEFAULT_MODEL, WEIGHTS_DIR, LoadedModel, clear_model_cache, load_model, resolve_device
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, TiledPrediction, predict_tiled, run_model, tile_starts
 

@@ -1,6 +1,7 @@
 """``detect(image) -> Detection``: where a photo was inpainted, how sure we are, and pictures.
 
-Conventions (the same in the library, the CLI and the results files):
+Conventions (the same in the library, the CLI and the results files, and the same as in
+``evaluate``: both read a model's outputs with :mod:`inpaintscope.scoring`):
 
 * ``heatmap``: float32 H×W per-pixel probability ``sigmoid(mask logit)``.
 * ``mask``: ``heatmap >= threshold`` (bool H×W, True = inpainted).
@@ -30,11 +31,10 @@ import torch
 from .. import __version__
 from ..errors import InpaintscopeError
 from ..io import DEFAULT_MAX_PIXELS, read_image, write_image
+from ..scoring import inpainted, score_outputs
 from .loader import load_model
 from .render import heatmap_to_uint8, mask_to_uint8, render_overlay
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, predict_tiled
-
-FALLBACK_PERCENTILE = 99.9
 
 
 def default_min_region_area(height: int, width: int) -> int:
@@ -158,20 +158,14 @@ def detect(
     rgb = read_image(image, max_pixels=max_pixels)
     pred = predict_tiled(loaded.detector, rgb, tile=tile, overlap=overlap, device=loaded.device)
     # sigmoid in place on the (possibly 24 MP) logit buffer: no second full-size float array
-    heat_t = torch.from_numpy(pred.mask_logits)
-    heat_t.sigmoid_()
-    heatmap = pred.mask_logits
+    scores = score_outputs(pred.mask_logits, pred.image_logit, pixel_threshold=threshold, in_place=True)
+    heatmap, mask, score = scores.heatmap, scores.mask, scores.score
     h, w = heatmap.shape
-    if pred.image_logit is not None:
-        score = float(torch.sigmoid(torch.tensor(pred.image_logit, dtype=torch.float64)))
-    else:
-        score = float(np.percentile(heatmap, FALLBACK_PERCENTILE))
-    mask = heatmap >= threshold
     min_area = default_min_region_area(h, w) if min_region_area is None else int(min_region_area)
     regions = find_regions(mask, heatmap, min_area=min_area)
     area_fraction = float(np.count_nonzero(mask)) / mask.size
     seconds = time.perf_counter() - start
-    return Detection(mask=mask, heatmap=heatmap, score=score, decision=bool(score >= threshold),
+    return Detection(mask=mask, heatmap=heatmap, score=score, decision=inpainted(score, threshold),
                      regions=regions, area_fraction=area_fraction, threshold=threshold,
                      model=loaded.label, version=__version__, seconds=seconds, width=w, height=h,
                      image=rgb, source=source)

@@ -3,7 +3,8 @@
 Every metric has one name and one definition (:data:`METRIC_DEFINITIONS`, module
 :mod:`inpaintscope.evaluate.metrics`); reports carry the definitions with the numbers.
 """
-from .evaluator import EvalReport, binarise_gt, evaluate, forward_padded, resolve_device, score_batch
+from ..models.inference import forward_padded
+from .evaluator import EvalReport, binarise_gt, evaluate, resolve_device, score_batch
 from .metrics import (
     METRIC_DEFINITIONS,
     N_BINS,

@@ -2,8 +2,13 @@
 
 Streaming: images go through the model batch by batch and only per-image numbers and
 fixed histograms are kept, so any dataset size evaluates in constant memory. Batches may
-mix image sizes (consecutive same-size images are run together); inputs are padded to the
-model's ``size_multiple`` by edge replication and the output cropped back.
+mix image sizes (consecutive same-size images are run together).
+
+Same path as ``detect``: images go through :func:`inpaintscope.models.inference.run_detector`
+(tiles of ``tile`` pixels for larger images, padding to the model's size multiple) and the
+outputs are read by :func:`inpaintscope.scoring.score_outputs` (heatmap, ``>=`` decision, image
+score), so for the same image and model ``evaluate`` scores exactly the mask and score that
+``detect`` reports. ``tile=None`` evaluates every image whole at its stored size.
 """
 from __future__ import annotations
 
@@ -18,8 +23,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import InpaintscopeError
-from ..models.inference import forward_padded, resolve_device
+from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, resolve_device, run_detector
 from ..io.atomic import atomic_write_text
+from ..scoring import THRESHOLD, score_outputs
 from .metrics import METRIC_DEFINITIONS, MetricAccumulator
 
 GROUP_KEYS = ("inpainter", "mask_kind", "mode")
@@ -33,16 +39,18 @@ def binarise_gt(mask: torch.Tensor, gt_mode: str) -> torch.Tensor:
 
 def score_batch(acc: MetricAccumulator, mask_logits: torch.Tensor, image_logit: torch.Tensor | None,
                 batch: dict[str, Any], *, gt_mode: str) -> None:
-    """Add one batch of model outputs to ``acc`` (per image: probability map, GT, label, score)."""
-    probs = torch.sigmoid(mask_logits.detach().float()).cpu().numpy()[:, 0]
+    """Add one batch of model outputs to ``acc`` (per image: heatmap, GT, label, image score),
+    read by :func:`inpaintscope.scoring.score_outputs` as ``detect`` reads them."""
+    logits = mask_logits.detach().float().cpu().numpy()[:, 0]
     gts = binarise_gt(batch["mask"], gt_mode).cpu().numpy()[:, 0]
     labels = torch.as_tensor(batch["label"]).reshape(-1).tolist()
-    scores: list[float | None] = [None] * len(labels)
+    image_logits: list[float | None] = [None] * len(labels)
     if image_logit is not None:
-        scores = torch.sigmoid(image_logit.detach().float()).reshape(-1).cpu().tolist()
+        image_logits = image_logit.detach().float().reshape(-1).cpu().tolist()
     metas = batch.get("meta") or [{} for _ in labels]
-    for prob, gt, label, score, meta in zip(probs, gts, labels, scores, metas):
-        acc.add(prob, gt, label=int(label), image_score=score, meta=meta)
+    for logit_map, gt, label, z, meta in zip(logits, gts, labels, image_logits, metas):
+        scores = score_outputs(logit_map, z)
+        acc.add(scores.heatmap, gt, label=int(label), image_score=scores.score, meta=meta)
 
 
 def _same_size_batches(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -123,15 +131,17 @@ def _fmt(v: Any) -> str:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 8, device: str | torch.device = "cpu",
-             gt_mode: str = "core", num_workers: int = 0, progress: bool = False,
-             group_keys: Sequence[str] = GROUP_KEYS, keep_per_image: bool = True,
-             info: dict[str, Any] | None = None) -> EvalReport:
+             gt_mode: str = "core", tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+             num_workers: int = 0, progress: bool = False, group_keys: Sequence[str] = GROUP_KEYS,
+             keep_per_image: bool = True, info: dict[str, Any] | None = None) -> EvalReport:
     """Evaluate ``model`` (a :class:`~inpaintscope.models.Detector`) on a contract ``dataset``.
 
     The dataset yields ``{"image", "mask", "label", "meta"}`` items (see
     ``inpaintscope.data.readers.open_dataset``); ``gt_mode`` says how its masks were made
     (``soft`` masks are scored on their core, see :func:`binarise_gt`). The model runs in
-    eval mode without gradients and is moved to ``device``. Returns an :class:`EvalReport`.
+    eval mode without gradients and is moved to ``device``; images larger than ``tile`` are
+    tiled exactly as ``detect`` tiles them (``tile=None``: whole images, untiled). Returns an
+    :class:`EvalReport`.
     """
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise InpaintscopeError("the evaluation dataset is empty; check --data, --split and --modes")
@@ -148,15 +158,16 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 8, d
         it = loader
     for items in it:
         for batch in _same_size_batches(items):
-            logits, image_logit = forward_padded(model, batch["image"].to(dev))
-            score_batch(acc, logits, image_logit, batch, gt_mode=gt_mode)
+            pred = run_detector(model, batch["image"], tile=tile, overlap=overlap, device=dev)
+            score_batch(acc, pred.mask_logits, pred.image_logit, batch, gt_mode=gt_mode)
     model.train(was_training)
     per_image = []
     if keep_per_image:
         per_image = [{"id": r.id, "label": r.label, "score": r.score, "f1@0.5": r.f1, "iou@0.5": r.iou,
                       "f1@best": r.f1_best, "auc_pixel": r.auc, "pred_area": r.pred_area, **r.groups}
                      for r in acc.records]
-    info = {"gt_mode": gt_mode, "threshold": 0.5, **(info or {})}
+    info = {"gt_mode": gt_mode, "threshold": THRESHOLD, "tile": tile, "overlap": overlap if tile else None,
+            **(info or {})}
     return EvalReport(metrics=acc.compute(), counts=acc.counts(), breakdown=acc.breakdown(),
                       per_image=per_image, info=info)
 

@@ -3,7 +3,8 @@
 Every number inpaintscope reports carries one of these names, and each name has exactly one
 definition. Inputs: a probability map ``prob`` (``σ(mask_logits)``, float in [0, 1], H×W), a
 boolean ground truth ``gt`` (True = inpainted) and the image label (1 = manipulated,
-0 = authentic). "Predicted inpainted" always means ``prob > 0.5`` (equivalently logit > 0).
+0 = authentic). "Predicted inpainted" always means ``prob >= 0.5`` (equivalently logit >= 0):
+the decision rule of :mod:`inpaintscope.scoring`, the one ``detect`` uses.
 
 Pixel metrics, over **manipulated images only** (label 1), averaged per image:
 
@@ -24,10 +25,10 @@ Pixel metrics, over **manipulated images only** (label 1), averaged per image:
 
 Image metrics, over **authentic and manipulated** images:
 
-* image score = ``σ(image_logit)`` when the model has an image head, else the **maximum** of
-  the pixel probability map.
+* image score = ``σ(image_logit)`` when the model has an image head, else the **99.9th
+  percentile** of the pixel probability map (:func:`inpaintscope.scoring.image_score`, as ``detect``).
 * ``image_auc`` ROC-AUC of image score vs label (``None`` if only one class is present).
-* ``image_acc@0.5`` fraction of images with (score > 0.5) == label.
+* ``image_acc@0.5`` fraction of images with (score >= 0.5) == label.
 * ``image_bacc@0.5`` balanced accuracy at 0.5: the mean of the fraction of manipulated images
   called manipulated and of authentic images called authentic (``None`` unless both classes
   are present). Unlike ``image_acc@0.5`` it does not reward following the class mix: a model
@@ -54,24 +55,26 @@ from typing import Any
 
 import numpy as np
 
+from ..scoring import THRESHOLD, image_score as image_score_of, inpainted
+
 N_BINS = 4096
-THRESHOLD = 0.5
 REPORT_BATCH = 8
 
 #: one-line definitions shipped with every report, so a number never travels without its meaning
 METRIC_DEFINITIONS: dict[str, str] = {
-    "f1@0.5": "pixel F1 at prob > 0.5 per manipulated image, averaged; empty GT and empty prediction = 1.0",
-    "iou@0.5": "pixel IoU at prob > 0.5 per manipulated image, averaged; empty GT and empty prediction = 1.0",
-    "iou_pooled@0.5": "pixel IoU at prob > 0.5 with TP/FP/FN pooled over all manipulated images",
+    "f1@0.5": "pixel F1 at prob >= 0.5 per manipulated image, averaged; empty GT and empty prediction = 1.0",
+    "iou@0.5": "pixel IoU at prob >= 0.5 per manipulated image, averaged; empty GT and empty prediction = 1.0",
+    "iou_pooled@0.5": "pixel IoU at prob >= 0.5 with TP/FP/FN pooled over all manipulated images",
     "f1@best": "ORACLE: per manipulated image the best F1 over all thresholds (uses the GT), averaged",
     "auc_pixel": "pixel ROC-AUC per manipulated image, averaged; images with a single-class GT skipped",
     "auc_pixel_pooled": f"pixel ROC-AUC pooled over all manipulated-image pixels ({N_BINS}-bin histogram)",
-    "image_auc": "ROC-AUC of the image score (sigmoid(image_logit), else max pixel prob) vs label, all images",
-    "image_acc@0.5": "accuracy of image score > 0.5 vs label, all images",
-    "image_bacc@0.5": "balanced accuracy of image score > 0.5: mean of the recall on manipulated and on "
+    "image_auc": "ROC-AUC of the image score (sigmoid(image_logit), else the 99.9th percentile of pixel prob) "
+                 "vs label, all images",
+    "image_acc@0.5": "accuracy of image score >= 0.5 vs label, all images",
+    "image_bacc@0.5": "balanced accuracy of image score >= 0.5: mean of the recall on manipulated and on "
                       "authentic images (both classes needed)",
-    "authentic_fp_area": "mean fraction of pixels with prob > 0.5 on authentic images (lower is better)",
-    "report_iou": "the report's IoU: prob > 0.5, pooled per batch of 8 manipulated images, mean over batches, "
+    "authentic_fp_area": "mean fraction of pixels with prob >= 0.5 on authentic images (lower is better)",
+    "report_iou": "the report's IoU: prob >= 0.5, pooled per batch of 8 manipulated images, mean over batches, "
                   "empty batch = 0 (for comparison with its tables only)",
 }
 
@@ -89,9 +92,9 @@ def _as_maps(prob: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def confusion(prob: np.ndarray, gt: np.ndarray, *, threshold: float = THRESHOLD) -> tuple[int, int, int]:
-    """``(TP, FP, FN)`` of ``prob > threshold`` against ``gt``."""
+    """``(TP, FP, FN)`` of the prediction ``prob >= threshold`` against ``gt``."""
     prob, gt = _as_maps(prob, gt)
-    pred = prob > threshold
+    pred = inpainted(prob, threshold)
     return int(np.sum(pred & gt)), int(np.sum(pred & ~gt)), int(np.sum(~pred & gt))
 
 
@@ -108,12 +111,12 @@ def iou_from_counts(tp: int, fp: int, fn: int) -> float:
 
 
 def f1_at(prob: np.ndarray, gt: np.ndarray, *, threshold: float = THRESHOLD) -> float:
-    """Pixel F1 of one image at ``prob > threshold``."""
+    """Pixel F1 of one image at ``prob >= threshold``."""
     return f1_from_counts(*confusion(prob, gt, threshold=threshold))
 
 
 def iou_at(prob: np.ndarray, gt: np.ndarray, *, threshold: float = THRESHOLD) -> float:
-    """Pixel IoU of one image at ``prob > threshold``."""
+    """Pixel IoU of one image at ``prob >= threshold``."""
     return iou_from_counts(*confusion(prob, gt, threshold=threshold))
 
 
@@ -241,10 +244,11 @@ class MetricAccumulator:
 
     def add(self, prob: np.ndarray, gt: np.ndarray, *, label: int, image_score: float | None = None,
             meta: dict[str, Any] | None = None) -> ImageRecord:
-        """Score one image. ``image_score`` defaults to the maximum of ``prob``."""
+        """Score one image. ``image_score`` defaults to that of a model without an image head
+        (:func:`inpaintscope.scoring.image_score`)."""
         prob, gt = _as_maps(prob, gt)
         meta = meta or {}
-        score = float(prob.max()) if image_score is None else float(image_score)
+        score = image_score_of(prob, None) if image_score is None else float(image_score)
         tp, fp, fn = confusion(prob, gt)
         groups = {k: str(meta[k]) for k in self.group_keys if meta.get(k) is not None}
         manipulated = int(label) == 1
@@ -333,8 +337,8 @@ def summarise(manipulated_and_more: Sequence[ImageRecord], hist: np.ndarray,
         "auc_pixel": _mean(r.auc for r in manip),
         "auc_pixel_pooled": auc_from_histograms(hist[0], hist[1]),
         "image_auc": binary_auc(scores, labels) if len(labels) else None,
-        "image_acc@0.5": float(np.mean((scores > THRESHOLD) == (labels == 1))) if len(labels) else None,
-        "image_bacc@0.5": _balanced_accuracy(scores > THRESHOLD, labels == 1),
+        "image_acc@0.5": float(np.mean(inpainted(scores, THRESHOLD) == (labels == 1))) if len(labels) else None,
+        "image_bacc@0.5": _balanced_accuracy(inpainted(scores, THRESHOLD), labels == 1),
         "authentic_fp_area": _mean(r.pred_area for r in authentic),
         "report_iou": report_iou([(r.tp, r.fp, r.fn) for r in manip]),
     }

@@ -23,6 +23,7 @@ from .base import Inpainter, register_inpainter
 from .classical import require_known, telea_fill
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 ENCODER_FILE = "taef2_encoder.pth"
@@ -30,6 +31,9 @@ DECODER_FILE = "taef2_decoder.pth"
 LATENT_CHANNELS = 32
 #: Total down-sampling of the encoder; inputs are reflect-padded to multiples of this.
 STRIDE = 8
+#: default tile side and overlap of :meth:`LatentAutoencoder.roundtrip` (pixels)
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
 
 
 @functools.cache
@@ -123,19 +127,21 @@ def _load_state(module: nn.Module, path: Path) -> None:
 class LatentAutoencoder:
     """Encoder + decoder pair with a uint8-in, uint8-out :meth:`roundtrip`.
 
-    Large images are processed in overlapping tiles of at most ``tile``×``tile`` pixels so memory
-    stays bounded (activations are 64 channels at full resolution: ~70 MB per tensor at 512²).
-    Tile seams are hidden by keeping only each tile's centre (``overlap`` pixels are dropped on
-    inner edges); note that the pooled blocks use GroupNorm statistics over the tile, so a tiled
-    result differs slightly from a single pass.
+    Large images are processed in tiles of at most ``tile``×``tile`` pixels that overlap by at
+    least ``overlap`` pixels, blended with linear ramps (the tiler detectors use:
+    :mod:`inpaintscope.tiling`), so memory stays bounded (activations are 64 channels at full
+    resolution: ~70 MB per tensor at 512²). The pooled blocks use GroupNorm statistics over the
+    tile, so a tiled result differs slightly from a single pass.
     """
 
-    def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential, *, tile: int = 512,
-                 overlap: int = 32) -> None:
-        if tile % STRIDE or tile < 4 * STRIDE:
-            raise InpaintscopeError(f"tile must be a multiple of {STRIDE} and >= {4 * STRIDE}, got {tile}")
-        if not (0 <= overlap < tile // 4):
-            raise InpaintscopeError(f"overlap must be in [0, tile/4), got {overlap}")
+    def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential, *, tile: int = DEFAULT_TILE,
+                 overlap: int = DEFAULT_OVERLAP) -> None:
+        from ..tiling import check_tiling  # here, not at the top: importing this module stays torch-free
+
+        if tile % STRIDE or 2 * overlap > tile:
+            raise InpaintscopeError(f"tile must be a multiple of {STRIDE} and overlap at most half of it, "
+                                    f"got tile {tile}, overlap {overlap}")
+        check_tiling(tile, overlap, multiple=STRIDE)
         self.encoder = encoder.eval()
         self.decoder = decoder.eval()
         self.tile = tile
@@ -168,48 +174,28 @@ class LatentAutoencoder:
                                       f"downloads weights; it must hold {ENCODER_FILE} and {DECODER_FILE})")
         return cls.from_paths(d / ENCODER_FILE, d / DECODER_FILE, **kw)
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        """float32 H×W×3 in [0, 1] with H, W multiples of 8 → same shape, clamped to [0, 1]."""
-        torch = _nets().torch
-        with torch.no_grad():
-            t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
-            y = self.decoder(self.encoder(t)).clamp_(0.0, 1.0)
-        return y[0].permute(1, 2, 0).numpy()
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        """B×3×h×w RGB in [0, 1], any h, w → the same shape, clamped to [0, 1]."""
+        from ..tiling import pad_to_multiple
+
+        h, w = x.shape[-2:]
+        y = self.decoder(self.encoder(pad_to_multiple(x, STRIDE)))
+        return y[..., :h, :w].clamp_(0.0, 1.0)
 
     def roundtrip(self, image: np.ndarray) -> np.ndarray:
         """Encode and decode an RGB uint8 image; returns RGB uint8 of the same shape.
 
-        H and W are reflect-padded up to multiples of 8 and cropped back, so any size works.
+        Tiles are reflect-padded to multiples of 8 and cropped back, so any size works.
         Deterministic (no sampling: the encoder output is used as the latent directly).
         """
-        check_image(image)
-        h, w = image.shape[:2]
-        ph, pw = -h % STRIDE, -w % STRIDE
-        x = image.astype(np.float32) / 255.0
-        if ph or pw:
-            x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > 1 else "edge")
-        out = np.empty_like(x)
-        for (ys, ye, ky0, ky1), (xs, xe, kx0, kx1) in ((a, b) for a in self._spans(x.shape[0])
-                                                       for b in self._spans(x.shape[1])):
-            y = self._run(x[ys:ye, xs:xe])
-            out[ky0:ky1, kx0:kx1] = y[ky0 - ys:ky1 - ys, kx0 - xs:kx1 - xs]
-        out = out[:h, :w]
-        return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+        from ..tiling import run_tiled
 
-    def _spans(self, length: int) -> list[tuple[int, int, int, int]]:
-        """Tiles along one axis as (start, end, keep_start, keep_end); kept parts partition [0, length)."""
-        if length <= self.tile:
-            return [(0, length, 0, length)]
-        stride = self.tile - 2 * self.overlap
-        starts = list(range(0, length - self.tile, stride)) + [length - self.tile]
-        spans = []
-        for i, s in enumerate(starts):
-            # Cut half-way through the overlap with the neighbour so each kept pixel is at least
-            # ~overlap pixels away from its tile's inner edges.
-            k0 = 0 if i == 0 else (s + starts[i - 1] + self.tile) // 2
-            k1 = length if i == len(starts) - 1 else (starts[i + 1] + s + self.tile) // 2
-            spans.append((s, s + self.tile, k0, k1))
-        return spans
+        torch = _nets().torch
+        check_image(image)
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float() / 255.0
+        with torch.no_grad():
+            out, _ = run_tiled(self._run, x, tile=self.tile, overlap=self.overlap, multiple=STRIDE)
+        return np.clip(np.round(out[0].permute(1, 2, 0).numpy() * 255.0), 0, 255).astype(np.uint8)
 
 
 _CACHE: dict[tuple[str, str], LatentAutoencoder] = {}

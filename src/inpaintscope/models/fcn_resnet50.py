@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InpaintscopeError, ShapeError
+from ..errors import InpaintscopeError
 from .base import Detector, DetectorOutput, Preprocessing, register_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -140,19 +140,15 @@ class FCNResNet50(Detector):
         self.classifier = FCNHead(2048, 1)
         self.aux_classifier = FCNHead(1024, 1) if aux else None
 
-    def _check(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ShapeError(f"FCN-ResNet50 expects a B×3×H×W tensor, got {tuple(x.shape)}")
-
     def forward(self, x: torch.Tensor) -> DetectorOutput:
-        self._check(x)
+        self.check_input(x)
         _, c4 = self.backbone(x)
         logits = F.interpolate(self.classifier(c4), size=x.shape[-2:], mode="bilinear", align_corners=False)
         return DetectorOutput(mask_logits=logits, image_logit=None)
 
     def forward_aux(self, x: torch.Tensor) -> tuple[DetectorOutput, torch.Tensor]:
         """Main output plus the aux head's B×1×H×W logits (needs ``aux=True``)."""
-        self._check(x)
+        self.check_input(x)
         if self.aux_classifier is None:
             raise InpaintscopeError("this FCN-ResNet50 has no aux head; create it with aux=True")
         c3, c4 = self.backbone(x)

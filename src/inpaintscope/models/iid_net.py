@@ -361,6 +361,8 @@ class IIDNet(Detector):
 
     preprocessing: ClassVar[Preprocessing] = Preprocessing("bgr", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     size_multiple: ClassVar[int] = 1
+    #: output stride 8 and the 3×3 median need at least a 2×2 feature map
+    min_size: ClassVar[int] = MIN_SIZE
     #: kwargs that official (third-party) checkpoints need with ``create_model(..., checkpoint=...)``.
     checkpoint_kwargs: ClassVar[dict[str, Any]] = {"bayar_mode": "official"}
 
@@ -438,13 +440,8 @@ class IIDNet(Detector):
         return x
 
     def forward(self, x: torch.Tensor) -> DetectorOutput:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ShapeError(f"IID-Net expects a B×3×H×W tensor (BGR, (x − 0.5)/0.5; use model.preprocess), "
-                             f"got {tuple(x.shape)}")
+        self.check_input(x)  # BGR, (x − 0.5)/0.5 (model.preprocess); H, W ≥ 16
         h, w = x.shape[-2:]
-        if h < MIN_SIZE or w < MIN_SIZE:
-            raise ShapeError(f"IID-Net needs H, W ≥ {MIN_SIZE} (output stride 8), got {h}×{w}; "
-                             "pad or upscale the image first")
         logits = self.decision(self.att(self.features(x)))  # B×1×8⌈H/8⌉×8⌈W/8⌉
         if self.smoothing == "median":
             logits = median3x3(logits)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InpaintscopeError, ShapeError
+from ..errors import InpaintscopeError
 from .base import Detector, DetectorOutput, Preprocessing, register_model
 
 ResidualMode = Literal["report", "rgbn"]
@@ -197,12 +197,8 @@ class NIXNet(Detector):
         return feats
 
     def forward(self, x: torch.Tensor) -> DetectorOutput:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ShapeError(f"NIX-Net expects a B×3×H×W tensor, got {tuple(x.shape)}")
+        self.check_input(x)  # H and W multiples of 8: three stride-2 stages
         h, w = x.shape[-2:]
-        if h % self.size_multiple or w % self.size_multiple:
-            raise ShapeError(f"NIX-Net needs H and W divisible by {self.size_multiple}, got {h}×{w}; "
-                             "pad or resize the image first")
         r = self.srm(x)
         fi = self.fusion_1(*self._run(self.rgb_stream, x))
         fn = self.fusion_2(*self._run(self.noise_stream, r))

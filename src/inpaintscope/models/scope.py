@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ShapeError
+from ..tiling import pad_to_multiple
 from .base import Detector, DetectorOutput, Preprocessing, register_model
 
 
@@ -212,14 +213,10 @@ class Scope(Detector):
                                         nn.Linear(head_hidden, 1))
 
     def forward(self, x: torch.Tensor) -> DetectorOutput:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ShapeError(f"SCOPE expects a B×3×H×W tensor, got {tuple(x.shape)}")
-        b, _, h, w = x.shape
-        ph, pw = (-h) % self.stride, (-w) % self.stride
-        if ph or pw:
-            # reflect keeps the noise statistics at the border; it needs pad < size
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        self.check_input(x)
+        h, w = x.shape[-2:]
+        # padded here, not by predict: the image head must pool over the unpadded area only
+        x = pad_to_multiple(x, self.stride)
         # NHWC is what oneDNN's depthwise and 1×1 kernels are fast on (about 1.3× on CPU here)
         x = x.contiguous(memory_format=torch.channels_last)
         r = self.front(x)

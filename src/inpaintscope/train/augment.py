@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import ShapeError
+from ..tiling import pad_to_size
 
 
 @dataclass(frozen=True)
@@ -25,17 +26,6 @@ class AugmentConfig:
     hflip: bool = True
     vflip: bool = True
     rot90: bool = False
-
-
-def _pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
-    # Symmetric padding copies real pixels (no interpolation, no flat zeros that would look
-    # like a noise-free fill); numpy handles pads larger than the image by repeating.
-    h, w = x.shape[-2:]
-    ph, pw = max(0, size - h), max(0, size - w)
-    if ph == 0 and pw == 0:
-        return x
-    arr = np.pad(x.numpy(), ((0, 0), (0, ph), (0, pw)), mode="symmetric")
-    return torch.from_numpy(np.ascontiguousarray(arr))
 
 
 def augment_pair(image: torch.Tensor, mask: torch.Tensor, *, rng: np.random.Generator,
@@ -49,7 +39,8 @@ def augment_pair(image: torch.Tensor, mask: torch.Tensor, *, rng: np.random.Gene
                          f"got {tuple(image.shape)} and {tuple(mask.shape)}")
     if config.crop is not None:
         c = int(config.crop)
-        image, mask = _pad_to(image, c), _pad_to(mask, c)
+        # mirrored pixels are real pixels: no interpolation, no flat fill that would look inpainted
+        image, mask = pad_to_size(image, c, c), pad_to_size(mask, c, c)
         h, w = image.shape[-2:]
         y = int(rng.integers(0, h - c + 1))
         x = int(rng.integers(0, w - c + 1))
