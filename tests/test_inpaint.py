@@ -44,6 +44,10 @@ def _make(name: str, request: pytest.FixtureRequest) -> Inpainter:
         if not (root / "weights" / "taef2_encoder.pth").is_file():
             pytest.skip("TAEF2 weights in ../shared/data/weights are not available")
         return create_inpainter(name, weights=root / "weights")
+    if name == "diffusers":
+        request.getfixturevalue("torch_one_thread")
+        # a tiny random pipeline (skips without the diffusers extra); 2 steps keep it fast
+        return create_inpainter(name, model=request.getfixturevalue("tiny_sd_pipeline"), steps=2)
     return create_inpainter(name)
 
 

@@ -46,7 +46,8 @@ def dataset() -> None:
 @click.option("--masks", default="rectangle", show_default=True,
               help="Mask generators, comma-separated (rectangle, strokes, shapes, objects, folder); cycled over samples.")
 @click.option("--inpainters", default="telea", show_default=True,
-              help="Inpainters, comma-separated (telea, ns, biharmonic, patchmatch, autoencoder); cycled over samples.")
+              help="Inpainters, comma-separated (telea, ns, biharmonic, patchmatch, autoencoder, diffusers:PATH "
+                   "= Stable Diffusion inpainting from a local pipeline folder); cycled over samples.")
 @click.option("--modes", default="realfake", show_default=True,
               help="Compositing modes written per sample: inpainted, realfake, fakefake.")
 @click.option("--per-image", type=click.IntRange(min=1), default=1, show_default=True,
@@ -63,8 +64,17 @@ def dataset() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: min(2, CPUs)]. Does not change the output.")
 @click.option("--autoencoder", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Folder with latent-autoencoder weights (taef2_encoder.pth, taef2_decoder.pth); "
-                   "needed for fakefake and the autoencoder inpainter.")
+              help="Folder with latent-autoencoder weights (taef2_encoder.pth, taef2_decoder.pth), or a diffusers "
+                   "AutoencoderKL / SD pipeline folder (its vae/); needed for fakefake and the autoencoder inpainter.")
+@click.option("--vae-range", type=click.Choice(["correct", "report"]), default="correct", show_default=True,
+              help="AutoencoderKL input range: correct = [-1, 1] as trained; report = [0, 1], the report's bug.")
+@click.option("--captions", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Prompts for diffusers inpainters: .json {file: caption} or COCO captions_*.json, .jsonl "
+                   "{file, caption} lines, or .csv with file,caption columns [default: empty prompt].")
+@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Denoising steps of diffusers inpainters.")
+@click.option("--guidance", type=click.FloatRange(min=0), default=7.5, show_default=True,
+              help="Classifier-free guidance scale of diffusers inpainters.")
 @click.option("--mask-dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of mask images for the 'folder' mask generator.")
 @click.option("--mask-area", default=None, help="Target hole-area range 'lo,hi' as fractions, e.g. 0.05,0.3.")
@@ -77,6 +87,7 @@ def dataset() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: str, per_image: int, size: int,
           resize: str, split_spec: str, seed: int, workers: int | None, autoencoder: str | None,
+          vae_range: str, captions: str | None, steps: int, guidance: float,
           mask_dir: str | None, mask_area: str | None, post: str, authentic: bool, min_side: int,
           quiet: bool) -> None:
     """Build an inpainting dataset from the photos in SRC (folders, searched recursively, or files) into OUT.
@@ -92,6 +103,8 @@ def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: st
     Example:
       inpaintscope dataset build photos/ data/ --masks rectangle,strokes \\
           --inpainters telea,ns,patchmatch --modes realfake --per-image 2 --size 256
+      inpaintscope dataset build photos/ data/sd --inpainters diffusers:models/sd-inpainting \\
+          --modes inpainted,realfake,fakefake --autoencoder models/sd-inpainting --captions captions.json
     """
     from ..data.builder import BuildConfig, build_dataset
 
@@ -99,7 +112,7 @@ def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: st
                       modes=tuple(modes.split(",")), per_image=per_image, size=size, resize=resize,
                       split=split_spec, seed=seed, autoencoder=autoencoder, mask_dir=mask_dir,
                       mask_area=_area(mask_area), post=tuple(post.split(",")), authentic=authentic,
-                      min_side=min_side)
+                      min_side=min_side, captions=captions, steps=steps, guidance=guidance, vae_range=vae_range)
     with user_errors():
         summary = build_dataset(list(src), out, cfg, workers=workers, progress=not quiet, echo=click.echo)
     if summary["failed_samples"]:

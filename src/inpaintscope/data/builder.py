@@ -85,6 +85,11 @@ class BuildConfig:
     authentic: bool = False
     min_side: int = DEFAULT_MIN_SIDE
     blur_radius: float = 3.0
+    # Stable Diffusion (``diffusers:PATH`` inpainters) and SD-VAE options; see inpaint.diffusers_sd.
+    captions: str | None = None
+    steps: int = 50
+    guidance: float = 7.5
+    vae_range: str = "correct"
 
     @property
     def needs_inpainter(self) -> bool:
@@ -156,9 +161,7 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
         if m not in MODES:
             raise BuildConfigError(f"unknown mode {m!r}; choose from: {', '.join(MODES)}")
     modes = tuple(m for m in MODES if m in modes)  # canonical order, so "a,b" == "b,a"
-    for name in inpainters:
-        if name not in INPAINTERS:
-            raise BuildConfigError(f"unknown inpainter {name!r}; choose from: {', '.join(INPAINTERS.names())}")
+    inpainters = tuple(dict.fromkeys(_check_inpainter_spec(name) for name in inpainters))
     needs_inpainter = any(m in INPAINTER_MODES for m in modes)
     if needs_inpainter and not inpainters:
         raise BuildConfigError(f"modes {', '.join(m for m in modes if m in INPAINTER_MODES)} need an "
@@ -167,21 +170,25 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
         inpainters = ()  # fakefake alone never calls an inpainter; do not pretend it does
     autoencoder = cfg.autoencoder
     uses_ae = "fakefake" in modes or "autoencoder" in inpainters
+    ae_kind = None
     if uses_ae:
         if not autoencoder:
             what = "mode fakefake" if "fakefake" in modes else "inpainter autoencoder"
             raise BuildConfigError(f"{what} needs autoencoder weights: pass --autoencoder DIR "
-                                   "(a folder with taef2_encoder.pth and taef2_decoder.pth)")
+                                   "(a folder with taef2_encoder.pth and taef2_decoder.pth, or a diffusers "
+                                   "AutoencoderKL / SD pipeline folder)")
         if not Path(autoencoder).expanduser().is_dir():
             raise BuildConfigError(f"--autoencoder {autoencoder}: no such folder")
-        from ..inpaint.autoencoder import DECODER_FILE, ENCODER_FILE
-
-        missing = [f for f in (ENCODER_FILE, DECODER_FILE) if not (Path(autoencoder).expanduser() / f).is_file()]
-        if missing:
-            raise BuildConfigError(f"--autoencoder {autoencoder}: missing {', '.join(missing)}")
-        autoencoder = str(Path(autoencoder).expanduser().resolve())
+        ae_kind, ae_dir = _check_autoencoder(autoencoder)
+        autoencoder = str(ae_dir.resolve())
     else:
         autoencoder = None
+    steps, guidance, captions = _check_diffusion_options(cfg, inpainters)
+    if cfg.vae_range not in ("correct", "report"):
+        raise BuildConfigError(f"--vae-range must be correct or report, got {cfg.vae_range!r}")
+    if cfg.vae_range != "correct" and ae_kind != "autoencoderkl":
+        raise BuildConfigError("--vae-range report applies to a diffusers AutoencoderKL (--autoencoder); "
+                               "TAEF2 takes [0, 1] input as trained")
     mask_dir = cfg.mask_dir
     if "folder" in masks:
         if not mask_dir:
@@ -219,7 +226,77 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
                        size=size, resize=cfg.resize, split=str(cfg.split), seed=int(cfg.seed),
                        autoencoder=autoencoder, mask_dir=mask_dir, mask_area=area, post=posts,
                        authentic=bool(cfg.authentic), min_side=int(cfg.min_side),
-                       blur_radius=float(cfg.blur_radius))
+                       blur_radius=float(cfg.blur_radius), captions=captions, steps=steps, guidance=guidance,
+                       vae_range=cfg.vae_range)
+
+
+def _check_inpainter_spec(spec: str) -> str:
+    """``name`` or ``name:PATH`` (``diffusers:PATH``) -> the spec with PATH resolved."""
+    from ..inpaint.base import INPAINTERS
+
+    name, colon, arg = spec.partition(":")
+    if name not in INPAINTERS:
+        raise BuildConfigError(f"unknown inpainter {name!r}; choose from: {', '.join(INPAINTERS.names())}"
+                               " (diffusers as diffusers:PATH)")
+    path_option = getattr(INPAINTERS.get(name), "path_option", None)
+    if path_option is None:
+        if colon:
+            raise BuildConfigError(f"inpainter {name!r} takes no ':' argument (only diffusers:PATH does)")
+        return name
+    if not arg:
+        raise BuildConfigError(f"inpainter {name} needs a local model folder: --inpainters {name}:PATH "
+                               "(nothing is downloaded)")
+    from ..inpaint.diffusers_sd import check_pipeline_dir, require_diffusers
+
+    try:
+        folder = check_pipeline_dir(arg)
+        require_diffusers()
+    except InpaintscopeError as e:
+        raise BuildConfigError(f"--inpainters {name}:{arg}: {e}") from None
+    return f"{name}:{folder}"
+
+
+def _is_diffusion(spec: str | None) -> bool:
+    return spec is not None and spec.partition(":")[0] == "diffusers"
+
+
+def _check_autoencoder(directory: str) -> tuple[str, Path]:
+    from ..inpaint.autoencoder import AUTOENCODER_KL, autoencoder_layout
+
+    try:
+        kind, folder = autoencoder_layout(directory)
+        if kind == AUTOENCODER_KL:
+            from ..inpaint.diffusers_sd import require_diffusers
+
+            require_diffusers()
+    except InpaintscopeError as e:
+        raise BuildConfigError(f"--autoencoder {directory}: {e}") from None
+    return kind, folder
+
+
+def _check_diffusion_options(cfg: BuildConfig, inpainters: tuple[str, ...]) -> tuple[int, float, str | None]:
+    """--steps, --guidance and --captions: checked, and refused without a diffusers inpainter."""
+    diffusion = any(_is_diffusion(s) for s in inpainters)
+    if not diffusion:
+        given = [o for o, v, d in (("--captions", cfg.captions, None), ("--steps", cfg.steps, BuildConfig.steps),
+                                   ("--guidance", cfg.guidance, BuildConfig.guidance)) if v != d]
+        if given:
+            raise BuildConfigError(f"{', '.join(given)}: used only by diffusers:PATH inpainters (none in --inpainters)")
+        return BuildConfig.steps, BuildConfig.guidance, None
+    from ..inpaint.diffusers_sd import _check_guidance, _check_steps
+
+    try:
+        steps, guidance = _check_steps(cfg.steps), _check_guidance(cfg.guidance)
+    except InpaintscopeError as e:
+        raise BuildConfigError(str(e).replace("inpainter option ", "--")) from None
+    if cfg.captions is None:
+        return steps, guidance, None
+    from .captions import load_captions
+
+    try:
+        return steps, guidance, load_captions(cfg.captions).path
+    except InpaintscopeError as e:
+        raise BuildConfigError(f"--captions: {e}") from None
 
 
 def _load_post(spec: str) -> Any:
@@ -289,15 +366,50 @@ def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask
     return tasks, skipped, not_in_split
 
 
+def _check_captions_cover(tasks: list[SourceTask], cfg: BuildConfig) -> None:
+    """A captions file that names none of the photos is almost always keyed differently; say so
+    before any work (single photos it lacks fail as samples, with the reason)."""
+    if cfg.captions is None:
+        return
+    from .captions import load_captions
+
+    captions = load_captions(cfg.captions)
+    prompted = sorted({t.source.relpath for t in tasks if any(_is_diffusion(s.inpainter) for s in t.samples)})
+    if prompted and all(captions.lookup(rel) is None for rel in prompted):
+        raise BuildConfigError(f"--captions {cfg.captions}: has a caption for none of the {len(prompted)} photos "
+                               f"to inpaint with diffusers; keys must be a relative path, file name or stem, "
+                               f"e.g. {prompted[0]!r}")
+
+
 def _config_record(cfg: BuildConfig, sources: list[Source]) -> dict[str, Any]:
     digest = hashlib.blake2b("\n".join(s.relpath for s in sources).encode("utf-8"), digest_size=16)
     conf = asdict(cfg)
     conf["split"] = parse_split(cfg.split).describe()
     # Paths of weights / mask folders may move between machines; their contents define the data.
     conf["autoencoder"] = _dir_digest(cfg.autoencoder) if cfg.autoencoder else None
+    _diffusion_record(cfg, conf)
     conf["mask_dir"] = _dir_digest(cfg.mask_dir, names_only=True) if cfg.mask_dir else None
     return _jsonable({"format": FORMAT, "config": conf,
                       "sources": {"count": len(sources), "digest": digest.hexdigest()}})
+
+
+def _diffusion_record(cfg: BuildConfig, conf: dict[str, Any]) -> None:
+    """Model folders by fingerprint, the captions file by digest; the SD-only options only when
+    used, so datasets built before they existed still resume."""
+    if any(_is_diffusion(s) for s in cfg.inpainters):
+        from ..inpaint.diffusers_sd import folder_fingerprint
+
+        conf["inpainters"] = [f"{s.partition(':')[0]}:{folder_fingerprint(s.partition(':')[2])}"
+                              if _is_diffusion(s) else s for s in cfg.inpainters]
+        if cfg.captions:
+            from .captions import load_captions
+
+            conf["captions"] = load_captions(cfg.captions).digest
+    else:
+        for key in ("captions", "steps", "guidance"):
+            conf.pop(key)
+    if cfg.vae_range == "correct" and not (cfg.autoencoder and _check_autoencoder(cfg.autoencoder)[0] != "taef2"):
+        conf.pop("vae_range")  # TAEF2 or no autoencoder: the range is not an option
 
 
 def _dir_digest(path: str, *, names_only: bool = False) -> str:
@@ -340,17 +452,22 @@ def _get_inpainter(name: str) -> Any:
         from ..inpaint.base import create_inpainter
 
         cfg: BuildConfig = _STATE["cfg"]
-        options = {"weights": cfg.autoencoder} if name == "autoencoder" else {}
-        cache[name] = create_inpainter(name, **options)
+        options: dict[str, Any] = {"weights": cfg.autoencoder} if name == "autoencoder" else {}
+        if name == "autoencoder" and cfg.vae_range != "correct":
+            options["vae_range"] = cfg.vae_range
+        if _is_diffusion(name):
+            options = {"model": name.partition(":")[2], "steps": cfg.steps, "guidance": cfg.guidance}
+        cache[name] = create_inpainter(name.partition(":")[0], **options)
         _limit_threads()
     return cache[name]
 
 
 def _get_autoencoder() -> Any:
     if _STATE["autoencoder"] is None:
-        from ..inpaint.autoencoder import LatentAutoencoder
+        from ..inpaint.autoencoder import open_autoencoder
 
-        _STATE["autoencoder"] = LatentAutoencoder.from_dir(_STATE["cfg"].autoencoder)
+        cfg: BuildConfig = _STATE["cfg"]
+        _STATE["autoencoder"] = open_autoencoder(cfg.autoencoder, vae_range=cfg.vae_range)
         _limit_threads()
     return _STATE["autoencoder"]
 
@@ -419,6 +536,9 @@ def _build_sample(spec: SampleSpec, task: SourceTask, photo: np.ndarray, image: 
     from ..inpaint.compose import blend, make_composites
 
     inpainter = _get_inpainter(spec.inpainter) if (spec.inpainter and cfg.needs_inpainter) else None
+    if inpainter is not None and _is_diffusion(spec.inpainter):
+        # Prompt and torch seed are per sample; the bound copy records both in the manifest.
+        inpainter = inpainter.for_sample(prompt=_prompt_for(task.source.relpath, cfg), rng=inpaint_rng)
     others = tuple(m for m in cfg.modes if m != "fakefake")
     composites = make_composites(image, mask["soft"], others, inpainter=inpainter,
                                  rng=inpaint_rng) if others else {}
@@ -429,6 +549,7 @@ def _build_sample(spec: SampleSpec, task: SourceTask, photo: np.ndarray, image: 
         if "image" not in reconstruction:
             reconstruction["image"] = _get_autoencoder().roundtrip(image)
         composites["fakefake"] = blend(image, reconstruction["image"], mask["soft"])
+        record["autoencoder"] = _jsonable(_get_autoencoder().describe())
     original, soft = image, mask["soft"]
     if post is not None:
         original, soft = post.apply(image, mask["soft"])
@@ -445,6 +566,14 @@ def _build_sample(spec: SampleSpec, task: SourceTask, photo: np.ndarray, image: 
         modes=modes, files=files, size=[int(original.shape[0]), int(original.shape[1])],
     )
     return _finish(record, out)
+
+
+def _prompt_for(relpath: str, cfg: BuildConfig) -> str:
+    if cfg.captions is None:
+        return ""
+    from .captions import load_captions
+
+    return load_captions(cfg.captions).caption_for(relpath)
 
 
 def _make_sample_mask(kind: str, source: Source, photo: np.ndarray, image: np.ndarray,
@@ -624,6 +753,7 @@ def build_dataset(
         raise BuildConfigError(f"--workers must be at least 1, got {workers}")
     found = discover_sources(list(sources))
     tasks, skipped, not_in_split = plan_build(found, cfg)
+    _check_captions_cover(tasks, cfg)
     out = Path(out).expanduser()
     try:
         _prepare_out(out, _config_record(cfg, found))

@@ -134,6 +134,9 @@ class LatentAutoencoder:
     tile, so a tiled result differs slightly from a single pass.
     """
 
+    #: Recorded in manifests; subclasses wrapping other autoencoders set their own.
+    kind = "taef2"
+
     def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential, *, tile: int = DEFAULT_TILE,
                  overlap: int = DEFAULT_OVERLAP) -> None:
         from ..tiling import check_tiling  # here, not at the top: importing this module stays torch-free
@@ -174,6 +177,10 @@ class LatentAutoencoder:
                                       f"downloads weights; it must hold {ENCODER_FILE} and {DECODER_FILE})")
         return cls.from_paths(d / ENCODER_FILE, d / DECODER_FILE, **kw)
 
+    def describe(self) -> dict[str, Any]:
+        """What a dataset manifest records about this autoencoder."""
+        return {"kind": self.kind}
+
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         """B×3×h×w RGB in [0, 1], any h, w → the same shape, clamped to [0, 1]."""
         from ..tiling import pad_to_multiple
@@ -198,19 +205,60 @@ class LatentAutoencoder:
         return np.clip(np.round(out[0].permute(1, 2, 0).numpy() * 255.0), 0, 255).astype(np.uint8)
 
 
-_CACHE: dict[tuple[str, str], LatentAutoencoder] = {}
+# --------------------------------------------------------------------------- which autoencoder a folder holds
+
+TAEF2, AUTOENCODER_KL = "taef2", "autoencoderkl"
+
+
+def autoencoder_layout(directory: str | Path) -> tuple[str, Path]:
+    """``("taef2", folder)`` for the TAEF2 files, ``("autoencoderkl", folder)`` for a diffusers
+    AutoencoderKL folder (or a pipeline folder, whose ``vae/`` is returned); else a one-line
+    :class:`MissingWeightsError` naming what is missing."""
+    d = Path(directory).expanduser()
+    if not d.is_dir():
+        raise MissingWeightsError(f"autoencoder weights directory not found: {d} (inpaintscope never downloads "
+                                  "weights)")
+    taef2 = [f for f in (ENCODER_FILE, DECODER_FILE) if (d / f).is_file()]
+    if not taef2:
+        from .diffusers_sd import find_vae_dir
+
+        vae = find_vae_dir(d)
+        if vae is not None:
+            return AUTOENCODER_KL, vae
+    missing = [f for f in (ENCODER_FILE, DECODER_FILE) if f not in taef2]
+    if missing:
+        hint = "" if taef2 else " (TAEF2), and no diffusers AutoencoderKL config.json here or in vae/"
+        raise MissingWeightsError(f"missing {', '.join(missing)}{hint}")
+    return TAEF2, d
+
+
+def open_autoencoder(directory: str | Path, *, vae_range: str | None = None) -> LatentAutoencoder:
+    """Load the autoencoder in ``directory``: TAEF2, or any SD VAE (diffusers AutoencoderKL, optional
+    extra). ``vae_range`` ("correct" or "report") applies to AutoencoderKL only."""
+    kind, d = autoencoder_layout(directory)
+    if kind == TAEF2:
+        if vae_range not in (None, "correct"):
+            raise InpaintscopeError(f"vae_range {vae_range!r} applies to a diffusers AutoencoderKL; TAEF2 takes "
+                                    "[0, 1] input as trained")
+        return LatentAutoencoder.from_dir(d)
+    from .diffusers_sd import DEFAULT_VAE_RANGE, DiffusersAutoencoder
+
+    return DiffusersAutoencoder.from_folder(d, vae_range=vae_range or DEFAULT_VAE_RANGE)
+
+
+_CACHE: dict[tuple[str, ...], LatentAutoencoder] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def load_autoencoder(directory: str | Path) -> LatentAutoencoder:
-    """:meth:`LatentAutoencoder.from_dir`, cached per resolved path for this process (the dataset
+def load_autoencoder(directory: str | Path, *, vae_range: str | None = None) -> LatentAutoencoder:
+    """:func:`open_autoencoder`, cached per resolved path for this process (the dataset
     builder creates an ``autoencoder`` inpainter for many images; loading is ~0.1 s each)."""
     d = Path(directory).expanduser()
-    key = (str((d / ENCODER_FILE).resolve()), str((d / DECODER_FILE).resolve()))
+    key = (str((d / ENCODER_FILE).resolve()), str((d / DECODER_FILE).resolve()), str(vae_range))
     with _CACHE_LOCK:
         ae = _CACHE.get(key)
         if ae is None:
-            ae = LatentAutoencoder.from_dir(d)
+            ae = open_autoencoder(d, vae_range=vae_range)
             _CACHE[key] = ae
         return ae
 
@@ -222,17 +270,21 @@ class AutoencoderInpainter(Inpainter):
     Mimics what a latent-diffusion inpainter's output looks like to a detector: the hole holds
     plausible (smooth) content and *every* pixel carries the autoencoder's reconstruction error.
     ``raw`` is that full reconstruction (the report's ``inpainted`` file); ``inpaint`` pastes it
-    into the hole only. Option ``weights``: directory with the TAEF2 files (required).
+    into the hole only. Option ``weights``: directory with the TAEF2 files (required), or a
+    diffusers AutoencoderKL folder, for which ``vae_range`` applies (see :mod:`.diffusers_sd`).
     """
 
     touches_unmasked = True
 
-    def __init__(self, *, weights: str | Path | None = None, radius: float = 5.0) -> None:
+    def __init__(self, *, weights: str | Path | None = None, radius: float = 5.0,
+                 vae_range: str | None = None) -> None:
         if weights is None:
             raise InpaintscopeError("the autoencoder inpainter needs weights=<directory holding "
                                     f"{ENCODER_FILE} and {DECODER_FILE}> (TAEF2; never downloaded)")
         super().__init__(weights=str(weights), radius=float(radius))
-        self.autoencoder = load_autoencoder(weights)
+        self.autoencoder = load_autoencoder(weights, vae_range=vae_range)
+        if self.autoencoder.kind != TAEF2:
+            self.options.update(self.autoencoder.describe())
 
     def _fill(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         require_known(mask)
