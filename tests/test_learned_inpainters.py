@@ -208,7 +208,7 @@ def _tiny_weights(tmp_path, name: str = "edgeconnect"):
 
 def test_runtime_fills_any_size_and_never_touches_known_pixels(tmp_path) -> None:
     path = _tiny_weights(tmp_path)
-    inp = LearnedInpainter(weights=path, hole_side=16, max_side=64)
+    inp = LearnedInpainter(weights=path, hole_width=8, max_side=64)
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (70, 91, 3), dtype=np.uint8)
     mask = np.zeros((70, 91), bool)

@@ -63,6 +63,9 @@ class InpainterTrainConfig:
     lr: float = 2e-4
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    #: ``constant`` or ``cosine`` (both learning rates decay to ``lr_min_ratio`` × their start at max_steps)
+    lr_schedule: str = "constant"
+    lr_min_ratio: float = 0.1
     discriminator: str = "patchgan70"
     discriminator_width: float = 1.0
     adv_loss: str = "nsgan"
@@ -101,6 +104,8 @@ class InpainterTrainConfig:
             (self.adv_loss in ADV_LOSSES, f"adv_loss must be one of {ADV_LOSSES}, got {self.adv_loss!r}"),
             (self.adv_target in ("output", "composite"), f"adv_target must be output or composite, got {self.adv_target!r}"),
             (self.l1_form in L1_FORMS, f"l1_form must be one of {L1_FORMS}, got {self.l1_form!r}"),
+            (self.lr_schedule in ("constant", "cosine"), f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
+            (0 < self.lr_min_ratio <= 1, f"lr_min_ratio must be in (0, 1], got {self.lr_min_ratio}"),
             (self.amp in ("none", "bf16", "fp16"), f"amp must be none, bf16 or fp16, got {self.amp!r}"),
             (self.crop >= 32 and self.val_size >= 32, "crop and val_size must be >= 32"),
             (self.batch_size >= 1 and self.max_steps >= 1, "batch_size and max_steps must be >= 1"),
@@ -252,8 +257,22 @@ def _item(value: Any) -> float:
     return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
 
 
+def lr_factor(cfg: InpainterTrainConfig, step: int) -> float:
+    """Multiplier of both learning rates at ``step`` (a pure function of the step, so resuming
+    restores the schedule exactly)."""
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    t = min(1.0, step / cfg.max_steps)
+    return cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 def train_step(run: _Run, image: torch.Tensor, hole: torch.Tensor) -> dict[str, float]:
     cfg, G, D = run.cfg, run.generator, run.critic
+    factor = lr_factor(cfg, run.step)
+    for group in run.opt_g.param_groups:
+        group["lr"] = cfg.lr * factor
+    for group in run.opt_d.param_groups:
+        group["lr"] = cfg.lr_d * factor
     with _autocast(run):
         output, stages = G(image, hole)
         composite = output * hole + image * (1 - hole)

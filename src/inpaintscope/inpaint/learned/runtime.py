@@ -4,11 +4,13 @@ The networks were trained on crops of about 128² with holes of up to ~40 % of t
 each hole is filled from a window around it, at the scale the network knows:
 
 1. the hole's connected components are grouped (components closer than ``gap`` px share a
-   window), and each group gets a window of its bounding box plus ``context`` × its extent of
+   window), and each group gets a window of its bounding box plus ``context`` × its width of
    surrounding photo on every side (at least 32 px);
-2. the window is downscaled (area interpolation) when the hole is larger than ``hole_side`` px
-   or the window larger than ``max_side`` px, so a 40 % hole in a 24 MP photo is filled as
-   the network was trained, in bounded memory and time;
+2. the window is downscaled (area interpolation) when the hole is wider than ``hole_width`` px
+   — its width being twice the largest distance from a hole pixel to the nearest known pixel,
+   so a long thin stroke is filled at full resolution while a 40 % blob in a 24 MP photo is
+   filled at the scale the network was trained on — or the window is larger than ``max_side``
+   px, which bounds memory and time;
 3. the network fills the (padded) window; the fill is upscaled back (bicubic) and pasted into
    the hole only. Pixels outside the hole are never changed.
 
@@ -50,18 +52,24 @@ def window_groups(mask: np.ndarray, *, gap: int = 16) -> list[tuple[int, int, in
     return boxes
 
 
+def hole_width(hole: np.ndarray) -> float:
+    """Twice the largest distance (px) from a hole pixel to the nearest pixel outside the hole."""
+    padded = np.pad(hole.astype(np.uint8), 1)  # the image border counts as known
+    return 2.0 * float(cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE).max())
+
+
 class LearnedInpainter(Inpainter):
     """A trained network from :mod:`.networks`; ``weights`` defaults to the shipped file of this name."""
 
     touches_unmasked: ClassVar[bool] = False
 
-    def __init__(self, *, weights: str | Path | None = None, max_side: int = 512, hole_side: int = 128,
-                 context: float = 1.0, gap: int = 16) -> None:
-        if max_side < 64 or hole_side < 16 or context < 0 or gap < 0:
-            raise ValueError("max_side >= 64, hole_side >= 16, context >= 0 and gap >= 0 are required")
+    def __init__(self, *, weights: str | Path | None = None, max_side: int = 768, hole_width: int = 64,
+                 context: float = 2.0, gap: int = 16) -> None:
+        if max_side < 64 or hole_width < 8 or context < 0 or gap < 0:
+            raise ValueError("max_side >= 64, hole_width >= 8, context >= 0 and gap >= 0 are required")
         path = Path(weights).expanduser() if weights is not None else shipped_weights(self.name)
         super().__init__(weights=str(weights) if weights is not None else f"shipped:{path.name}",
-                         max_side=max_side, hole_side=hole_side, context=context, gap=gap)
+                         max_side=max_side, hole_width=hole_width, context=context, gap=gap)
         with _LOCK:
             self.net, self.info = _cached_net(str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
         self.options["network"] = self.info["network"]
@@ -71,8 +79,7 @@ class LearnedInpainter(Inpainter):
         out = image.copy()
         h, w = mask.shape
         for y0, y1, x0, x1 in window_groups(mask, gap=self.options["gap"]):
-            extent = max(y1 - y0, x1 - x0)
-            margin = max(32, int(round(self.options["context"] * extent)))
+            margin = max(32, int(round(self.options["context"] * hole_width(mask[y0:y1, x0:x1]))))
             wy0, wy1, wx0, wx1 = max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
             window, hole = image[wy0:wy1, wx0:wx1], mask[wy0:wy1, wx0:wx1]
             filled = self._fill_window(window, hole)
@@ -84,9 +91,7 @@ class LearnedInpainter(Inpainter):
         import torch
 
         wh, ww = hole.shape
-        ys, xs = np.nonzero(hole)
-        extent = max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
-        scale = min(1.0, self.options["hole_side"] / extent, self.options["max_side"] / max(wh, ww))
+        scale = min(1.0, self.options["hole_width"] / hole_width(hole), self.options["max_side"] / max(wh, ww))
         if scale < 1.0:
             size = (max(8, round(ww * scale)), max(8, round(wh * scale)))
             small = cv2.resize(window, size, interpolation=cv2.INTER_AREA)
