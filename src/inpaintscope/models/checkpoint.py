@@ -19,6 +19,7 @@ import json
 import math
 import os
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,10 +292,14 @@ def _load_torch(path: Path) -> Any:
         # an open file, not the path: torch.load picks a loader by suffix, and the content decided
         with open(path, "rb") as f:
             return torch.load(f, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # weights_only refused a global: the file wants to build Python objects (possibly run code)
-        raise CheckpointError(f"{path}: refusing to unpickle it (not a plain state dict: it asks to build Python "
-                              "objects, which could run code); only tensors are loaded from torch files") from None
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        if found is None:  # the restricted unpickler met bytes it does not know: damage, not intent
+            raise CheckpointError(f"{path}: cannot load as a torch state dict (corrupt pickle data)") from None
+        # the file asks to build Python objects (possibly to run code); torch's advice to pass
+        # weights_only=False is exactly what must not be done with an untrusted file
+        raise CheckpointError(f"{path}: refusing to unpickle {found.group(1).rstrip('.,')} (not a plain state dict; "
+                              "only tensors are loaded from torch files)") from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError,
             zipfile.BadZipFile, UnicodeDecodeError, MemoryError) as e:
         raise CheckpointError(f"{path}: cannot load as a torch state dict ({type(e).__name__}: {one_line(e)})") from None
