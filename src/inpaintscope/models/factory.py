@@ -117,37 +117,35 @@ def _count_tensor(module: nn.Module, name: str, tensor: torch.Tensor | None) -> 
         raise _OverBudget
 
 
+_HOOKS_LOCK = threading.Lock()
+_hooks_installed = False
+
+
 @contextmanager
 def _tensor_budget(max_tensors: int, max_elements: int) -> Iterator[dict[str, int]]:
     """Abort (with :class:`_OverBudget`) a model construction in this thread as soon as it
-    registers more tensors or elements than allowed; the hooks are torch's global ones, so
-    other threads building models are not counted."""
-    from torch.nn.modules import module as module_mod
+    registers more tensors or elements than allowed. torch's registration hooks are global:
+    they are installed once and count only in a thread that holds a budget (a no-op elsewhere)."""
+    global _hooks_installed
+    with _HOOKS_LOCK:
+        if not _hooks_installed:
+            from torch.nn.modules import module as module_mod
 
+            module_mod.register_module_parameter_registration_hook(_count_tensor)
+            module_mod.register_module_buffer_registration_hook(_count_tensor)
+            _hooks_installed = True
     budget = {"tensors": 0, "elements": 0, "max_tensors": max_tensors, "max_elements": max_elements}
-    handles = [module_mod.register_module_parameter_registration_hook(_count_tensor),
-               module_mod.register_module_buffer_registration_hook(_count_tensor)]
+    outer = getattr(_BUDGET, "active", None)  # a factory may itself load a checkpoint
     _BUDGET.active = budget
     try:
         yield budget
     finally:
-        _BUDGET.active = None
-        for h in handles:
-            h.remove()
+        _BUDGET.active = outer
 
 
 def _describe(kwargs: dict[str, Any]) -> str:
     text = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no kwargs"
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _build(factory: Callable[..., Detector], name: str, kwargs: dict[str, Any], path: Path) -> Detector:
-    try:
-        return factory(**kwargs)
-    except (InpaintscopeError, TypeError, ValueError, RuntimeError, OverflowError, KeyError, IndexError,
-            AttributeError, MemoryError) as e:
-        raise CheckpointError(f"{path}: model {name!r} cannot be built with {_describe(kwargs)} "
-                              f"({one_line(e)})") from None
 
 
 def _build_within(factory: Callable[..., Detector], name: str, kwargs: dict[str, Any],
@@ -159,14 +157,15 @@ def _build_within(factory: Callable[..., Detector], name: str, kwargs: dict[str,
         f"({len(specs)} tensors, {file_elements:,} values); refusing to build it")
     try:
         with _tensor_budget(2 * len(specs) + EXTRA_TENSORS, 2 * file_elements + EXTRA_ELEMENTS):
-            return _build(factory, name, kwargs, path)
-    except _OverBudget:
+            return factory(**kwargs)
+    except (_OverBudget, MemoryError):
         raise refused from None
-    except CheckpointError as e:
-        # a single layer too large for this machine fails in torch.empty, before the budget sees it
-        if "allocate" in str(e):
-            raise refused from None
-        raise
+    except (InpaintscopeError, TypeError, ValueError, RuntimeError, OverflowError, KeyError, IndexError,
+            AttributeError) as e:
+        if isinstance(e, RuntimeError) and "allocate" in str(e):
+            raise refused from None  # one layer too large for this machine: torch.empty failed first
+        raise CheckpointError(f"{path}: model {name!r} cannot be built with {_describe(kwargs)} "
+                              f"({one_line(e)})") from None
 
 
 def _check_shapes(model: Detector, name: str, kwargs: dict[str, Any], specs: dict[str, TensorSpec],
