@@ -84,20 +84,26 @@ def dataset() -> None:
 @click.option("--authentic", is_flag=True, help="Also write one authentic sample (original only) per photo.")
 @click.option("--min-side", type=click.IntRange(min=1), default=64, show_default=True,
               help="Skip source photos whose shorter side is below this.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Skip source photos with more pixels than this (decompression-bomb guard) "
+                   "[default: 200,000,000].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: str, per_image: int, size: int,
           resize: str, split_spec: str, seed: int, workers: int | None, autoencoder: str | None,
           vae_range: str, captions: str | None, steps: int, guidance: float,
           mask_dir: str | None, mask_area: str | None, post: str, authentic: bool, min_side: int,
-          quiet: bool) -> None:
+          max_pixels: int | None, quiet: bool) -> None:
     """Build an inpainting dataset from the photos in SRC (folders, searched recursively, or files) into OUT.
 
     \b
     Writes OUT/<split>/<id>.original.png, <id>.mask.png (soft 0-255 mask, 255 = inpainted)
     and <id>.<mode>.png per mode, plus OUT/manifest.jsonl and OUT/summary.json.
     Re-running the same command resumes an interrupted build; running it with other
-    options on the same OUT is refused. Unreadable or tiny photos are skipped and listed;
-    photos a split file leaves out are only counted. Exits 1 if any sample failed.
+    options on the same OUT is refused. Unreadable, tiny or oversize photos (and dangling
+    links) are skipped and listed; identical copies of a photo are kept in one split and
+    listed; photos a split file leaves out are only counted; hidden files and folders are
+    ignored. Exits 1 if any sample failed, 2 on a user error (a bad option; a full disk: free
+    space and run the same command again to resume).
 
     \b
     Example:
@@ -107,12 +113,14 @@ def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: st
           --modes inpainted,realfake,fakefake --autoencoder models/sd-inpainting --captions captions.json
     """
     from ..data.builder import BuildConfig, build_dataset
+    from ..io import DEFAULT_MAX_PIXELS
 
     cfg = BuildConfig(masks=tuple(masks.split(",")), inpainters=tuple(inpainters.split(",")),
                       modes=tuple(modes.split(",")), per_image=per_image, size=size, resize=resize,
                       split=split_spec, seed=seed, autoencoder=autoencoder, mask_dir=mask_dir,
                       mask_area=_area(mask_area), post=tuple(post.split(",")), authentic=authentic,
-                      min_side=min_side, captions=captions, steps=steps, guidance=guidance, vae_range=vae_range)
+                      min_side=min_side, captions=captions, steps=steps, guidance=guidance, vae_range=vae_range,
+                      max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
     with user_errors():
         summary = build_dataset(list(src), out, cfg, workers=workers, progress=not quiet, echo=click.echo)
     if summary["failed_samples"]:

@@ -22,15 +22,28 @@ same order whatever the worker count.
 **Resume.** Every file is written atomically and the per-sample record last, so a sample counts
 as done only when its record and all its files exist. A killed run leaves at most ``.tmp-*``
 files, which nothing reads and the next run deletes. ``build.json`` pins the options: resuming
-with different ones is refused instead of mixing two datasets in one folder.
+with different ones is refused instead of mixing two datasets in one folder. A full disk stops
+the build with one line (:class:`DatasetWriteError`); what was written is complete, so the same
+command resumes once there is space. Worker processes die with the build process (Linux:
+``PR_SET_PDEATHSIG``; elsewhere they stop before their next sample), so a killed build never
+leaves workers writing without its lock.
+
+**Sources.** Folders are listed with :func:`~inpaintscope.io.images.list_image_files` (the rule
+``detect`` uses). Sources that cannot be used (empty, not an image, smaller than ``min_side``,
+larger than ``max_pixels``, a dangling symbolic link) are skipped with their reason in the
+summary. Byte-identical copies of a photo under several names all go to the split of the
+first copy (so no photo is both trained and tested on); they are listed in the summary's
+``duplicate_sources`` and reported on stderr.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import itertools
 import json
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -43,11 +56,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ImageReadError, InpaintscopeError
-from ..io import atomic_write_text, read_image, write_image
+from ..io import DEFAULT_MAX_PIXELS, atomic_write_text, read_image, write_image
 from ..io.atomic import TMP_PREFIX
 from .sources import (
-    DEFAULT_MIN_SIDE, RESIZE_MODES, Source, discover_sources, prepare_image, probe_source, source_base_id,
-    stable_hash,
+    DEFAULT_MIN_SIDE, RESIZE_MODES, Source, discover_sources, find_duplicates, prepare_image, printable_relpath,
+    probe_source, source_base_id, stable_hash,
 )
 from .splits import DEFAULT_SPLIT, assign_splits, parse_split
 
@@ -64,6 +77,10 @@ class BuildConfigError(InpaintscopeError):
 
 class BuildMismatchError(InpaintscopeError):
     """``OUT`` holds a dataset built with other options, or files that are not a dataset."""
+
+
+class DatasetWriteError(InpaintscopeError):
+    """Writing into ``OUT`` failed (disk full, read-only, ...); the files written are complete."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,7 @@ class BuildConfig:
     steps: int = 50
     guidance: float = 7.5
     vae_range: str = "correct"
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     @property
     def needs_inpainter(self) -> bool:
@@ -118,6 +136,8 @@ class SourceTask:
     source: Source
     split: str
     samples: tuple[SampleSpec, ...]
+    #: relpath of the first byte-identical copy of this photo, when this one is a later copy
+    duplicate_of: str | None = None
 
 
 # --------------------------------------------------------------------------- validation
@@ -220,6 +240,8 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
         raise BuildConfigError(f"--size must be at least 32 px, got {size}")
     if cfg.min_side < 1:
         raise BuildConfigError(f"--min-side must be at least 1, got {cfg.min_side}")
+    if not (isinstance(cfg.max_pixels, int) and not isinstance(cfg.max_pixels, bool) and cfg.max_pixels >= 1):
+        raise BuildConfigError(f"--max-pixels must be a positive integer, got {cfg.max_pixels!r}")
     if not (isinstance(cfg.seed, int) and 0 <= cfg.seed < 2**63):
         raise BuildConfigError(f"--seed must be an integer in [0, 2^63), got {cfg.seed!r}")
     return BuildConfig(masks=masks, inpainters=inpainters, modes=modes, per_image=int(cfg.per_image),
@@ -227,7 +249,7 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
                        autoencoder=autoencoder, mask_dir=mask_dir, mask_area=area, post=posts,
                        authentic=bool(cfg.authentic), min_side=int(cfg.min_side),
                        blur_radius=float(cfg.blur_radius), captions=captions, steps=steps, guidance=guidance,
-                       vae_range=cfg.vae_range)
+                       vae_range=cfg.vae_range, max_pixels=int(cfg.max_pixels))
 
 
 def _check_inpainter_spec(spec: str) -> str:
@@ -319,27 +341,30 @@ def _load_post(spec: str) -> Any:
 def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask], list[dict[str, str]], int]:
     """Decide every sample (id, split, seed, mask kind, inpainter, post) from the sorted sources.
 
-    Sources failing the header probe (empty, not an image, too small) are skipped before the
-    split is drawn. Returns the tasks (one per photo), the skipped sources with reasons, and
-    how many usable sources a split file leaves out: those are a choice, not a problem with
-    the file, so they are only counted, never listed among the skipped ones.
+    Sources failing the header probe (empty, not an image, too small, too large, a dangling
+    link) are skipped before the split is drawn. Byte-identical copies then all take the split
+    of the first copy (:attr:`SourceTask.duplicate_of`). Returns the tasks (one per photo), the
+    skipped sources with reasons, and how many usable sources a split file leaves out: those
+    are a choice, not a problem with the file, so they are only counted, never listed among
+    the skipped ones.
     """
     spec = parse_split(cfg.split)
     skipped: list[dict[str, str]] = []
     usable: set[str] = set()
     for src in sources:
-        reason = probe_source(src.path, min_side=cfg.min_side)
+        reason = probe_source(src.path, min_side=cfg.min_side, max_pixels=cfg.max_pixels)
         if reason is None:
             usable.add(src.relpath)
         else:
-            skipped.append({"source": src.relpath, "reason": reason})
+            skipped.append({"source": src.label, "reason": reason})
     # Only photos that pass the header probe take a place in the split proportions.
     splits = assign_splits(sorted(usable), spec, seed=cfg.seed)
+    duplicate_of = _keep_copies_together(find_duplicates([s for s in sources if s.relpath in usable]), splits)
     not_in_split = sum(1 for s in splits.values() if s is None)
     if spec.assignment and usable and not_in_split == len(usable):
         # Almost always relpaths written against another root (or without the folder prefix
         # several SRCs get); building an empty dataset would hide that.
-        example = sorted(usable)[0]
+        example = printable_relpath(sorted(usable)[0])
         raise BuildConfigError(f"--split {cfg.split}: lists none of the {len(usable)} source photos; relative "
                                f"paths must be as the builder names them, e.g. {example!r}")
     combos = list(itertools.product(cfg.inpainters or (None,), cfg.post, cfg.masks))
@@ -362,7 +387,8 @@ def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask
         if cfg.authentic:
             samples.append(SampleSpec(id=f"{base}-a", index=-1, global_index=pos, mask_kind=None, inpainter=None,
                                       post=cfg.post[pos % len(cfg.post)], entropy=(cfg.seed, h, 2**32)))
-        tasks.append(SourceTask(source=src, split=split, samples=tuple(samples)))
+        tasks.append(SourceTask(source=src, split=split, samples=tuple(samples),
+                                duplicate_of=duplicate_of.get(src.relpath)))
     return tasks, skipped, not_in_split
 
 
@@ -381,9 +407,36 @@ def _check_captions_cover(tasks: list[SourceTask], cfg: BuildConfig) -> None:
                                f"e.g. {prompted[0]!r}")
 
 
+def _keep_copies_together(groups: list[list[Source]], splits: dict[str, str | None]) -> dict[str, str]:
+    """Give every used copy in a group of identical photos the split of the first used copy
+    (in ``splits``, in place); return ``{relpath of a later copy: relpath of the first}``.
+    Every other photo keeps the split it was drawn or listed with."""
+    duplicate_of: dict[str, str] = {}
+    for group in groups:
+        used = [s for s in group if splits.get(s.relpath) is not None]
+        for copy in used[1:]:
+            splits[copy.relpath] = splits[used[0].relpath]
+            duplicate_of[copy.relpath] = used[0].relpath
+    return duplicate_of
+
+
+def duplicate_groups(tasks: list[SourceTask]) -> list[dict[str, Any]]:
+    """The summary's ``duplicate_sources``: each set of identical photos and its one split."""
+    by_first: dict[str, list[SourceTask]] = {}
+    for t in tasks:
+        if t.duplicate_of is not None:
+            by_first.setdefault(t.duplicate_of, []).append(t)
+    first = {t.source.relpath: t for t in tasks}
+    return [{"split": first[rel].split, "sources": [printable_relpath(rel)] + [t.source.label for t in copies]}
+            for rel, copies in sorted(by_first.items())]
+
+
 def _config_record(cfg: BuildConfig, sources: list[Source]) -> dict[str, Any]:
-    digest = hashlib.blake2b("\n".join(s.relpath for s in sources).encode("utf-8"), digest_size=16)
+    # raw name bytes: the same as UTF-8 for ordinary names, and defined for the others
+    digest = hashlib.blake2b(b"\n".join(os.fsencode(s.relpath) for s in sources), digest_size=16)
     conf = asdict(cfg)
+    if conf["max_pixels"] == DEFAULT_MAX_PIXELS:
+        del conf["max_pixels"]  # datasets built before the option existed resume unchanged
     conf["split"] = parse_split(cfg.split).describe()
     # Paths of weights / mask folders may move between machines; their contents define the data.
     conf["autoencoder"] = _dir_digest(cfg.autoencoder) if cfg.autoencoder else None
@@ -416,7 +469,7 @@ def _dir_digest(path: str, *, names_only: bool = False) -> str:
     h = hashlib.blake2b(digest_size=16)
     for f in sorted(Path(path).iterdir()):
         if f.is_file() and not f.name.startswith("."):
-            h.update(f.name.encode("utf-8") + b"\0")
+            h.update(os.fsencode(f.name) + b"\0")
             if not names_only:
                 h.update(f.read_bytes())
     return h.hexdigest()
@@ -427,13 +480,37 @@ def _dir_digest(path: str, *, names_only: bool = False) -> str:
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(cfg: BuildConfig, out: str) -> None:
-    """Per-process setup: one thread per library, and caches for heavy objects."""
+def _init_worker(cfg: BuildConfig, out: str, parent: int | None = None) -> None:
+    """Per-process setup: one thread per library, and caches for heavy objects. ``parent``: the
+    build process's pid when this is a worker process (it must not outlive that process)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     _STATE.clear()
-    _STATE.update(cfg=cfg, out=Path(out), inpainters={}, posts={}, autoencoder=None)
+    _STATE.update(cfg=cfg, out=Path(out), inpainters={}, posts={}, parent=parent)
+    if parent is not None:
+        _die_with_parent(parent)
     _limit_threads()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when the build process dies (Linux); the parent-pid
+    check in :func:`_run_task` covers other systems between samples. A worker left running
+    after a ``kill -9`` of the build would go on writing into OUT without holding its lock."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # no usable libc: the pid check still applies
+            pass
+    _stop_if_orphaned()  # the parent may have died before prctl took effect
+
+
+def _stop_if_orphaned() -> None:
+    parent = _STATE.get("parent")
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)  # between samples: nothing is half-written
 
 
 def _limit_threads() -> None:
@@ -463,13 +540,13 @@ def _get_inpainter(name: str) -> Any:
 
 
 def _get_autoencoder() -> Any:
-    if _STATE["autoencoder"] is None:
-        from ..inpaint.autoencoder import open_autoencoder
+    # the process-wide cache the ``autoencoder`` inpainter also uses: one copy of the weights
+    from ..inpaint.autoencoder import load_autoencoder
 
-        cfg: BuildConfig = _STATE["cfg"]
-        _STATE["autoencoder"] = open_autoencoder(cfg.autoencoder, vae_range=cfg.vae_range)
-        _limit_threads()
-    return _STATE["autoencoder"]
+    cfg: BuildConfig = _STATE["cfg"]
+    ae = load_autoencoder(cfg.autoencoder, vae_range=cfg.vae_range)
+    _limit_threads()
+    return ae
 
 
 def _get_post(spec: str) -> Any:
@@ -483,10 +560,11 @@ def _run_task(task: SourceTask) -> dict[str, Any]:
     """Build every pending sample of one photo (the photo is read and prepared once)."""
     cfg: BuildConfig = _STATE["cfg"]
     out: Path = _STATE["out"]
-    rel = task.source.relpath
+    rel = task.source.label
     result: dict[str, Any] = {"source": rel, "built": [], "failed": [], "skipped": None}
+    _stop_if_orphaned()
     try:
-        photo = read_image(task.source.path)
+        photo = read_image(task.source.path, max_pixels=cfg.max_pixels)
     except ImageReadError as e:
         # The message starts with the absolute path; report the relative one instead.
         msg = str(e).replace(str(task.source.path), "").lstrip(": ").strip() or "unreadable"
@@ -500,13 +578,26 @@ def _run_task(task: SourceTask) -> dict[str, Any]:
     image = prepare_image(photo, size=cfg.size, resize=cfg.resize)  # type: ignore[arg-type]
     reconstruction: dict[str, np.ndarray] = {}  # the photo's autoencoder round trip, shared by its samples
     for spec in task.samples:
+        _stop_if_orphaned()
         try:
             record = _build_sample(spec, task, photo, image, cfg, out, reconstruction)
         except InpaintscopeError as e:
             result["failed"].append({"id": spec.id, "source": rel, "reason": str(e)})
             continue
+        except OSError as e:  # reading went through read_image: this is OUT refusing a write
+            raise write_failure(e, out) from None
         result["built"].append(record["id"])
     return result
+
+
+def write_failure(error: OSError, out: Path) -> DatasetWriteError:
+    """The one-line error for a failed write into ``out``, saying how to go on."""
+    reason = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return DatasetWriteError(f"disk full while writing the dataset to {out} ({reason}); every sample written "
+                                 "so far is complete: free some space and run the same command again to resume")
+    return DatasetWriteError(f"cannot write the dataset to {out} ({reason}); fix that and run the same command "
+                             "again to resume")
 
 
 def _build_sample(spec: SampleSpec, task: SourceTask, photo: np.ndarray, image: np.ndarray,
@@ -517,7 +608,7 @@ def _build_sample(spec: SampleSpec, task: SourceTask, photo: np.ndarray, image: 
     split_dir = out / task.split
     files: dict[str, str] = {}
     record: dict[str, Any] = {
-        "id": spec.id, "split": task.split, "source": task.source.relpath,
+        "id": spec.id, "split": task.split, "source": task.source.label,
         "authentic": spec.mask_kind is None, "seed": {"entropy": list(spec.entropy), "sample_index": spec.index,
                                                       "global_index": spec.global_index},
         "source_size": [int(photo.shape[0]), int(photo.shape[1])], "resize": cfg.resize,
@@ -740,11 +831,14 @@ def build_dataset(
     workers: int | None = None,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Build (or resume) an inpainting dataset from ``sources`` into ``out``; return the summary.
 
     ``sources`` are folders (searched recursively) and/or image files. See the module docstring
     for the layout, determinism and resume rules; :class:`BuildConfig` for the options.
+    ``echo`` receives the printed summary; ``warn`` (default: stderr) the warnings, e.g. about
+    identical photos under several names.
     """
     t0 = time.perf_counter()
     cfg = validate_config(config)
@@ -754,37 +848,58 @@ def build_dataset(
     found = discover_sources(list(sources))
     tasks, skipped, not_in_split = plan_build(found, cfg)
     _check_captions_cover(tasks, cfg)
+    duplicates = duplicate_groups(tasks)
+    if duplicates:
+        shown = "; ".join(" = ".join(g["sources"]) for g in duplicates[:3])
+        more = f" and {len(duplicates) - 3} more" if len(duplicates) > 3 else ""
+        (warn or _stderr_warning)(
+            f"{sum(len(g['sources']) - 1 for g in duplicates)} source photo(s) are identical copies of others "
+            f"({shown}{more}); each set is kept in one split (see duplicate_sources in summary.json)")
     out = Path(out).expanduser()
     try:
         _prepare_out(out, _config_record(cfg, found))
-    except OSError as e:  # OUT under a file, read-only, ...: the user's to fix, so one line
-        raise InpaintscopeError(f"cannot write the dataset to {out}: {e.strerror or e}") from None
-    with _lock(out):
-        _clean_tmp(out)
-        pending: list[SourceTask] = []
-        n_reused = 0
-        for task in tasks:
-            todo = tuple(s for s in task.samples if load_record(out, s.id) is None)
-            n_reused += len(task.samples) - len(todo)
-            if todo:
-                pending.append(SourceTask(task.source, task.split, todo))
-        results = _execute(pending, cfg, out, workers=workers, progress=progress)
-        failed = sorted((f for r in results for f in r["failed"]), key=lambda f: f["id"])
-        skipped += [{"source": r["source"], "reason": r["skipped"]} for r in results if r["skipped"]]
-        skipped.sort(key=lambda d: d["source"])
-        records = [rec for task in tasks for s in task.samples if (rec := load_record(out, s.id)) is not None]
-        records.sort(key=lambda r: r["id"])
-        atomic_write_text(out / "manifest.jsonl", "".join(_dumps(r) + "\n" for r in records))
-        wall = time.perf_counter() - t0
-        n_built = sum(len(r["built"]) for r in results)
-        summary = summarize(records, skipped=skipped, failed=failed, not_in_split=not_in_split)
-        summary["run"] = {"built": n_built, "reused": n_reused, "workers": workers, "wall_s": round(wall, 3),
-                          "samples_per_s": round(n_built / wall, 3) if wall > 0 else None}
-        summary["sources"] = {"found": len(found), "used": len({r["source"] for r in records}),
-                              "skipped": len(skipped), "not_in_split": not_in_split}
-        atomic_write_text(out / "summary.json", json.dumps(summary, sort_keys=True, indent=2) + "\n")
+        with _lock(out):
+            summary = _build_locked(tasks, found, cfg, out, skipped=skipped, not_in_split=not_in_split,
+                                    duplicates=duplicates, workers=workers, progress=progress, t0=t0)
+    except OSError as e:  # OUT under a file, read-only, disk full...: the user's to fix, so one line
+        raise write_failure(e, out) from None
     if echo is not None:
         echo(format_summary(summary, out))
+    return summary
+
+
+def _stderr_warning(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _build_locked(tasks: list[SourceTask], found: list[Source], cfg: BuildConfig, out: Path, *,
+                  skipped: list[dict[str, str]], not_in_split: int, duplicates: list[dict[str, Any]],
+                  workers: int, progress: bool, t0: float) -> dict[str, Any]:
+    """Build the pending samples, then write the manifest and summary (under the lock)."""
+    _clean_tmp(out)
+    pending: list[SourceTask] = []
+    n_reused = 0
+    for task in tasks:
+        todo = tuple(s for s in task.samples if load_record(out, s.id) is None)
+        n_reused += len(task.samples) - len(todo)
+        if todo:
+            pending.append(SourceTask(task.source, task.split, todo, task.duplicate_of))
+    results = _execute(pending, cfg, out, workers=workers, progress=progress)
+    failed = sorted((f for r in results for f in r["failed"]), key=lambda f: f["id"])
+    skipped += [{"source": r["source"], "reason": r["skipped"]} for r in results if r["skipped"]]
+    skipped.sort(key=lambda d: d["source"])
+    records = [rec for task in tasks for s in task.samples if (rec := load_record(out, s.id)) is not None]
+    records.sort(key=lambda r: r["id"])
+    atomic_write_text(out / "manifest.jsonl", "".join(_dumps(r) + "\n" for r in records))
+    wall = time.perf_counter() - t0
+    n_built = sum(len(r["built"]) for r in results)
+    summary = summarize(records, skipped=skipped, failed=failed, not_in_split=not_in_split,
+                        duplicates=duplicates)
+    summary["run"] = {"built": n_built, "reused": n_reused, "workers": workers, "wall_s": round(wall, 3),
+                      "samples_per_s": round(n_built / wall, 3) if wall > 0 else None}
+    summary["sources"] = {"found": len(found), "used": len({r["source"] for r in records}),
+                          "skipped": len(skipped), "not_in_split": not_in_split}
+    atomic_write_text(out / "summary.json", json.dumps(summary, sort_keys=True, indent=2) + "\n")
     return summary
 
 
@@ -823,7 +938,7 @@ def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: i
         # on Linux, macOS and Windows.
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(cfg, str(out))) as pool:
+                                 initializer=_init_worker, initargs=(cfg, str(out), os.getpid())) as pool:
             futures = {pool.submit(_run_task, t): t for t in tasks}
             remaining = set(futures)
             while remaining:
@@ -841,7 +956,8 @@ def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: i
 
 
 def summarize(records: list[dict[str, Any]], *, skipped: list[dict[str, str]] | None = None,
-              failed: list[dict[str, str]] | None = None, not_in_split: int = 0) -> dict[str, Any]:
+              failed: list[dict[str, str]] | None = None, not_in_split: int = 0,
+              duplicates: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Counts per split / inpainter / mask kind / mode / post-processing for manifest records."""
     fakes = [r for r in records if not r.get("authentic")]
     by_split: dict[str, Counter] = {}
@@ -862,6 +978,7 @@ def summarize(records: list[dict[str, Any]], *, skipped: list[dict[str, str]] | 
         "skipped_sources": list(skipped or []),
         "not_in_split": int(not_in_split),
         "failed_samples": list(failed or []),
+        "duplicate_sources": list(duplicates or []),
     }
 
 
@@ -893,6 +1010,10 @@ def format_summary(summary: dict[str, Any], out: str | os.PathLike | None = None
         lines += [f"    {s['source']}: {s['reason']}" for s in skipped[:20]]
         if len(skipped) > 20:
             lines.append(f"    ... and {len(skipped) - 20} more (see summary.json)")
+    duplicates = summary.get("duplicate_sources") or []
+    if duplicates:
+        lines.append(f"  identical photos under several names, each set kept in one split: {len(duplicates)}")
+        lines += [f"    {g['split']}: {' = '.join(g['sources'])}" for g in duplicates[:20]]
     failed = summary["failed_samples"]
     if failed:
         lines.append(f"  failed {len(failed)} sample(s):")

@@ -3,12 +3,20 @@
 Everything here is a pure function of the source *relative paths* and the options, never of
 absolute paths, file-system order, worker count or Python's randomised ``hash()``, so a build
 is reproducible on another machine from the same photos and seed.
+
+**File names that are not UTF-8.** POSIX names are bytes; Python shows undecodable bytes as
+lone surrogates (``os.fsdecode``), which cannot be encoded as UTF-8 or written to JSON. Hashes
+are therefore taken over the raw bytes (``os.fsencode``: the same bytes as UTF-8 for every
+ordinary name, so ids and seeds do not change), and outputs (manifest, summary, messages)
+name such a source by :func:`printable_relpath`: each undecodable byte written as ``\\xNN``
+(a backslash, ``x`` and two hex digits). A split file may list the source in that form.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,7 +26,8 @@ import numpy as np
 
 from ..contract import check_image
 from ..errors import InpaintscopeError
-from ..io import IMAGE_SUFFIXES
+from ..io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
+from ..io.images import list_image_files
 
 ResizeMode = Literal["crop", "stretch", "none"]
 RESIZE_MODES: tuple[str, ...] = ("crop", "stretch", "none")
@@ -42,11 +51,26 @@ class Source:
     def base_id(self) -> str:
         return source_base_id(self.relpath)
 
+    @property
+    def label(self) -> str:
+        """The relpath as written to manifests, summaries and messages (:func:`printable_relpath`)."""
+        return printable_relpath(self.relpath)
+
 
 def stable_hash(text: str) -> int:
     """A 64-bit hash of ``text`` that is the same in every process and on every machine
-    (blake2b; Python's ``hash()`` is salted per process and must never seed anything)."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+    (blake2b; Python's ``hash()`` is salted per process and must never seed anything).
+    Hashes the raw file-name bytes, so names that are not UTF-8 work too."""
+    return int.from_bytes(hashlib.blake2b(os.fsencode(text), digest_size=8).digest(), "little")
+
+
+def printable_relpath(relpath: str) -> str:
+    """``relpath`` itself when it is valid Unicode; else its undecodable bytes as ``\\xNN``."""
+    try:
+        relpath.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(relpath).decode("utf-8", "backslashreplace")
+    return relpath
 
 
 _SLUG_BAD = re.compile(r"[^A-Za-z0-9_-]+")
@@ -60,7 +84,7 @@ def source_base_id(relpath: str) -> str:
     """
     stem = relpath.rsplit(".", 1)[0] if "." in Path(relpath).name else relpath
     slug = _SLUG_BAD.sub("_", stem.replace("/", "__")).strip("_")[-60:] or "img"
-    digest = hashlib.blake2b(relpath.encode("utf-8"), digest_size=3).hexdigest()
+    digest = hashlib.blake2b(os.fsencode(relpath), digest_size=3).hexdigest()
     return f"{slug}-{digest}"
 
 
@@ -88,19 +112,21 @@ def discover_sources(paths: list[str | os.PathLike]) -> list[Source]:
         if p.is_file():
             files = [(p, p.name)]
         else:
-            # Every regular file with an image suffix counts, even ones that will turn out to
-            # be unreadable: those are reported as skipped rather than silently ignored.
-            files = [(f, f.relative_to(p).as_posix()) for f in sorted(p.rglob("*"))
-                     if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                     and not f.name.startswith(".")]
+            # The listing rule shared with `detect`: every file with an image suffix counts, even
+            # ones that will turn out to be unreadable (dangling links included): those are
+            # reported as skipped rather than silently ignored.
+            files = [(f, f.relative_to(p).as_posix()) for f in list_image_files(p)]
         for f, rel in files:
             rel = f"{name}/{rel}" if prefix_needed and p.is_dir() else rel
-            if rel in out and out[rel].path != f.resolve():
-                raise InpaintscopeError(f"two sources would both be named {rel!r}; pass distinct folders")
-            out[rel] = Source(path=f.resolve(), relpath=rel)
+            # a dangling link keeps its own path, so the skip reason can say what it points to
+            target = f.resolve() if f.exists() else f.absolute()
+            if rel in out and out[rel].path != target:
+                raise InpaintscopeError(f"two sources would both be named {printable_relpath(rel)!r}; "
+                                        "pass distinct folders")
+            out[rel] = Source(path=target, relpath=rel)
     if not out:
         raise InpaintscopeError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) found in "
-                                + ", ".join(str(p) for p in resolved))
+                                + ", ".join(str(p) for p in resolved) + " (hidden files and folders are skipped)")
     return [out[k] for k in sorted(out)]
 
 
@@ -132,27 +158,73 @@ def prepare_image(image: np.ndarray, *, size: int | None, resize: ResizeMode = "
     return cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=interp)
 
 
-def probe_source(path: Path, *, min_side: int = DEFAULT_MIN_SIDE) -> str | None:
+def probe_source(path: Path, *, min_side: int = DEFAULT_MIN_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
     """Cheap check of a source before splits are assigned: ``None`` if it looks usable, else
-    the reason to skip it. Reads only the header, so empty, non-image and tiny files never take
-    a place in a split; truncated or corrupt pixel data is caught later, when the photo is decoded.
+    the reason to skip it. Reads only the header, so empty, non-image, tiny and oversize files
+    (more than ``max_pixels``, the project's decompression-bomb limit rather than Pillow's)
+    never take a place in a split; truncated or corrupt pixel data is caught later, when the
+    photo is decoded.
     """
     from PIL import Image, UnidentifiedImageError
 
     from ..errors import ImageReadError
     from ..io import read_image
+    from ..io.images import _pillow_size_check_lifted
 
+    if path.is_symlink() and not path.exists():
+        return f"broken symbolic link (its target {printable_relpath(os.readlink(path))} does not exist)"
     try:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"
-        with Image.open(path) as img:
-            w, h = img.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _pillow_size_check_lifted():  # only the header is parsed here
+                img = Image.open(path)
+            with img:
+                w, h = img.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         try:  # let the one reader phrase the reason (HEIC extra missing, permission, ...)
-            read_image(path)
+            read_image(path, max_pixels=max_pixels)
         except ImageReadError as e:
             return str(e).replace(str(path), "").lstrip(": ").strip() or "unreadable"
         return None
+    if w * h > max_pixels:
+        return (f"too large ({w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}, see --max-pixels; "
+                "a guard against decompression bombs)")
     if min(w, h) < min_side:
         return f"too small ({w}×{h} px; the shorter side must be at least {min_side} px, see --min-side)"
     return None
+
+
+def content_digest(path: Path) -> str:
+    """blake2b of the file's bytes: finds exact copies of a photo under other names."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def find_duplicates(sources: list[Source]) -> list[list[Source]]:
+    """Groups (in source order, two or more each) of sources whose files are byte-identical.
+
+    Only files of equal size are hashed, so a folder without copies costs one ``stat`` each.
+    """
+    by_size: dict[int, list[Source]] = {}
+    for src in sources:
+        try:
+            by_size.setdefault(src.path.stat().st_size, []).append(src)
+        except OSError:
+            continue
+    groups: dict[str, list[Source]] = {}
+    for same_size in by_size.values():
+        if len(same_size) < 2:
+            continue
+        for src in same_size:
+            try:
+                groups.setdefault(content_digest(src.path), []).append(src)
+            except OSError:
+                continue
+    order = {s.relpath: i for i, s in enumerate(sources)}
+    dups = [sorted(g, key=lambda s: order[s.relpath]) for g in groups.values() if len(g) > 1]
+    return sorted(dups, key=lambda g: order[g[0].relpath])

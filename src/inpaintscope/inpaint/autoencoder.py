@@ -254,7 +254,7 @@ def load_autoencoder(directory: str | Path, *, vae_range: str | None = None) -> 
     """:func:`open_autoencoder`, cached per resolved path for this process (the dataset
     builder creates an ``autoencoder`` inpainter for many images; loading is ~0.1 s each)."""
     d = Path(directory).expanduser()
-    key = (str((d / ENCODER_FILE).resolve()), str((d / DECODER_FILE).resolve()), str(vae_range))
+    key = (str((d / ENCODER_FILE).resolve()), str((d / DECODER_FILE).resolve()), str(vae_range or "correct"))
     with _CACHE_LOCK:
         ae = _CACHE.get(key)
         if ae is None:

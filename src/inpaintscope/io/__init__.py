@@ -5,6 +5,7 @@ from .images import (
     IMAGE_SUFFIXES,
     ImageSource,
     encode_image,
+    list_image_files,
     list_images,
     read_image,
     read_mask,
@@ -14,5 +15,5 @@ from .images import (
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "ImageSource", "atomic_open", "atomic_write_bytes",
-    "atomic_write_text", "encode_image", "list_images", "read_image", "read_mask", "to_rgb", "write_image",
+    "atomic_write_text", "encode_image", "list_image_files", "list_images", "read_image", "read_mask", "to_rgb", "write_image",
 ]

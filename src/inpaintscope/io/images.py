@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 import threading
 import warnings
 from collections.abc import Iterator
@@ -246,3 +247,36 @@ def list_images(root: str | os.PathLike, *, recursive: bool = True) -> list[Path
     it = root.rglob("*") if recursive else root.glob("*")
     return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                   and not p.name.startswith(".tmp-"))
+
+
+def list_image_files(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+    """The one folder-listing rule of ``detect`` and ``dataset build``: image files under ``root``.
+
+    * an entry counts when its suffix is in :data:`IMAGE_SUFFIXES` (any case) and it is a
+      regular file or a symbolic link to one;
+    * a **dangling** symbolic link with an image suffix is listed too, so the caller reports it
+      (reading it fails with a reason) instead of silently leaving it out;
+    * hidden entries are skipped: files and folders whose name starts with ``.`` (which covers
+      the ``.tmp-*`` partial writes of :mod:`inpaintscope.io.atomic`); ``root`` itself may be hidden;
+    * symbolic links to folders are not descended (as :meth:`pathlib.Path.rglob`; no loops);
+      FIFOs, sockets and devices are skipped (reading one could block forever); sub-folders
+      that cannot be read are skipped;
+    * the result is sorted (by path components), so it is the same on every file system.
+
+    ``recursive=False`` lists ``root``'s own entries only.
+    """
+    root = Path(root)
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        for name in filenames:
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+                continue
+            path = Path(dirpath) / name
+            try:
+                regular = stat.S_ISREG(path.stat().st_mode)
+            except OSError:  # dangling (or looping) symbolic link: listed, so it gets reported
+                regular = path.is_symlink()
+            if regular:
+                found.append(path)
+    return sorted(found)

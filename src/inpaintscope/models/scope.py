@@ -176,6 +176,17 @@ class UpBlock(nn.Module):
         return self.block(x + skip)
 
 
+def _int_sequence(name: str, value: object, length: int, *, minimum: int) -> tuple[int, ...]:
+    """``value`` as a tuple of ``length`` integers >= ``minimum``, or a ShapeError saying so."""
+    ok = (isinstance(value, (list, tuple)) and len(value) == length
+          and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value))
+    if not ok:
+        what = f"{length} integers >= {minimum}" if length > 1 else f"an integer >= {minimum}"
+        shown = value if length > 1 or not isinstance(value, (list, tuple)) else value[0]
+        raise ShapeError(f"{name} must be {what}, got {shown!r}")
+    return tuple(int(v) for v in value)  # type: ignore[union-attr]
+
+
 class Scope(Detector):
     """The SCOPE detector; see the module docstring. ``widths`` = channels at strides 1, 2, 4, 8
     times ``stem_stride`` (the context stage below them reuses the last width). ``depths`` =
@@ -190,15 +201,21 @@ class Scope(Detector):
                  clip: float = 8.0, head_hidden: int = 32, stem_stride: int = 1,
                  cues: tuple[str, ...] = (), cue_dropout: float = 0.0) -> None:
         super().__init__()
-        if len(widths) != 4 or len(depths) != 5:
-            raise ShapeError(f"widths needs 4 entries and depths 5, got {widths} and {depths}")
-        if stem_stride not in (1, 2):
-            raise ShapeError(f"stem_stride must be 1 or 2, got {stem_stride}")
+        # kwargs also come from checkpoint files: check types and signs before building anything
+        widths, depths = _int_sequence("widths", widths, 4, minimum=1), _int_sequence("depths", depths, 5, minimum=0)
+        bayar_channels = _int_sequence("bayar_channels", [bayar_channels], 1, minimum=0)[0]
+        head_hidden = _int_sequence("head_hidden", [head_hidden], 1, minimum=1)[0]
+        if not (isinstance(clip, (int, float)) and not isinstance(clip, bool) and math.isfinite(clip)):
+            raise ShapeError(f"clip must be a finite number (grey levels), got {clip!r}")
+        if stem_stride not in (1, 2) or isinstance(stem_stride, bool):
+            raise ShapeError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
+        if isinstance(cues, str) or not all(isinstance(c, str) for c in cues):
+            raise ShapeError(f"cues must be a list of cue names, got {cues!r}")
         unknown = sorted(set(cues) - set(CUES))
         if unknown:
             raise ShapeError(f"unknown cue(s) {unknown}; available: {', '.join(CUES)}")
-        if not 0.0 <= cue_dropout < 1.0:
-            raise ShapeError(f"cue_dropout must be in [0, 1), got {cue_dropout}")
+        if not (isinstance(cue_dropout, (int, float)) and 0.0 <= cue_dropout < 1.0):
+            raise ShapeError(f"cue_dropout must be in [0, 1), got {cue_dropout!r}")
         self.cues = tuple(cues)
         self.cue_dropout = float(cue_dropout)
         self.cue_channels = sum(CUES[c] for c in self.cues)
@@ -297,7 +314,7 @@ class Scope(Detector):
 def scope_tiny(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0,
                head_hidden: int = 32) -> Scope:
     """SCOPE with widths 16-32-64-128: the fastest CPU detector of the zoo."""
-    return Scope(widths=(16, 32, 64, 128), depths=tuple(depths), bayar_channels=bayar_channels, clip=clip,
+    return Scope(widths=(16, 32, 64, 128), depths=depths, bayar_channels=bayar_channels, clip=clip,
                  head_hidden=head_hidden)
 
 
@@ -305,7 +322,7 @@ def scope_tiny(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int
 def scope_small(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0,
                 head_hidden: int = 32) -> Scope:
     """SCOPE with widths 24-48-96-192."""
-    return Scope(widths=(24, 48, 96, 192), depths=tuple(depths), bayar_channels=bayar_channels, clip=clip,
+    return Scope(widths=(24, 48, 96, 192), depths=depths, bayar_channels=bayar_channels, clip=clip,
                  head_hidden=head_hidden)
 
 
@@ -315,7 +332,7 @@ def scope_fast(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int
     """SCOPE with a stride-2 stem (residuals pixel-unshuffled to half resolution) and widths
     32-64-128-192 at strides 2-4-8-16 (context at /32): about 1.8× faster than ``scope_small``
     on CPU, with a larger receptive field. The default detector's architecture."""
-    return Scope(widths=(32, 64, 128, 192), depths=tuple(depths), bayar_channels=bayar_channels, clip=clip,
+    return Scope(widths=(32, 64, 128, 192), depths=depths, bayar_channels=bayar_channels, clip=clip,
                  head_hidden=head_hidden, stem_stride=2)
 
 
@@ -325,5 +342,5 @@ def scope_cue(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int 
     """``scope_fast`` with cue maps as extra input channels at the stem (early fusion): by default
     the copy cue (:mod:`.cues.copy`), which finds regions copied from elsewhere in the same photo
     (exemplar fills, clone stamp). Trained with ``cue_dropout`` so a silent cue does no harm."""
-    return Scope(widths=(32, 64, 128, 192), depths=tuple(depths), bayar_channels=bayar_channels, clip=clip,
-                 head_hidden=head_hidden, stem_stride=2, cues=tuple(cues), cue_dropout=cue_dropout)
+    return Scope(widths=(32, 64, 128, 192), depths=depths, bayar_channels=bayar_channels, clip=clip,
+                 head_hidden=head_hidden, stem_stride=2, cues=cues, cue_dropout=cue_dropout)
