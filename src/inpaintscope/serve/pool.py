@@ -1,8 +1,9 @@
 """Bounded concurrency: ``workers`` threads run detections, at most ``queue`` more requests wait.
 
 A request takes a :class:`Ticket` when it arrives (before its body is read) and gives it back
-when its detection has finished, so at most ``workers + queue`` requests hold an upload or an
-image in memory at any time. When every ticket is out, :meth:`WorkerPool.admit` raises
+when its detection has finished, so at most ``workers + queue`` uploads exist at any time (each
+on disk in its request's temp folder, at most ``max_bytes``) and only the ``workers`` running
+detections hold a decoded image in memory. When every ticket is out, :meth:`WorkerPool.admit` raises
 :class:`PoolFull` at once and the request is answered 503 with a ``Retry-After`` estimated from
 recent service times. Threads, not processes: the model is loaded once and shared (inference
 is read-only), and torch releases the GIL inside its kernels.
