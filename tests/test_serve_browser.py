@@ -173,3 +173,15 @@ def test_page_takes_a_dropped_file_and_shows_server_errors(browser, server):
     assert page.text_content("#file-name") == "dropped.png"
     assert page.locator("#regions tbody tr").count() == 1
     page.close()
+
+
+def test_api_docs_render_offline(browser, server):
+    page = browser.new_page()
+    outside: list[str] = []
+    page.on("request", lambda req: outside.append(req.url) if not req.url.startswith((server, "data:")) else None)
+    page.goto(server + "/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)  # Swagger UI ran and read /openapi.json
+    paths = {p.strip() for p in page.locator(".opblock-summary-path").all_text_contents()}
+    assert {"/v1/detect", "/v1/models", "/healthz"} <= paths
+    assert outside == [], f"/docs loaded something from outside the server: {outside}"
+    page.close()
