@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "detect": "inpaintscope.cli.detect:detect",
     "models": "inpaintscope.cli.models:models",
     "demo": "inpaintscope.cli.demo:demo",
+    "serve": "inpaintscope.cli.serve:serve",
 }
 
 
