@@ -14,6 +14,7 @@ Both draw every choice from the ``rng`` they are given, so a dataset sample can 
 """
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import os
@@ -202,6 +203,12 @@ class SpliceInpainter(Inpainter):
         files = _list_donors(donors)
         super().__init__(donors=f"{len(files)} photos")
         self.donors = files
+
+    def excluding(self, path: str) -> "SpliceInpainter":
+        """A copy that never picks ``path`` (the photo being edited) as its donor."""
+        other = copy.copy(self)
+        other.donors = tuple(d for d in self.donors if d != path) or self.donors
+        return other
 
     def _fill(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         donor = _donor(self.donors[int(rng.integers(len(self.donors)))])
