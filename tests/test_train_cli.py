@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from inpaintscope.cli.main import cli
 from inpaintscope.io import write_image
 from inpaintscope.train import TrainConfig
-from inpaintscope.train.synthetic import open_synthetic
+from inpaintscope.data.synthetic import open_synthetic
 
 
 def run(*args: str):

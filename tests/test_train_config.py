@@ -17,17 +17,17 @@ def test_defaults_follow_the_seeds():
 
 
 def test_yaml_round_trip(tmp_path):
-    c = TrainConfig(model="scope_tiny", model_kwargs={"clip": 4.0}, data=["a", "b"], modes=["realfake"], crop=64,
-                    max_steps=100, schedule="cosine", lr=3e-4)
+    c = TrainConfig(model="scope_tiny", model_kwargs={"clip": 4.0}, data=["a", "b"], modes=["realfake"],
+                    augment={"crop": 64}, max_steps=100, schedule="cosine", lr=3e-4)
     path = c.save(tmp_path / "config.yaml")
     assert TrainConfig.from_yaml(path) == c
 
 
 def test_overrides_are_typed_and_strings_coerce():
-    c = TrainConfig().with_overrides(["lr=3e-4", "epochs=7", "crop=null", "modes=realfake,fakefake",
+    c = TrainConfig().with_overrides(["lr=3e-4", "epochs=7", "augment.crop=null", "modes=realfake,fakefake",
                                       "data=[synthetic:8]", "report_compat=true", "model_kwargs.clip=4"])
     assert c.lr == pytest.approx(3e-4) and isinstance(c.lr, float)  # YAML 1.1 reads "3e-4" as a string
-    assert c.epochs == 7 and c.crop is None and c.report_compat is True
+    assert c.epochs == 7 and c.augment.crop is None and c.report_compat is True
     assert c.modes == ["realfake", "fakefake"] and c.data == ["synthetic:8"]
     assert c.model_kwargs == {"clip": 4}
     assert TrainConfig().with_overrides({"batch_size": 4.0}).batch_size == 4
@@ -46,7 +46,7 @@ def test_yaml_then_set_then_explicit(tmp_path):
     (["lr=-1"], "lr must be > 0"),
     (["gt_mode=half"], "gt_mode must be one of"),
     (["schedule=step"], "schedule must be one of"),
-    (["hflip=maybe"], "hflip must be true or false"),
+    (["augment.hflip=maybe"], "hflip must be true or false"),
     (["lr"], "key=value"),
 ])
 def test_bad_overrides_name_the_problem(bad, message):

@@ -14,9 +14,10 @@ from inpaintscope.errors import InpaintscopeError
 from inpaintscope.evaluate import evaluate
 from inpaintscope.models import Preprocessing, list_models, load_detector
 from inpaintscope.train import AugmentConfig, EarlyStopping, TrainConfig, augment_pair, fit, resume_config
-from inpaintscope.train.synthetic import open_synthetic
+from inpaintscope.data.synthetic import open_synthetic
 
 DATA = "synthetic:32x64"  # 32 images of 64², 8 authentic → 4 steps per epoch at batch 8
+AUGMENT = {"crop": 48, "rot90": True}
 
 
 def make_config(tmp_path, name: str, model: str, **kw) -> TrainConfig:
@@ -80,7 +81,7 @@ def test_synthetic_items_follow_the_contract():
 
 
 def test_training_run_learns_and_writes_its_run_folder(tmp_path, tiny_detector):
-    config = make_config(tmp_path, "run", tiny_detector, epochs=10, crop=48, model_kwargs={"image_head": True})
+    config = make_config(tmp_path, "run", tiny_detector, epochs=10, augment={"crop": 48}, model_kwargs={"image_head": True})
     result = fit(config)
     h = result.history
     assert len(h) == 10 and result.steps == 40
@@ -169,11 +170,11 @@ def test_early_stopping_restores_best_and_report_compat_keeps_last(tmp_path, tin
 
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory, tiny_detector):
-    return fit(make_config(tmp_path_factory.mktemp("straight"), "straight", tiny_detector, rot90=True, crop=48))
+    return fit(make_config(tmp_path_factory.mktemp("straight"), "straight", tiny_detector, augment=AUGMENT))
 
 
 def test_resume_at_epoch_boundary_equals_straight_run(tmp_path, tiny_detector, straight_run):
-    first = fit(make_config(tmp_path, "split", tiny_detector, rot90=True, crop=48, epochs=1))
+    first = fit(make_config(tmp_path, "split", tiny_detector, augment=AUGMENT, epochs=1))
     assert len(first.history) == 1
     resumed = fit(resume_config(first.run_dir, {"epochs": 2}), resume=True)
     assert resumed.steps == straight_run.steps == 8
@@ -199,7 +200,7 @@ class CrashAfter(Dataset):
 
 
 def test_resume_after_a_kill_mid_epoch_equals_straight_run(tmp_path, tiny_detector, straight_run):
-    config = make_config(tmp_path, "killed", tiny_detector, rot90=True, crop=48, checkpoint_every=1)
+    config = make_config(tmp_path, "killed", tiny_detector, augment=AUGMENT, checkpoint_every=1)
     # killed while loading the 2nd batch of epoch 2 (step 6); the last step checkpoint is step 5
     with pytest.raises(RuntimeError, match="killed"):
         fit(config, train_dataset=CrashAfter(open_synthetic(DATA, split="train"), 8 * 5 + 3))
