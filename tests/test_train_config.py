@@ -1,11 +1,13 @@
 """TrainConfig: YAML round trip, overrides, validation, and the shipped configs."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
+import yaml
 
-from inpaintscope.train.config import ConfigError, TrainConfig, parse_overrides
+from inpaintscope.train.config import AugmentConfig, ConfigError, TrainConfig, parse_overrides
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -78,3 +80,37 @@ def test_shipped_configs_load_and_name_registered_models(path):
 
 def test_shipped_configs_exist():
     assert {p.name for p in CONFIGS} >= {"scope_tiny.yaml", "fcn_resnet50_report.yaml", "iid_net.yaml", "smoke.yaml"}
+
+
+def test_augmentation_is_nested_and_old_flat_keys_still_read(tmp_path):
+    (tmp_path / "nested.yaml").write_text("lr: 0.01\naugment:\n  crop: 64\n  rot90: true\n")
+    (tmp_path / "flat.yaml").write_text("lr: 0.01\ncrop: 64\nrot90: true\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the nested form is not deprecated
+        nested = TrainConfig.from_yaml(tmp_path / "nested.yaml")
+        assert nested.with_overrides(["augment.vflip=false"]).augment == AugmentConfig(64, True, False, True)
+    assert nested.augment == AugmentConfig(crop=64, hflip=True, vflip=True, rot90=True)
+    with pytest.warns(FutureWarning, match=r"flat.yaml: flat key\(s\) crop, rot90 are deprecated and read as "
+                                           r"augment.crop, augment.rot90; write augment: \{crop: \.\.\., rot90"):
+        flat = TrainConfig.from_yaml(tmp_path / "flat.yaml")
+    assert flat == nested
+    saved = yaml.safe_load(flat.save(tmp_path / "saved.yaml").read_text())
+    assert saved["augment"] == {"crop": 64, "hflip": True, "vflip": True, "rot90": True}
+    assert not {"crop", "hflip", "vflip", "rot90"} & set(saved)
+    with pytest.warns(FutureWarning, match="overrides: flat key"):
+        assert nested.with_overrides(["crop=32"]).augment.crop == 32
+
+
+@pytest.mark.parametrize("text, message", [
+    ("crop: 64\naugment:\n  crop: 32\n", "crop given both flat and under augment"),
+    ("augment:\n  zoom: 2\n", r"unknown augment key\(s\) \['zoom'\]"),
+    ("augment:\n  crop: 4\n", "augment.crop must be >= 8"),
+    ("augment: 5\n", "augment must be a mapping"),
+    ("augment:\n  rot90: sometimes\n", "augment.rot90 must be true or false"),
+])
+def test_bad_augment_configs_name_the_problem(tmp_path, text, message):
+    (tmp_path / "c.yaml").write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig.from_yaml(tmp_path / "c.yaml")

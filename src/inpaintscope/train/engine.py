@@ -386,9 +386,9 @@ def restore_state(run: Run, state: TrainState, checkpoint: dict[str, Any]) -> No
             torch.cuda.set_rng_state(checkpoint["cuda_rng"], run.device)
         state.stopper.load_state_dict(checkpoint["early_stopping"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
         raise InpaintscopeError(f"{run.run_dir / STATE_FILE}: does not fit this run's model or optimiser "
-                                f"({reason[:200]}); delete it to start the run over, or train into another --out") from None
+                                f"({reason}); delete it to start the run over, or train into another --out") from None
     state.epoch, state.step_in_epoch = checkpoint["epoch"], checkpoint["step_in_epoch"]
     state.global_step, state.trained_seconds = checkpoint["global_step"], float(checkpoint.get("trained_seconds", 0.0))
     state.history, state.loss_sum, state.loss_n = list(checkpoint["history"]), checkpoint["loss_sum"], checkpoint["loss_n"]

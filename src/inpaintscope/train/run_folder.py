@@ -46,7 +46,7 @@ RESUMABLE_OVERRIDES = ("epochs", "max_steps", "max_minutes", "device", "num_work
 _STATE_KEYS = ("epoch", "step_in_epoch", "global_step", "optimizer", "scheduler", "scaler", "torch_rng",
                "early_stopping", "history", "loss_sum", "loss_n")
 #: test hook, ``<point>@<n>``: SIGKILL this process at ``point`` (``state``: state file half written;
-#: ``between``: state saved, weights not) of its n-th last-checkpoint save; see tests/test_train_resume.py
+#: ``between``: state saved, weights not) of its n-th last-checkpoint save; see tests/test_train_engine.py
 KILL_ENV = "INPAINTSCOPE_TEST_KILL_IN_SAVE"
 _saves_in_this_process = 0
 
