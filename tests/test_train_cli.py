@@ -63,7 +63,6 @@ def _write_folder_dataset(root, split: str, n: int) -> None:
 
 
 def test_cli_train_then_evaluate_on_a_dataset_folder(tmp_path, tiny_detector):
-    pytest.importorskip("inpaintscope.data.readers")
     data = tmp_path / "data"
     _write_folder_dataset(data, "train", 16)
     _write_folder_dataset(data, "val", 8)

@@ -28,7 +28,7 @@ from inpaintscope.evaluate import evaluate
 from inpaintscope.models import Preprocessing, list_models, load_detector, save_checkpoint
 from inpaintscope.models.checkpoint import read_checkpoint_info
 from inpaintscope.train import AugmentConfig, EarlyStopping, TrainConfig, augment_pair, fit, resume_config
-from inpaintscope.train.run_folder import KILL_ENV, last_weights_step
+from inpaintscope.train.run_folder import KILL_ENV, PAUSE_ENV, last_weights_step
 
 DATA = "synthetic:32x64"  # 32 images of 64², 8 authentic → 4 steps per epoch at batch 8
 AUGMENT = {"crop": 48, "rot90": True}
@@ -95,7 +95,8 @@ def test_synthetic_items_follow_the_contract():
 
 
 def test_training_run_learns_and_writes_its_run_folder(tmp_path, tiny_detector):
-    config = make_config(tmp_path, "run", tiny_detector, epochs=10, augment={"crop": 48}, model_kwargs={"image_head": True})
+    config = make_config(tmp_path, "run", tiny_detector, epochs=10, augment={"crop": 48},
+                         model_kwargs={"image_head": True})
     result = fit(config)
     h = result.history
     assert len(h) == 10 and result.steps == 40
@@ -251,13 +252,16 @@ WORKER = textwrap.dedent('''
 ''')
 
 
-def start_train(tmp_path: Path, *args: str, kill_at: str | None = None) -> subprocess.Popen:
-    """``inpaintscope train ARGS`` in a new process; ``kill_at`` makes it SIGKILL itself while saving."""
+def start_train(tmp_path: Path, *args: str, kill_at: str | None = None, pause: float | None = None) -> subprocess.Popen:
+    """``inpaintscope train ARGS`` in a new process; ``kill_at`` makes it SIGKILL itself while saving,
+    ``pause`` makes every save wait that many seconds between its two files."""
     script = tmp_path / "train_worker.py"
     script.write_text(WORKER.format(tests=str(Path(__file__).resolve().parent)))
-    env = {k: v for k, v in os.environ.items() if k != KILL_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in (KILL_ENV, PAUSE_ENV)}
     if kill_at:
         env[KILL_ENV] = kill_at
+    if pause:
+        env[PAUSE_ENV] = str(pause)
     return subprocess.Popen([sys.executable, str(script), "train", *args, "--no-progress"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -332,27 +336,28 @@ def test_an_old_run_folder_resumes(tmp_path, tiny_detector, straight_run):
 
 
 @pytest.mark.slow
-def test_kill9_at_random_times_then_resume_equals_straight_run(tmp_path, tiny_detector):
-    config = make_config(tmp_path, "random", tiny_detector, augment=AUGMENT, checkpoint_every=1, epochs=5)
-    straight = fit(make_config(tmp_path, "straight", tiny_detector, augment=AUGMENT, epochs=5))
+def test_kill9_at_random_times_then_resume_equals_straight_run(tmp_path, tiny_detector, straight_run):
+    config = make_config(tmp_path, "random", tiny_detector, augment=AUGMENT, checkpoint_every=1)
     run, rng = Path(config.out), random.Random(0)
     args = ["--config", str(config.save(tmp_path / "config.yaml"))]
     interrupted = 0
     for _ in range(3):
         before = (run / "config.yaml").stat().st_mtime_ns if (run / "config.yaml").exists() else None
-        proc = start_train(tmp_path, *args)
+        # each of the 8 saves pauses 0.1 s between its two files: a whole session outlasts the first
+        # kill on any machine, and many kills land inside a save
+        proc = start_train(tmp_path, *args, pause=0.1)
         # wait until this session has set up (imports alone take seconds), then kill it at a random moment
         while proc.poll() is None and (not (run / "config.yaml").exists()
                                        or (run / "config.yaml").stat().st_mtime_ns == before):
             time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.5))
+        time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
         _, stderr = proc.communicate(timeout=240)
         assert proc.returncode in (0, -signal.SIGKILL), stderr[-3000:]
         interrupted += proc.returncode == -signal.SIGKILL
         args = ["--resume", str(run)]
     assert interrupted >= 1
-    assert_same_run(fit(resume_config(run), resume=True), straight)
+    assert_same_run(fit(resume_config(run), resume=True), straight_run)
 
 
 # ---- a last.state.pt that is not ours ----------------------------------------------------------

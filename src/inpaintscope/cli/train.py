@@ -48,7 +48,7 @@ def comma_list(text: str | None) -> list[str] | None:
               help="Stop after this much wall-clock training time (equal-compute budget; not bit-reproducible).")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None)
-@click.option("--crop", type=int, default=None, help="Random crop size in pixels (no resampling); sets augment.crop.")
+@click.option("--crop", type=int, default=None, help="Random crop size in pixels, no resampling (augment.crop).")
 @click.option("--schedule", type=click.Choice(["none", "plateau", "cosine"]), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N.")

@@ -191,6 +191,7 @@ def build_state(run: Run, checkpoint: dict[str, Any] | None) -> TrainState:
                        scaler=torch.amp.GradScaler("cuda", enabled=run.amp_dtype == torch.float16), stopper=stopper)
     if checkpoint is not None:
         restore_state(run, state, checkpoint)
+        catch_up_last_weights(run, state)
     if run.procs.world > 1:
         state.train_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
@@ -385,20 +386,24 @@ def restore_state(run: Run, state: TrainState, checkpoint: dict[str, Any]) -> No
         if checkpoint.get("cuda_rng") is not None and run.device.type == "cuda":
             torch.cuda.set_rng_state(checkpoint["cuda_rng"], run.device)
         state.stopper.load_state_dict(checkpoint["early_stopping"])
+        state.epoch, state.step_in_epoch = checkpoint["epoch"], checkpoint["step_in_epoch"]
+        state.global_step, state.finished = checkpoint["global_step"], bool(checkpoint.get("finished", False))
+        state.history = [dict(record) for record in checkpoint["history"]]
+        state.loss_sum, state.loss_n = float(checkpoint["loss_sum"]), int(checkpoint["loss_n"])
+        state.trained_seconds = float(checkpoint.get("trained_seconds", 0.0))
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         reason = " ".join(str(e).split())[:200] or type(e).__name__
         raise InpaintscopeError(f"{run.run_dir / STATE_FILE}: does not fit this run's model or optimiser "
                                 f"({reason}); delete it to start the run over, or train into another --out") from None
-    state.epoch, state.step_in_epoch = checkpoint["epoch"], checkpoint["step_in_epoch"]
-    state.global_step, state.trained_seconds = checkpoint["global_step"], float(checkpoint.get("trained_seconds", 0.0))
-    state.history, state.loss_sum, state.loss_n = list(checkpoint["history"]), checkpoint["loss_sum"], checkpoint["loss_n"]
-    state.finished = bool(checkpoint.get("finished", False))
     best = run.run_dir / BEST_WEIGHTS
     if best.is_file() and state.stopper.best_epoch is not None:
         state.stopper.best_state = {k: v.to(run.device) for k, v in load_state_dict(best).items()}
+
+
+def catch_up_last_weights(run: Run, state: TrainState) -> None:
+    """After a kill between ``last.state.pt`` and ``last.safetensors``, rewrite the latter from the state."""
     if run.procs.main and last_weights_step(run.run_dir) != state.global_step:
-        # killed between the state and the weights file: bring last.safetensors up to the state
-        save_checkpoint(run.run_dir / LAST_WEIGHTS, checkpoint["model"], checkpoint_info(
+        save_checkpoint(run.run_dir / LAST_WEIGHTS, state.model.state_dict(), checkpoint_info(
             run, state.model, step=state.global_step, epoch=state.epoch, kind="last"))
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,11 @@ RESUMABLE_OVERRIDES = ("epochs", "max_steps", "max_minutes", "device", "num_work
 #: every state holds these (older states keep the weights in last.safetensors instead of "model")
 _STATE_KEYS = ("epoch", "step_in_epoch", "global_step", "optimizer", "scheduler", "scaler", "torch_rng",
                "early_stopping", "history", "loss_sum", "loss_n")
-#: test hook, ``<point>@<n>``: SIGKILL this process at ``point`` (``state``: state file half written;
-#: ``between``: state saved, weights not) of its n-th last-checkpoint save; see tests/test_train_engine.py
+#: test hooks (tests/test_train_engine.py): ``<point>@<n>`` SIGKILLs this process at ``point``
+#: (``state``: state file half written; ``between``: state saved, weights not) of its n-th
+#: last-checkpoint save; a number of seconds pauses every save there (a wide target for random kills)
 KILL_ENV = "INPAINTSCOPE_TEST_KILL_IN_SAVE"
+PAUSE_ENV = "INPAINTSCOPE_TEST_PAUSE_IN_SAVE"
 _saves_in_this_process = 0
 
 
@@ -72,7 +75,8 @@ def open_run_folder(config: TrainConfig, *, resume: bool, main: bool) -> dict[st
     run_dir = Path(config.out)
     checkpoint = read_last_checkpoint(run_dir)
     if checkpoint is not None and not resume:
-        raise InpaintscopeError(f"{run_dir} already holds a run; resume it (--resume {run_dir}) or choose another --out")
+        raise InpaintscopeError(f"{run_dir} already holds a run; resume it (--resume {run_dir}) "
+                                "or choose another --out")
     started = (run_dir / "config.yaml").is_file() or (run_dir / STATE_FILE).is_file()
     if resume and not started:
         raise InpaintscopeError(f"{run_dir}: nothing to resume (no config.yaml or {STATE_FILE})")
@@ -123,11 +127,13 @@ def save_last_checkpoint(run_dir: Path, state: dict[str, Any], info: dict[str, A
     _saves_in_this_process += 1
     with atomic_open(run_dir / STATE_FILE, "wb") as f:
         torch.save({"format": STATE_FORMAT, **state}, f)
-        _kill_point("state")
-    _kill_point("between")
+        _test_hook("state")
+    _test_hook("between")
     save_checkpoint(run_dir / LAST_WEIGHTS, state["model"], info)
 
 
-def _kill_point(point: str) -> None:
+def _test_hook(point: str) -> None:
     if os.environ.get(KILL_ENV) == f"{point}@{_saves_in_this_process}":
         os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+    if point == "between" and os.environ.get(PAUSE_ENV):
+        time.sleep(float(os.environ[PAUSE_ENV]))
