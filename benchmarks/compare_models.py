@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from inpaintscope.evaluate import evaluate
     from inpaintscope.models import count_parameters, load_detector
-    from inpaintscope.train import TrainConfig, fit, open_data
+    from inpaintscope.data import open_data
+    from inpaintscope.train import TrainConfig, fit
 
     modes = args.modes.split(",")
     out = Path(args.out)
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         timing = run_dir / "timing.json"
         if not (done.exists() and timing.exists()):
             cfg = TrainConfig(model=name, data=[args.data], modes=modes, gt_mode="core", batch_size=args.batch,
-                              crop=args.crop, max_steps=args.steps,
-                              max_minutes=None if args.steps else args.minutes, epochs=1000, rot90=True, seed=args.seed,
+                              augment={"crop": args.crop, "rot90": True}, max_steps=args.steps,
+                              max_minutes=None if args.steps else args.minutes, epochs=1000, seed=args.seed,
                               device="cpu", out=str(run_dir), progress=False, early_stopping_patience=None,
                               **RECIPES.get(name, {}))
             start = time.perf_counter()

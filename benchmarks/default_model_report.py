@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from inpaintscope.evaluate import evaluate
     from inpaintscope.evaluate.perturb import PerturbedDataset
     from inpaintscope.models import load_detector
-    from inpaintscope.train import open_data
+    from inpaintscope.data import open_data
 
     ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_MODEL
     model = load_detector(ckpt)

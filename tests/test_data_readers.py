@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from inpaintscope.data.batching import collate_samples
 from inpaintscope.data.builder import BuildConfig, build_dataset
 from inpaintscope.data.readers import (
-    DatasetLayoutError, FolderDataset, ManifestDataset, ReportLayoutDataset, collate_samples, detect_layout,
+    DatasetLayoutError, FolderDataset, ManifestDataset, ReportLayoutDataset, detect_layout,
     open_dataset,
 )
 from inpaintscope.errors import ShapeError

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from inpaintscope.cli.main import cli
 from inpaintscope.io import write_image
-from inpaintscope.train import TrainConfig
-from inpaintscope.train.synthetic import open_synthetic
+from inpaintscope.train import AugmentConfig, TrainConfig
+from inpaintscope.data.synthetic import open_synthetic
 
 
 def run(*args: str):
@@ -63,7 +63,6 @@ def _write_folder_dataset(root, split: str, n: int) -> None:
 
 
 def test_cli_train_then_evaluate_on_a_dataset_folder(tmp_path, tiny_detector):
-    pytest.importorskip("inpaintscope.data.readers")
     data = tmp_path / "data"
     _write_folder_dataset(data, "train", 16)
     _write_folder_dataset(data, "val", 8)
@@ -77,3 +76,19 @@ def test_cli_train_then_evaluate_on_a_dataset_folder(tmp_path, tiny_detector):
     report = json.loads((tmp_path / "ev" / "eval.json").read_text())
     assert report["counts"] == {"n_images": 8, "n_manipulated": 6, "n_authentic": 2, "n_auc_skipped": 0}
     assert report["metrics"]["auc_pixel"] is not None and report["info"]["checkpoint"] == str(ckpt)
+
+
+def test_cli_train_reads_old_flat_augment_keys_with_a_one_line_warning(tmp_path, tiny_detector):
+    (tmp_path / "old.yaml").write_text(f"model: {tiny_detector}\nloss: bce\nlr: 0.01\ncrop: 24\nhflip: false\n")
+    out = tmp_path / "run"
+    result = run("train", "--config", str(tmp_path / "old.yaml"), "--data", "synthetic:8x32", "--epochs", "1",
+                 "--batch-size", "4", "--out", str(out), "--no-progress")
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if "deprecated" in line]
+    assert len(warned) == 1 and warned[0].startswith(f"warning: {tmp_path / 'old.yaml'}: flat key(s) crop, hflip")
+    assert "FutureWarning" not in result.output and "warnings.warn" not in result.output
+    assert TrainConfig.from_yaml(out / "config.yaml").augment == AugmentConfig(crop=24, hflip=False)
+    crop = run("train", "--model", tiny_detector, "--data", "synthetic:8x32", "--crop", "16", "--epochs", "1",
+               "--batch-size", "4", "--out", str(tmp_path / "crop"), "--no-progress")
+    assert crop.exit_code == 0 and "warning" not in crop.output, crop.output
+    assert TrainConfig.from_yaml(tmp_path / "crop" / "config.yaml").augment.crop == 16

@@ -1,11 +1,13 @@
 """TrainConfig: YAML round trip, overrides, validation, and the shipped configs."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
+import yaml
 
-from inpaintscope.train.config import ConfigError, TrainConfig, parse_overrides
+from inpaintscope.train.config import AugmentConfig, ConfigError, TrainConfig, parse_overrides
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -17,17 +19,17 @@ def test_defaults_follow_the_seeds():
 
 
 def test_yaml_round_trip(tmp_path):
-    c = TrainConfig(model="scope_tiny", model_kwargs={"clip": 4.0}, data=["a", "b"], modes=["realfake"], crop=64,
-                    max_steps=100, schedule="cosine", lr=3e-4)
+    c = TrainConfig(model="scope_tiny", model_kwargs={"clip": 4.0}, data=["a", "b"], modes=["realfake"],
+                    augment={"crop": 64}, max_steps=100, schedule="cosine", lr=3e-4)
     path = c.save(tmp_path / "config.yaml")
     assert TrainConfig.from_yaml(path) == c
 
 
 def test_overrides_are_typed_and_strings_coerce():
-    c = TrainConfig().with_overrides(["lr=3e-4", "epochs=7", "crop=null", "modes=realfake,fakefake",
+    c = TrainConfig().with_overrides(["lr=3e-4", "epochs=7", "augment.crop=null", "modes=realfake,fakefake",
                                       "data=[synthetic:8]", "report_compat=true", "model_kwargs.clip=4"])
     assert c.lr == pytest.approx(3e-4) and isinstance(c.lr, float)  # YAML 1.1 reads "3e-4" as a string
-    assert c.epochs == 7 and c.crop is None and c.report_compat is True
+    assert c.epochs == 7 and c.augment.crop is None and c.report_compat is True
     assert c.modes == ["realfake", "fakefake"] and c.data == ["synthetic:8"]
     assert c.model_kwargs == {"clip": 4}
     assert TrainConfig().with_overrides({"batch_size": 4.0}).batch_size == 4
@@ -46,7 +48,7 @@ def test_yaml_then_set_then_explicit(tmp_path):
     (["lr=-1"], "lr must be > 0"),
     (["gt_mode=half"], "gt_mode must be one of"),
     (["schedule=step"], "schedule must be one of"),
-    (["hflip=maybe"], "hflip must be true or false"),
+    (["augment.hflip=maybe"], "hflip must be true or false"),
     (["lr"], "key=value"),
 ])
 def test_bad_overrides_name_the_problem(bad, message):
@@ -78,3 +80,37 @@ def test_shipped_configs_load_and_name_registered_models(path):
 
 def test_shipped_configs_exist():
     assert {p.name for p in CONFIGS} >= {"scope_tiny.yaml", "fcn_resnet50_report.yaml", "iid_net.yaml", "smoke.yaml"}
+
+
+def test_augmentation_is_nested_and_old_flat_keys_still_read(tmp_path):
+    (tmp_path / "nested.yaml").write_text("lr: 0.01\naugment:\n  crop: 64\n  rot90: true\n")
+    (tmp_path / "flat.yaml").write_text("lr: 0.01\ncrop: 64\nrot90: true\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the nested form is not deprecated
+        nested = TrainConfig.from_yaml(tmp_path / "nested.yaml")
+        assert nested.with_overrides(["augment.vflip=false"]).augment == AugmentConfig(64, True, False, True)
+    assert nested.augment == AugmentConfig(crop=64, hflip=True, vflip=True, rot90=True)
+    with pytest.warns(FutureWarning, match=r"flat.yaml: flat key\(s\) crop, rot90 are deprecated and read as "
+                                           r"augment.crop, augment.rot90; write augment: \{crop: \.\.\., rot90"):
+        flat = TrainConfig.from_yaml(tmp_path / "flat.yaml")
+    assert flat == nested
+    saved = yaml.safe_load(flat.save(tmp_path / "saved.yaml").read_text())
+    assert saved["augment"] == {"crop": 64, "hflip": True, "vflip": True, "rot90": True}
+    assert not {"crop", "hflip", "vflip", "rot90"} & set(saved)
+    with pytest.warns(FutureWarning, match="overrides: flat key"):
+        assert nested.with_overrides(["crop=32"]).augment.crop == 32
+
+
+@pytest.mark.parametrize("text, message", [
+    ("crop: 64\naugment:\n  crop: 32\n", "crop given both flat and under augment"),
+    ("augment:\n  zoom: 2\n", r"unknown augment key\(s\) \['zoom'\]"),
+    ("augment:\n  crop: 4\n", "augment.crop must be >= 8"),
+    ("augment: 5\n", "augment must be a mapping"),
+    ("augment:\n  rot90: sometimes\n", "augment.rot90 must be true or false"),
+])
+def test_bad_augment_configs_name_the_problem(tmp_path, text, message):
+    (tmp_path / "c.yaml").write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig.from_yaml(tmp_path / "c.yaml")

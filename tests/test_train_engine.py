@@ -1,22 +1,37 @@
-"""The training engine on tiny generated data: learning, early stopping, resume, checkpoints."""
+"""The training engine on tiny generated data: learning, early stopping, resume (also after kill -9
+while saving), checkpoints, and the collation it shares with evaluate."""
 from __future__ import annotations
 
 import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
-from inpaintscope.errors import InpaintscopeError
+from inpaintscope.data import batching
+from inpaintscope.data.synthetic import open_synthetic
+from inpaintscope.errors import InpaintscopeError, ShapeError
 from inpaintscope.evaluate import evaluate
-from inpaintscope.models import Preprocessing, list_models, load_detector
+from inpaintscope.models import Preprocessing, list_models, load_detector, save_checkpoint
+from inpaintscope.models.checkpoint import read_checkpoint_info
 from inpaintscope.train import AugmentConfig, EarlyStopping, TrainConfig, augment_pair, fit, resume_config
-from inpaintscope.train.synthetic import open_synthetic
+from inpaintscope.train.run_folder import KILL_ENV, PAUSE_ENV, last_weights_step
 
 DATA = "synthetic:32x64"  # 32 images of 64², 8 authentic → 4 steps per epoch at batch 8
+AUGMENT = {"crop": 48, "rot90": True}
 
 
 def make_config(tmp_path, name: str, model: str, **kw) -> TrainConfig:
@@ -80,7 +95,8 @@ def test_synthetic_items_follow_the_contract():
 
 
 def test_training_run_learns_and_writes_its_run_folder(tmp_path, tiny_detector):
-    config = make_config(tmp_path, "run", tiny_detector, epochs=10, crop=48, model_kwargs={"image_head": True})
+    config = make_config(tmp_path, "run", tiny_detector, epochs=10, augment={"crop": 48},
+                         model_kwargs={"image_head": True})
     result = fit(config)
     h = result.history
     assert len(h) == 10 and result.steps == 40
@@ -169,11 +185,11 @@ def test_early_stopping_restores_best_and_report_compat_keeps_last(tmp_path, tin
 
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory, tiny_detector):
-    return fit(make_config(tmp_path_factory.mktemp("straight"), "straight", tiny_detector, rot90=True, crop=48))
+    return fit(make_config(tmp_path_factory.mktemp("straight"), "straight", tiny_detector, augment=AUGMENT))
 
 
 def test_resume_at_epoch_boundary_equals_straight_run(tmp_path, tiny_detector, straight_run):
-    first = fit(make_config(tmp_path, "split", tiny_detector, rot90=True, crop=48, epochs=1))
+    first = fit(make_config(tmp_path, "split", tiny_detector, augment=AUGMENT, epochs=1))
     assert len(first.history) == 1
     resumed = fit(resume_config(first.run_dir, {"epochs": 2}), resume=True)
     assert resumed.steps == straight_run.steps == 8
@@ -199,7 +215,7 @@ class CrashAfter(Dataset):
 
 
 def test_resume_after_a_kill_mid_epoch_equals_straight_run(tmp_path, tiny_detector, straight_run):
-    config = make_config(tmp_path, "killed", tiny_detector, rot90=True, crop=48, checkpoint_every=1)
+    config = make_config(tmp_path, "killed", tiny_detector, augment=AUGMENT, checkpoint_every=1)
     # killed while loading the 2nd batch of epoch 2 (step 6); the last step checkpoint is step 5
     with pytest.raises(RuntimeError, match="killed"):
         fit(config, train_dataset=CrashAfter(open_synthetic(DATA, split="train"), 8 * 5 + 3))
@@ -221,6 +237,218 @@ def test_resume_guards(tmp_path, tiny_detector, straight_run):
     # resuming a finished run does nothing more
     again = fit(resume_config(straight_run.run_dir), resume=True)
     assert again.steps == 8 and len(again.history) == 2
+
+
+# ---- crash-consistent checkpoints: kill -9 anywhere, then resume -------------------------------
+
+WORKER = textwrap.dedent('''
+    import sys
+    sys.path.insert(0, {tests!r})
+    from conftest import register_tiny_detector
+    from inpaintscope.cli.main import main
+
+    register_tiny_detector()
+    main(sys.argv[1:])
+''')
+
+
+def start_train(tmp_path: Path, *args: str, kill_at: str | None = None, pause: float | None = None) -> subprocess.Popen:
+    """``inpaintscope train ARGS`` in a new process; ``kill_at`` makes it SIGKILL itself while saving,
+    ``pause`` makes every save wait that many seconds between its two files."""
+    script = tmp_path / "train_worker.py"
+    script.write_text(WORKER.format(tests=str(Path(__file__).resolve().parent)))
+    env = {k: v for k, v in os.environ.items() if k not in (KILL_ENV, PAUSE_ENV)}
+    if kill_at:
+        env[KILL_ENV] = kill_at
+    if pause:
+        env[PAUSE_ENV] = str(pause)
+    return subprocess.Popen([sys.executable, str(script), "train", *args, "--no-progress"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def assert_same_run(result, straight) -> None:
+    assert result.steps == straight.steps
+    assert_same_weights(weights(result.last_checkpoint), weights(straight.last_checkpoint))
+    assert_same_weights(weights(result.checkpoint), weights(straight.checkpoint))
+    assert [r["val_loss"] for r in result.history] == pytest.approx([r["val_loss"] for r in straight.history])
+
+
+@pytest.mark.parametrize("kill_at", ["state@1", "between@1", "state@5", "between@8"])
+def test_kill9_while_saving_then_resume_equals_straight_run(tmp_path, tiny_detector, straight_run, kill_at, capfd):
+    # checkpoint_every=1: save n is made after step n (8 steps); "state": killed with last.state.pt half
+    # written, "between": killed after last.state.pt, before last.safetensors
+    config = make_config(tmp_path, "killed", tiny_detector, augment=AUGMENT, checkpoint_every=1)
+    proc = start_train(tmp_path, "--config", str(config.save(tmp_path / "config.yaml")), kill_at=kill_at)
+    _, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == -signal.SIGKILL, stderr[-3000:]
+    run, (point, n) = Path(config.out), kill_at.split("@")
+    saved_step = int(n) if point == "between" else int(n) - 1  # the newest complete checkpoint
+    state_file = run / "last.state.pt"
+    assert (torch.load(state_file, weights_only=True)["global_step"] if state_file.exists() else 0) == saved_step
+    assert bool(list(run.glob(".tmp-*"))) == (point == "state")  # the half-written file, never trusted
+    if point == "between":  # the weights file is one save behind (or missing): resume must not mind
+        assert last_weights_step(run) == (int(n) - 1 if int(n) > 1 else None)
+    capfd.readouterr()
+    resumed = fit(resume_config(run), resume=True)
+    assert ("starting it over in place" in capfd.readouterr().err) == (saved_step == 0)
+    assert_same_run(resumed, straight_run)
+    assert last_weights_step(run) == 8
+
+
+def test_restart_in_place_when_no_checkpoint_is_complete(tmp_path, tiny_detector, straight_run, capfd):
+    config = make_config(tmp_path, "restart", tiny_detector, augment=AUGMENT, checkpoint_every=1)
+    with pytest.raises(RuntimeError, match="killed"):  # killed during step 1, before any checkpoint
+        fit(config, train_dataset=CrashAfter(open_synthetic(DATA, split="train"), 3))
+    assert (tmp_path / "restart" / "config.yaml").is_file() and not (tmp_path / "restart" / "last.state.pt").exists()
+    capfd.readouterr()
+    assert_same_run(fit(config), straight_run)  # not refused as "already holds a run"
+    note = [line for line in capfd.readouterr().err.splitlines() if "holds no complete checkpoint" in line]
+    assert len(note) == 1 and "starting it over in place" in note[0]
+    # an older run killed between its two files (weights of step 6, state of step 5, no weights inside
+    # the state) has no complete checkpoint either: it is started over, not refused forever
+    legacy = tmp_path / "legacy"
+    shutil.copytree(config.out, legacy)
+    state = torch.load(legacy / "last.state.pt", weights_only=True)
+    state = {k: v for k, v in state.items() if k not in ("model", "format")}
+    state.update(epoch=1, step_in_epoch=1, global_step=5)
+    torch.save(state, legacy / "last.state.pt")
+    info = read_checkpoint_info(legacy / "last.safetensors")
+    save_checkpoint(legacy / "last.safetensors", weights(legacy / "last.safetensors"), {**info, "step": 6})
+    restarted = fit(resume_config(legacy), resume=True)
+    assert "starting it over in place" in capfd.readouterr().err
+    assert_same_run(restarted, straight_run)
+
+
+def test_an_old_run_folder_resumes(tmp_path, tiny_detector, straight_run):
+    """Flat augmentation keys in config.yaml, weights only in last.safetensors: what older versions wrote."""
+    first = fit(make_config(tmp_path, "old", tiny_detector, augment=AUGMENT, epochs=1))
+    run = first.run_dir
+    state = torch.load(run / "last.state.pt", weights_only=True)
+    torch.save({k: v for k, v in state.items() if k not in ("model", "format")}, run / "last.state.pt")
+    old = yaml.safe_load((run / "config.yaml").read_text())
+    old.update(old.pop("augment"))
+    (run / "config.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+    with pytest.warns(FutureWarning, match=r"flat key\(s\) crop, hflip, vflip, rot90 are deprecated"):
+        config = resume_config(run, {"epochs": 2})
+    assert config.augment == AugmentConfig(**AUGMENT)
+    assert_same_run(fit(config, resume=True), straight_run)
+    assert yaml.safe_load((run / "config.yaml").read_text())["augment"] == {**AugmentConfig().__dict__, **AUGMENT}
+
+
+@pytest.mark.slow
+def test_kill9_at_random_times_then_resume_equals_straight_run(tmp_path, tiny_detector, straight_run):
+    config = make_config(tmp_path, "random", tiny_detector, augment=AUGMENT, checkpoint_every=1)
+    run, rng = Path(config.out), random.Random(0)
+    args = ["--config", str(config.save(tmp_path / "config.yaml"))]
+    interrupted = 0
+    for _ in range(3):
+        before = (run / "config.yaml").stat().st_mtime_ns if (run / "config.yaml").exists() else None
+        # each of the 8 saves pauses 0.1 s between its two files: a whole session outlasts the first
+        # kill on any machine, and many kills land inside a save
+        proc = start_train(tmp_path, *args, pause=0.1)
+        # wait until this session has set up (imports alone take seconds), then kill it at a random moment
+        while proc.poll() is None and (not (run / "config.yaml").exists()
+                                       or (run / "config.yaml").stat().st_mtime_ns == before):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=240)
+        assert proc.returncode in (0, -signal.SIGKILL), stderr[-3000:]
+        interrupted += proc.returncode == -signal.SIGKILL
+        args = ["--resume", str(run)]
+    assert interrupted >= 1
+    assert_same_run(fit(resume_config(run), resume=True), straight_run)
+
+
+# ---- a last.state.pt that is not ours ----------------------------------------------------------
+
+
+class Payload:
+    """Pickles to a call of ``open(path, "w")``: loading it unsafely would create ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_a_malicious_state_file_is_refused_in_one_line(tmp_path, tiny_detector, straight_run):
+    from click.testing import CliRunner
+
+    from inpaintscope.cli.main import cli
+
+    run = tmp_path / "run"
+    shutil.copytree(straight_run.run_dir, run)
+    marker = tmp_path / "pwned"
+    torch.save({"epoch": Payload(marker), "global_step": 8}, run / "last.state.pt")
+    result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert f"{run / 'last.state.pt'}: refused" in result.output and "Traceback" not in result.output
+    assert not marker.exists()
+    with pytest.raises(InpaintscopeError, match="refused"):  # nor does a fresh run overwrite it
+        fit(make_config(tmp_path, "run", tiny_detector))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ("list", "not a training state"),
+    ("truncated", "refused"),
+    ("no counters", "not a training state"),
+    ("other model", "does not fit this run's model"),
+])
+def test_unusable_state_files_are_one_line_errors(tmp_path, tiny_detector, straight_run, content, message):
+    run = tmp_path / "run"
+    shutil.copytree(straight_run.run_dir, run)
+    path = run / "last.state.pt"
+    state = torch.load(path, weights_only=True)
+    if content == "list":
+        torch.save([1, 2, 3], path)
+    elif content == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif content == "no counters":
+        torch.save({k: v for k, v in state.items() if k != "global_step"}, path)
+    else:
+        torch.save({**state, "model": {k: torch.zeros(2) for k in state["model"]}}, path)
+    with pytest.raises(InpaintscopeError, match=message) as caught:
+        fit(resume_config(run), resume=True)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+# ---- one collation for training, validation and evaluation ---------------------------------------
+
+
+def test_train_validation_and_evaluate_share_one_collation(tmp_path, tiny_detector, monkeypatch):
+    real, seen = batching.collate_samples, []
+
+    def spy(items):
+        batch = real(items)
+        seen.append(tuple(batch["image"].shape))
+        return batch
+
+    monkeypatch.setattr(batching, "collate_samples", spy)
+    result = fit(make_config(tmp_path, "spy", tiny_detector, epochs=1, augment={"crop": 48}))
+    # 32 training items at batch 8, cropped to 48²; then 32 validation items at their 64²
+    assert seen == [(8, 3, 48, 48)] * 4 + [(8, 3, 64, 64)] * 4
+    seen.clear()
+    evaluate(result.model, open_synthetic(DATA, split="val"), batch_size=8)
+    assert seen == [(8, 3, 64, 64)] * 4
+
+
+def test_same_size_batches_keep_order_and_split_at_size_changes():
+    def item(size: int, k: int) -> dict:
+        return {"image": torch.full((3, size, size), float(k)), "mask": torch.zeros(1, size, size),
+                "label": k % 2, "meta": {"id": k}}
+
+    items = [item(8, 0), item(8, 1), item(16, 2), item(8, 3)]
+    batches = list(batching.same_size_batches(items))
+    assert [tuple(b["image"].shape) for b in batches] == [(2, 3, 8, 8), (1, 3, 16, 16), (1, 3, 8, 8)]
+    assert [m["id"] for b in batches for m in b["meta"]] == [0, 1, 2, 3]
+    assert batches[0]["label"].dtype == torch.int64 and batches[0]["label"].tolist() == [0, 1]
+    assert batches[0]["image"][1, 0, 0, 0] == 1.0
+    with pytest.raises(ShapeError, match="differ in size.*augment.crop"):
+        batching.collate_samples(items[1:3])
 
 
 def test_step_budget_and_amp_on_cpu(tmp_path, tiny_detector):

@@ -49,7 +49,7 @@ def _calibrate(checkpoint: str, data: tuple[str, ...], split: str, modes: str | 
     from ..evaluate import evaluate
     from ..evaluate.calibration import fit_platt, fold_image_calibration, logits_from_scores
     from ..models import load_detector, save_checkpoint
-    from ..train.data import open_data
+    from ..data.specs import open_data
 
     mode_list = comma_list(modes)
     model = load_detector(checkpoint)

@@ -69,8 +69,8 @@ def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str
     from ..evaluate.tables import row_label
     from ..io.atomic import atomic_write_text
     from ..models import load_detector
+    from ..data.specs import open_data
     from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE
-    from ..train.data import open_data
 
     mode_list = comma_list(modes)
     dataset = open_data(list(data), split=None if split == "all" else split, modes=mode_list, gt_mode=gt_mode,

@@ -1,7 +1,10 @@
 """``inpaintscope train``: train a detector from a YAML config, ``--set`` overrides and options."""
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +48,7 @@ def comma_list(text: str | None) -> list[str] | None:
               help="Stop after this much wall-clock training time (equal-compute budget; not bit-reproducible).")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None)
-@click.option("--crop", type=int, default=None, help="Random crop size in pixels (no resampling).")
+@click.option("--crop", type=int, default=None, help="Random crop size in pixels, no resampling (augment.crop).")
 @click.option("--schedule", type=click.Choice(["none", "plateau", "cosine"]), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N.")
@@ -65,9 +68,21 @@ def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str |
     process trains a shard with DistributedDataParallel; rank 0 writes the files.
     """
     try:
-        _train(config_path, overrides, resume_dir, report_compat, options)
+        with _warnings_as_lines():
+            _train(config_path, overrides, resume_dir, report_compat, options)
     except InpaintscopeError as e:
         raise UserError(str(e)) from None
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show warnings (deprecated config keys, amp without CUDA) as one ``warning:`` line each."""
+    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _option_overrides(options: dict[str, Any]) -> dict[str, Any]:
@@ -79,6 +94,8 @@ def _option_overrides(options: dict[str, Any]) -> dict[str, Any]:
             value = list(value)
         elif key == "modes":
             value = comma_list(value) or []
+        elif key == "crop":
+            key = "augment.crop"
         out[key] = value
     return out
 

@@ -1,4 +1,5 @@
-"""Inpainting datasets: the builder (:mod:`.builder`) and torch readers (:mod:`.readers`).
+"""Inpainting datasets: the builder (:mod:`.builder`), torch readers (:mod:`.readers`), generated
+data (:mod:`.synthetic`), ``--data`` specs (:mod:`.specs`) and the one collation (:mod:`.batching`).
 
 Names are imported lazily so that building a dataset never imports torch unless an
 inpainter needs it, and reading one does not import the builder.
@@ -14,8 +15,9 @@ _LAZY = {
     "Source": "sources", "discover_sources": "sources", "prepare_image": "sources", "stable_hash": "sources",
     "SplitSpec": "splits", "SplitSpecError": "splits", "assign_splits": "splits", "parse_split": "splits",
     "DatasetLayoutError": "readers", "FolderDataset": "readers", "ManifestDataset": "readers",
-    "ReportLayoutDataset": "readers", "collate_samples": "readers", "detect_layout": "readers",
-    "open_dataset": "readers",
+    "ReportLayoutDataset": "readers", "detect_layout": "readers", "open_dataset": "readers",
+    "SyntheticInpaintDataset": "synthetic", "open_synthetic": "synthetic", "open_data": "specs",
+    "collate_samples": "batching", "same_size_batches": "batching",
 }
 
 

@@ -287,14 +287,3 @@ def open_dataset(path: str | os.PathLike, *, split: str | None = None, modes: st
         raise DatasetLayoutError(f"{path}: an images/ + masks/ dataset has no compositing modes; drop modes=")
     return FolderDataset(path, split=split, gt_mode=gt_mode, include_authentic=include_authentic)
 
-
-def collate_samples(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack items into ``image`` B×3×H×W, ``mask`` B×1×H×W, ``label`` B; ``meta`` stays a list."""
-    if not batch:
-        raise ValueError("cannot collate an empty batch")
-    shapes = {tuple(item["image"].shape) for item in batch}
-    if len(shapes) > 1:
-        raise ShapeError(f"items in a batch differ in size ({sorted(shapes)}); build the dataset at one "
-                         "--size, or use batch size 1")
-    return {"image": torch.stack([b["image"] for b in batch]), "mask": torch.stack([b["mask"] for b in batch]),
-            "label": torch.stack([b["label"] for b in batch]), "meta": [b["meta"] for b in batch]}

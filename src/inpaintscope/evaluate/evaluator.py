@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..data import batching
 from ..errors import InpaintscopeError
 from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, resolve_device, run_detector
 from ..io.atomic import atomic_write_text
@@ -51,20 +52,6 @@ def score_batch(acc: MetricAccumulator, mask_logits: torch.Tensor, image_logit: 
     for logit_map, gt, label, z, meta in zip(logits, gts, labels, image_logits, metas):
         scores = score_outputs(logit_map, z)
         acc.add(scores.heatmap, gt, label=int(label), image_score=scores.score, meta=meta)
-
-
-def _same_size_batches(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    start = 0
-    while start < len(items):
-        shape = tuple(items[start]["image"].shape)
-        end = start + 1
-        while end < len(items) and tuple(items[end]["image"].shape) == shape:
-            end += 1
-        group = items[start:end]
-        yield {"image": torch.stack([b["image"] for b in group]), "mask": torch.stack([b["mask"] for b in group]),
-               "label": torch.stack([torch.as_tensor(b["label"]) for b in group]),
-               "meta": [b.get("meta", {}) for b in group]}
-        start = end
 
 
 @dataclass
@@ -157,7 +144,7 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 8, d
     except ImportError:  # pragma: no cover - tqdm is a dependency
         it = loader
     for items in it:
-        for batch in _same_size_batches(items):
+        for batch in batching.same_size_batches(items):
             pred = run_detector(model, batch["image"], tile=tile, overlap=overlap, device=dev)
             score_batch(acc, pred.mask_logits, pred.image_logit, batch, gt_mode=gt_mode)
     model.train(was_training)

@@ -1,11 +1,12 @@
 """Training engine: ``fit(TrainConfig) -> RunResult``, losses, joint augmentation.
 
-See :mod:`inpaintscope.train.engine` for what a run writes and how resume works.
+See :mod:`inpaintscope.train.engine` for the loop and :mod:`inpaintscope.train.run_folder` for
+what a run writes and how resume works. Data sources live in :mod:`inpaintscope.data`.
 """
-from .augment import AugmentConfig, AugmentedDataset, augment_pair
-from .config import ConfigError, TrainConfig
-from .data import open_data
-from .engine import EarlyStopping, RunResult, fit, resume_config
+from .augment import AugmentedDataset, augment_pair
+from .config import AugmentConfig, ConfigError, TrainConfig
+from .early_stopping import EarlyStopping
+from .engine import RunResult, TrainState, fit
 from .losses import (
     bce_loss,
     build_loss,
@@ -15,10 +16,10 @@ from .losses import (
     sigmoid_focal_loss,
     soft_dice_loss,
 )
-from .synthetic import SyntheticInpaintDataset
+from .run_folder import resume_config
 
 __all__ = [
-    "AugmentConfig", "AugmentedDataset", "ConfigError", "EarlyStopping", "RunResult", "SyntheticInpaintDataset",
-    "TrainConfig", "augment_pair", "bce_loss", "build_loss", "fit", "iid_focal_bce", "image_bce_loss",
-    "open_data", "parse_loss_spec", "resume_config", "sigmoid_focal_loss", "soft_dice_loss",
+    "AugmentConfig", "AugmentedDataset", "ConfigError", "EarlyStopping", "RunResult", "TrainConfig", "TrainState",
+    "augment_pair", "bce_loss", "build_loss", "fit", "iid_focal_bce", "image_bce_loss", "parse_loss_spec",
+    "resume_config", "sigmoid_focal_loss", "soft_dice_loss",
 ]

@@ -9,7 +9,6 @@ one per (seed, epoch, index) so data is identical after a resume and across work
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,14 +17,7 @@ from torch.utils.data import Dataset
 
 from ..errors import ShapeError
 from ..tiling import pad_to_size
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    crop: int | None = None
-    hflip: bool = True
-    vflip: bool = True
-    rot90: bool = False
+from .config import AugmentConfig
 
 
 def augment_pair(image: torch.Tensor, mask: torch.Tensor, *, rng: np.random.Generator,
@@ -82,16 +74,3 @@ class AugmentedDataset(Dataset):
             item["label"] = torch.zeros_like(torch.as_tensor(item["label"]))
         return item
 
-
-def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack images, masks and labels; keep ``meta`` as a list. Sizes must agree."""
-    shapes = {tuple(b["image"].shape) for b in batch}
-    if len(shapes) > 1:
-        raise ShapeError(f"images in one batch have different sizes {sorted(shapes)}; set a crop size "
-                         "(--crop / crop:) or use batch size 1")
-    return {
-        "image": torch.stack([b["image"] for b in batch]),
-        "mask": torch.stack([b["mask"] for b in batch]),
-        "label": torch.stack([torch.as_tensor(b["label"], dtype=torch.int64) for b in batch]),
-        "meta": [b.get("meta", {}) for b in batch],
-    }

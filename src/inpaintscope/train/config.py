@@ -3,6 +3,9 @@
 Precedence (lowest first): dataclass defaults < YAML file < ``--set key=value`` < explicit
 CLI options. The resolved config is written to ``config.yaml`` in the run folder, so a run
 can always be repeated (``inpaintscope train --config RUN/config.yaml``) or resumed.
+Augmentation options are nested (``augment: {crop: 256, rot90: true}``, ``--set augment.crop=256``);
+the flat keys of earlier versions (``crop:``, ``hflip:``, ...) are still read, with a warning,
+so old run folders resume.
 Defaults follow the seeds (reference-models.md): Adam lr 1e-4, batch 8, early stopping on
 validation loss with patience 5 and min_delta 0, ground truth ``core``.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,21 @@ class ConfigError(InpaintscopeError, ValueError):
 SCHEDULES = ("none", "plateau", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("none", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Exact-pixel augmentation of training items (:mod:`inpaintscope.train.augment`)."""
+
+    #: random square crop in pixels (smaller images are mirror-padded); None keeps the full image
+    crop: int | None = None
+    hflip: bool = True
+    vflip: bool = True
+    rot90: bool = False
+
+
+#: the flat keys that earlier configs used for what now lives under ``augment:``
+LEGACY_AUGMENT_KEYS = tuple(f.name for f in dataclasses.fields(AugmentConfig))
 
 
 @dataclass
@@ -67,10 +86,7 @@ class TrainConfig:
     max_minutes: float | None = None
     early_stopping_patience: int | None = 5
     early_stopping_min_delta: float = 0.0
-    crop: int | None = None
-    hflip: bool = True
-    vflip: bool = True
-    rot90: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
     device: str = "auto"
     amp: str = "none"
@@ -92,6 +108,9 @@ class TrainConfig:
             self.val_data = [self.val_data]
         if isinstance(self.modes, str):
             self.modes = [m for m in self.modes.split(",") if m]
+        if not isinstance(self.augment, AugmentConfig):
+            self.augment = _coerce("augment", self.augment, AugmentConfig)
+        crop = self.augment.crop
         checks = [
             (self.gt_mode in GROUND_TRUTH_MODES, f"gt_mode must be one of {GROUND_TRUTH_MODES}, got {self.gt_mode!r}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
@@ -103,7 +122,7 @@ class TrainConfig:
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}"),
             (self.max_minutes is None or self.max_minutes > 0, f"max_minutes must be > 0, got {self.max_minutes}"),
-            (self.crop is None or self.crop >= 8, f"crop must be >= 8 pixels, got {self.crop}"),
+            (crop is None or crop >= 8, f"augment.crop must be >= 8 pixels, got {crop}"),
             (self.num_workers >= 0 and self.checkpoint_every >= 0, "num_workers and checkpoint_every must be >= 0"),
             (self.early_stopping_patience is None or self.early_stopping_patience >= 1,
              "early_stopping_patience must be >= 1 (or null to disable)"),
@@ -126,9 +145,11 @@ class TrainConfig:
         return path
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any], *, source: str = "this config") -> "TrainConfig":
+        """A config from a mapping (``source`` names it in messages, e.g. the YAML file)."""
         if not isinstance(d, dict):
             raise ConfigError(f"a config must be a mapping of key: value, got {type(d).__name__}")
+        d = _nest_legacy_augment_keys(d, source)
         hints = typing.get_type_hints(cls)
         unknown = sorted(set(d) - set(hints))
         if unknown:
@@ -144,17 +165,21 @@ class TrainConfig:
             d = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        return cls.from_dict(d)
+        return cls.from_dict(d, source=str(path))
 
     def with_overrides(self, overrides: dict[str, Any] | list[str]) -> "TrainConfig":
         """A copy with ``{"key": value}`` or ``["key=value", ...]`` applied (values parsed as YAML)."""
         if isinstance(overrides, list):
             overrides = parse_overrides(overrides)
+        legacy = [k for k in overrides if k in LEGACY_AUGMENT_KEYS]
+        if legacy:
+            _warn_legacy(legacy, "overrides")
+            overrides = {(f"augment.{k}" if k in legacy else k): v for k, v in overrides.items()}
         merged = self.to_dict()
         for key, value in overrides.items():
             head, dot, sub = key.partition(".")
             if dot and isinstance(merged.get(head), dict):
-                # model_kwargs.width=16 edits one entry of a mapping field
+                # model_kwargs.width=16 or augment.crop=64 edits one entry of a mapping field
                 merged[head] = {**merged[head], sub: value}
             else:
                 merged[key] = value
@@ -173,6 +198,30 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         except yaml.YAMLError:
             parsed[key.strip()] = value
     return parsed
+
+
+def _warn_legacy(keys: list[str], where: str) -> None:
+    nested = ", ".join(f"{k}: ..." for k in keys)
+    warnings.warn(f"{where}: flat key(s) {', '.join(keys)} are deprecated and read as "
+                  f"{', '.join('augment.' + k for k in keys)}; write augment: {{{nested}}} "
+                  f"(or --set augment.{keys[0]}=...)", FutureWarning, stacklevel=4)
+
+
+def _nest_legacy_augment_keys(d: dict[str, Any], source: str) -> dict[str, Any]:
+    """Move the flat ``crop``/``hflip``/``vflip``/``rot90`` keys of older configs under ``augment``."""
+    legacy = [k for k in LEGACY_AUGMENT_KEYS if k in d]
+    if not legacy:
+        return d
+    nested = d.get("augment") or {}
+    if not isinstance(nested, dict):
+        raise ConfigError(f"{source}: augment must be a mapping, got {nested!r}")
+    both = [k for k in legacy if k in nested]
+    if both:
+        raise ConfigError(f"{source}: {', '.join(both)} given both flat and under augment:; "
+                          f"keep only augment.{both[0]}")
+    _warn_legacy(legacy, source)
+    rest = {k: v for k, v in d.items() if k not in legacy}
+    return {**rest, "augment": {**nested, **{k: d[k] for k in legacy}}}
 
 
 def _coerce(name: str, value: Any, tp: Any) -> Any:
@@ -218,4 +267,14 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{name} must be a mapping, got {value!r}")
         return dict(value)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} must be a mapping, got {value!r}")
+        hints = typing.get_type_hints(tp)
+        unknown = sorted(set(value) - set(hints))
+        if unknown:
+            raise ConfigError(f"unknown {name} key(s) {unknown}; valid keys: {', '.join(hints)}")
+        return tp(**{k: _coerce(f"{name}.{k}", v, hints[k]) for k, v in value.items()})
     return value
