@@ -73,3 +73,40 @@ def test_reconstruction_ratio_hand_computed_on_an_idempotent_autoencoder() -> No
     assert float(ratio[:, :24].max()) < -5.0
     ident = reconstruction_ratio(x, lambda t: t, window=8)
     assert float(ident.abs().max()) < 1e-6
+
+
+def test_warm_start_grows_scope_fast_into_scope_cue_without_changing_its_outputs(tmp_path) -> None:
+    from inpaintscope.models import create_model, save_checkpoint
+    from inpaintscope.train.warm_start import warm_start
+
+    torch.manual_seed(0)
+    base = create_model("scope_fast").eval()
+    path = save_checkpoint(tmp_path / "base.safetensors", base.state_dict(), {"model": "scope_fast", "kwargs": {}})
+    grown = create_model("scope_cue").eval()
+    report = warm_start(grown, path)
+    assert report["widened"] == ["stem.conv.weight"] and not report["fresh"]
+    x = torch.rand(1, 3, 80, 96)
+    with torch.no_grad():
+        a, b = base(x), grown(x)
+    torch.testing.assert_close(a.mask_logits, b.mask_logits)
+    torch.testing.assert_close(a.image_logit, b.image_logit)
+
+
+def test_cached_cue_maps_are_cropped_flipped_and_batched_with_their_image() -> None:
+    from inpaintscope.data.batching import collate_samples
+    from inpaintscope.train.augment import AugmentedDataset
+    from inpaintscope.train.config import AugmentConfig
+
+    yy, xx = torch.meshgrid(torch.arange(40.0), torch.arange(56.0), indexing="ij")
+    image = torch.stack([yy / 40, xx / 56, (yy + xx) / 96])
+    item = {"image": image, "mask": torch.zeros(1, 40, 56), "label": 0, "meta": {},
+            "cues": torch.stack([yy, xx])}  # cue planes that record where each pixel came from
+    data = AugmentedDataset([item], AugmentConfig(crop=24, hflip=True, vflip=True, rot90=True), seed=3)
+    for epoch in range(4):
+        data.set_epoch(epoch)
+        out = data[0]
+        assert out["cues"].shape == (2, 24, 24) and out["image"].shape == (3, 24, 24)
+        torch.testing.assert_close(out["cues"][0] / 40, out["image"][0])  # the same pixels, the same place
+        torch.testing.assert_close(out["cues"][1] / 56, out["image"][1])
+    batch = collate_samples([data[0], data[0]])
+    assert batch["cues"].shape == (2, 2, 24, 24)
