@@ -194,10 +194,12 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
     if uses_ae:
         if not autoencoder:
             what = "mode fakefake" if "fakefake" in modes else "inpainter autoencoder"
-            raise BuildConfigError(f"{what} needs autoencoder weights: pass --autoencoder DIR "
-                                   "(a folder with taef2_encoder.pth and taef2_decoder.pth, or a diffusers "
-                                   "AutoencoderKL / SD pipeline folder)")
-        if not Path(autoencoder).expanduser().is_dir():
+            raise BuildConfigError(f"{what} needs autoencoder weights: pass --autoencoder taef2 (shipped) or "
+                                   "--autoencoder DIR (a folder with taef2_encoder.pth and taef2_decoder.pth, or a "
+                                   "diffusers AutoencoderKL / SD pipeline folder)")
+        from ..inpaint.autoencoder import resolve_autoencoder_dir
+
+        if not resolve_autoencoder_dir(autoencoder).is_dir():
             raise BuildConfigError(f"--autoencoder {autoencoder}: no such folder")
         ae_kind, ae_dir = _check_autoencoder(autoencoder)
         autoencoder = str(ae_dir.resolve())
