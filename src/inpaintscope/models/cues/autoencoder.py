@@ -2,11 +2,12 @@
 
 Latent-diffusion inpainting (Stable Diffusion, FLUX) decodes the filled region — or the whole
 frame — through the model's autoencoder. A camera pixel loses detail on one round trip through
-that autoencoder; a pixel that already *is* decoder output barely changes. AEROBLADE (Ricci,
-Oliveira, Lin, Ho, "AEROBLADE: Training-Free Detection of Latent Diffusion Images Using
+that autoencoder; a pixel that already *is* decoder output barely changes. AEROBLADE (Ricker,
+Lukovnikov, Fischer, "AEROBLADE: Training-Free Detection of Latent Diffusion Images Using
 Autoencoder Reconstruction Error", CVPR 2024) uses the single reconstruction error for
 whole-image detection; dividing it by the error of a *second* round trip cancels how hard the
-content is to reconstruct (the ratio idea of AEDR, AAAI 2026). So, per pixel:
+content is to reconstruct (the ratio of consecutive reconstruction errors of AEDR, Wang, Yang,
+Wang, Zhang, Chen, AAAI 2026). So, per pixel:
 
     e1 = |HP(x − AE(x))|²,  e2 = |HP(AE(x) − AE(AE(x)))|²,   map = log(box_k(e2) / box_k(e1))
 
