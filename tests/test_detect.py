@@ -24,6 +24,7 @@ from inpaintscope.detection import (
     load_model,
 )
 from inpaintscope.detection import loader as loader_mod
+from inpaintscope.detection.render import _BOX_FLAGGED_RGB, caption_height, colour_bar_width
 from inpaintscope.errors import InpaintscopeError, MissingWeightsError
 from inpaintscope.io import encode_image
 from inpaintscope.models import MODELS, create_model, save_checkpoint
@@ -59,23 +60,45 @@ def test_detection_fields_hand_computed(bright_ckpt: Path) -> None:
     assert d.area_fraction == pytest.approx(1200 / 96**2)
     # image logit = max mask logit → score = P_WHITE
     assert isinstance(d.score, float) and d.score == pytest.approx(P_WHITE, abs=1e-6)
-    assert d.decision is True and d.threshold == 0.5
+    assert d.decision is True and (d.pixel_threshold, d.image_threshold) == (0.5, 0.5)
+    assert d.regions_below_image_threshold == []
     assert d.regions == [Region(20, 30, 50, 70, 1200, pytest.approx(P_WHITE, abs=1e-5), pytest.approx(P_WHITE, abs=1e-5))]
     assert d.model.startswith("_test_detect_tiny:bright.safetensors@") and d.version == inpaintscope.__version__
     assert 0 < d.seconds < 10
 
 
-def test_clean_image_and_threshold(bright_ckpt: Path) -> None:
+def test_clean_image_and_thresholds(bright_ckpt: Path) -> None:
     dark = np.full((64, 64, 3), 20, np.uint8)
     d = detect(dark, model=bright_ckpt)
     assert d.decision is False and d.regions == [] and d.area_fraction == 0.0 and not d.mask.any()
     assert d.score == pytest.approx(P_DARK, abs=1e-6)
-    # the same image at a threshold below P_DARK: everything is flagged
-    low = detect(dark, model=bright_ckpt, threshold=P_DARK - 0.01)
-    assert low.decision is True and low.area_fraction == 1.0 and low.regions[0].area == 64 * 64
-    for bad in (-0.1, 1.5, "0.5"):
-        with pytest.raises(InpaintscopeError, match="threshold"):
-            detect(dark, model=bright_ckpt, threshold=bad)  # type: ignore[arg-type]
+    # a pixel threshold below P_DARK shows every pixel, but the decision is the image threshold's:
+    # the faint area is a candidate region, not a detection
+    low = detect(dark, model=bright_ckpt, pixel_threshold=P_DARK - 0.01)
+    assert low.decision is False and low.score == d.score and low.area_fraction == 1.0
+    assert low.regions == [] and [r.area for r in low.regions_below_image_threshold] == [64 * 64]
+    # an image threshold below the score flags it
+    flagged = detect(dark, model=bright_ckpt, pixel_threshold=P_DARK - 0.01, image_threshold=P_DARK - 0.01)
+    assert flagged.decision is True and flagged.regions[0].area == 64 * 64 and flagged.regions_below_image_threshold == []
+    # the deprecated single threshold sets both, with a warning
+    with pytest.warns(DeprecationWarning, match="threshold= is deprecated"):
+        old = detect(dark, model=bright_ckpt, threshold=P_DARK - 0.01)
+    assert (old.pixel_threshold, old.image_threshold, old.decision) == (P_DARK - 0.01, P_DARK - 0.01, True)
+    with pytest.raises(InpaintscopeError, match="either threshold"):
+        detect(dark, model=bright_ckpt, threshold=0.4, image_threshold=0.3)
+    for bad in (-0.1, 1.5, "0.5", True, float("nan")):
+        for kw in ("pixel_threshold", "image_threshold"):
+            with pytest.raises(InpaintscopeError, match=kw):
+                detect(dark, model=bright_ckpt, **{kw: bad})  # type: ignore[arg-type]
+
+
+def test_detection_repr_is_short(bright_ckpt: Path) -> None:
+    d = detect(square_image(96, box=(20, 30, 50, 70)), model=bright_ckpt)
+    text = repr(d)
+    assert text.startswith("Detection(inpainted, score=") and "1 region(s)" in text and "96×96" in text
+    assert "array" not in text and len(text) < 300
+    clean = detect(np.full((64, 64, 3), 20, np.uint8), model=bright_ckpt, pixel_threshold=P_DARK - 0.01)
+    assert "Detection(clean" in repr(clean) and "(+1 below the image threshold)" in repr(clean)
 
 
 def test_four_input_types_identical(bright_ckpt: Path, tmp_path: Path) -> None:
@@ -142,9 +165,10 @@ def test_save_writes_all_files(bright_ckpt: Path, tmp_path: Path) -> None:
     heat = np.asarray(Image.open(paths["heatmap"]))
     np.testing.assert_array_equal(heat, np.rint(d.heatmap * 255).astype(np.uint8))
     over = np.asarray(Image.open(paths["overlay"]).convert("RGB"))
-    assert over.shape[0] == 64 and over.shape[1] > 64  # colour bar on the right
-    # the box outline is drawn in white at the region's corner; the photo shows through elsewhere
-    assert over[8, 8].tolist() == [255, 255, 255]
+    top = caption_height(64 + colour_bar_width(64), 64)
+    assert over.shape == (top + 64, 64 + colour_bar_width(64), 3)  # caption band above, colour bar right
+    # the image is called inpainted: its box is outlined in red at the region's corner
+    assert over[top + 8, 8].tolist() == list(_BOX_FLAGGED_RGB)
     assert not any(p.name.startswith(".tmp-") for p in (tmp_path / "out").iterdir())
     # explicit stem, no overlay
     paths2 = d.save(tmp_path / "out2", "x", overlay=False)

@@ -4,8 +4,10 @@ from .images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     ImageSource,
+    decode_image,
     encode_image,
     list_images,
+    read_file_bytes,
     read_image,
     read_mask,
     to_rgb,
@@ -14,5 +16,6 @@ from .images import (
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "ImageSource", "atomic_open", "atomic_write_bytes",
-    "atomic_write_text", "encode_image", "list_images", "read_image", "read_mask", "to_rgb", "write_image",
+    "atomic_write_text", "decode_image", "encode_image", "list_images", "read_file_bytes", "read_image",
+    "read_mask", "to_rgb", "write_image",
 ]
