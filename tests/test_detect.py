@@ -3,6 +3,7 @@ regions, saving, and what ``model=`` accepts."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import time
@@ -258,3 +259,44 @@ def test_scope_checkpoint_runs(name: str, tmp_path: Path) -> None:
     d = detect(img, model=ck)
     assert d.heatmap.shape == (72, 88) and d.mask.shape == (72, 88)
     assert 0.0 <= d.score <= 1.0 and math.isfinite(d.score)
+
+
+def test_detection_record_schema(bright_ckpt: Path) -> None:
+    from inpaintscope.detection import RECORD_KEYS, InputFingerprint, detection_record
+
+    d = detect(square_image(64, box=(8, 8, 40, 24)), model=bright_ckpt, pixel_threshold=0.4)
+    fp = InputFingerprint.of(b"abc")
+    rec = detection_record("dir/x.png", d, outputs={"mask": "dir/x.png.mask.png"}, output_sha256={"mask": "00"},
+                           input_fingerprint=fp, seconds=1.23456)
+    assert tuple(rec) == RECORD_KEYS
+    assert rec["status"] == "ok" and rec["error"] is None and rec["decision"] is True
+    assert (rec["pixel_threshold"], rec["image_threshold"]) == (0.4, 0.5) and rec["seconds"] == 1.2346
+    assert rec["regions"][0]["area"] == 32 * 16 and rec["regions_below_image_threshold"] == []
+    assert rec["mask"] == "dir/x.png.mask.png" and rec["overlay"] is None and rec["output_sha256"] == {"mask": "00"}
+    assert (rec["input_size"], rec["input_mtime_ns"]) == (3, None)
+    assert rec["input_sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    json.dumps(rec, allow_nan=False)
+    err = detection_record(os.fsdecode(b"caf\xe9.png"), error="broken\nin two lines", model="m",
+                           pixel_threshold=0.5, image_threshold=0.5)
+    assert err["file"] == "caf\\xe9.png" and err["error"] == "broken in two lines" and err["score"] is None
+    err["file"].encode("utf-8")
+    with pytest.raises(ValueError, match="exactly one"):
+        detection_record("x", d, error="both")
+    d.score = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        detection_record("x", d)
+
+
+def test_output_names_depend_on_the_path_alone(tmp_path: Path) -> None:
+    from pathlib import PurePosixPath
+
+    from inpaintscope.detection.outputs import output_base, output_paths
+
+    assert output_base("photos/a.jpg", cwd=tmp_path) == PurePosixPath("photos/a.jpg")
+    assert output_base(tmp_path / "photos" / "a.jpg", cwd=tmp_path) == PurePosixPath("photos/a.jpg")
+    assert output_base("/data/x/a.jpg", cwd=tmp_path) == PurePosixPath("data/x/a.jpg")
+    assert output_base("../up/a.jpg", cwd=tmp_path / "w") == PurePosixPath(*(tmp_path / "up" / "a.jpg").parts[1:])
+    assert output_base(None) == PurePosixPath("stdin")
+    assert output_base(os.fsdecode(b"in/caf\xe9.png"), cwd=tmp_path) == PurePosixPath("in/caf\\xe9.png")
+    assert output_paths(PurePosixPath("in/a.png"), ("mask", "overlay")) == {
+        "mask": PurePosixPath("in/a.png.mask.png"), "overlay": PurePosixPath("in/a.png.overlay.png")}

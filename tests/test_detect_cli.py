@@ -261,3 +261,34 @@ def test_real_entry_point_subprocess(ckpt: str, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert error_lines(proc.stderr) == [f"error: {bad}: empty file (0 bytes)", "error: 1 of 2 input(s) failed"]
     assert "1 ok (1 flagged as inpainted, 0 clean), 1 failed" in proc.stdout
+
+
+def test_index_page_counts_links_viewer_and_mixed_settings(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(Path("in/a.png"), square_image(48, box=(4, 4, 30, 30)))
+    write_png(Path("in/b.png"), np.full((48, 48, 3), 20, np.uint8))
+    Path("in/bad.png").write_bytes(b"not a png")
+    out = Path("out")
+    assert run(["detect", "in/a.png", "in/bad.png", "-o", "out", "--model", ckpt]) == 2
+    # a later run with another pixel threshold: a's record is kept, and the page says its settings differ
+    assert run(["detect", "in/b.png", "-o", "out", "--model", ckpt, "--pixel-threshold", "0.04"]) == 0
+    page = (out / "index.html").read_text()
+    assert ('<span class="flagged">1 flagged as inpainted</span><span class="clean">1 clean</span>'
+            '<span class="failed">1 failed</span> of 3 image(s)') in page
+    assert "This run: model _test_detect_tiny:bright.safetensors@" in page
+    assert "pixel threshold 0.04, image threshold 0.5." in page
+    assert "1 record(s) kept from earlier runs used another model or other thresholds" in page
+    # every picture and the original are linked, and the side-by-side viewer has them
+    for kind in ("overlay", "heatmap", "mask"):
+        assert f'href="in/a.png.{kind}.png"' in page
+    assert 'href="../in/a.png">original</a>' in page
+    assert 'data-original="../in/a.png" data-overlay="in/a.png.overlay.png" data-heatmap="in/a.png.heatmap.png"' in page
+    assert 'id="v-original"' in page and 'id="v-overlay"' in page and 'id="v-heatmap"' in page
+    # b is clean at image threshold 0.5: its faint area is listed as below the threshold, not as a region
+    b = {Path(r["file"]).name: r for r in records(out)}["b.png"]
+    assert b["decision"] is False and b["regions"] == [] and b["regions_below_image_threshold"]
+    assert ">0 (+1 below)<" in page
+    # works offline: nothing fetched from elsewhere
+    body = page.split("<body>")[1]
+    assert "http" not in body and "<link" not in page and "@import" not in page

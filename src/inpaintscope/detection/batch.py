@@ -302,7 +302,7 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
                     raise InpaintscopeError(item.error)
                 clash = [p for p in outputs.values() if Path(os.path.realpath(folder.path / p)) in input_files]
                 if clash:
-                    raise InpaintscopeError(f"output {printable(str(folder.path / clash[0]))} would overwrite an "
+                    raise InpaintscopeError(f"output {folder.display(clash[0])} would overwrite an "
                                             "input file; choose another output folder")
                 if item.path is None:
                     data = stdin_reader()
@@ -319,7 +319,7 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
                         continue
                 foreign = folder.foreign(outputs.values())
                 if foreign:
-                    raise OutputWriteError(f"{printable(str(folder.path / foreign[0]))} exists and was not written by "
+                    raise OutputWriteError(f"{folder.display(foreign[0])} exists and was not written by "
                                            "inpaintscope detect; not overwritten (move it away or choose another "
                                            "output folder)")
                 rgb = decode_image(data, name=item.file, max_pixels=max_pixels)

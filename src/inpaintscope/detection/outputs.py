@@ -58,8 +58,8 @@ def output_base(path: str | os.PathLike | None, *, cwd: str | os.PathLike | None
     ``.<kind>.png`` ending (``None``: stdin). See the module doc."""
     if path is None:
         return STDIN_BASE
-    absolute = Path(os.path.abspath(os.fsdecode(path)))  # lexical: a symlinked folder keeps its name
     here = Path(os.path.abspath(cwd if cwd is not None else os.getcwd()))
+    absolute = Path(os.path.normpath(here / os.fsdecode(path)))  # lexical: a symlinked folder keeps its name
     try:
         rel = absolute.relative_to(here)
     except ValueError:
@@ -116,7 +116,7 @@ def _looks_like_ours(name: str, path: Path) -> bool:
         obj = json.loads(first) if first else {}
     except json.JSONDecodeError:
         return False
-    return isinstance(obj, dict) and "file" in obj and obj.get("status") in ("ok", "error") or not head.strip()
+    return (isinstance(obj, dict) and "file" in obj and obj.get("status") in ("ok", "error")) or not head.strip()
 
 
 def known_outputs(out_dir: str | os.PathLike) -> set[Path]:
@@ -126,8 +126,16 @@ def known_outputs(out_dir: str | os.PathLike) -> set[Path]:
     journal, records = _read_journal(out / STATE_DIR / JOURNAL)
     rels = set(journal)
     for rec in [*read_records(out / RESULTS_JSONL), *records]:
-        rels.update(rec[k] for k in ("mask", "heatmap", "overlay") if rec.get(k))
+        rels.update(rec[k] for k in ("mask", "heatmap", "overlay") if _inside_folder(rec.get(k)))
     return {out / r for r in rels} | {out / n for n in RESULTS_FILES}
+
+
+def _inside_folder(rel: object) -> bool:
+    """A relative path that stays inside the output folder (a tampered journal must not point out)."""
+    if not isinstance(rel, str) or not rel:
+        return False
+    p = PurePosixPath(rel)
+    return not p.is_absolute() and ".." not in p.parts and not Path(rel).is_absolute()
 
 
 def _read_journal(path: Path) -> tuple[dict[str, str | None], list[dict[str, Any]]]:
@@ -145,7 +153,7 @@ def _read_journal(path: Path) -> tuple[dict[str, str | None], list[dict[str, Any
             continue  # a line cut by a crash is simply not there
         if not isinstance(obj, dict):
             continue
-        if isinstance(obj.get("wrote"), str):
+        if _inside_folder(obj.get("wrote")):
             wrote[obj["wrote"]] = obj.get("sha256")
         elif isinstance(obj.get("record"), dict) and isinstance(obj["record"].get("file"), str):
             records.append(normalise_record(obj["record"]))
@@ -177,8 +185,10 @@ class OutputFolder:
     Use :meth:`open` (or ``with OutputFolder.open(path) as folder``); :meth:`close` releases the lock.
     """
 
-    def __init__(self, path: Path, lock_fd: int, journal_fd: int) -> None:
+    def __init__(self, path: Path, lock_fd: int, journal_fd: int, *, shown: str | None = None) -> None:
         self.path = path
+        #: the folder as the user named it (for messages)
+        self.shown = shown if shown is not None else printable(str(path))
         self._lock_fd = lock_fd
         self._journal_fd = journal_fd
         self.state = path / STATE_DIR
@@ -205,17 +215,18 @@ class OutputFolder:
         try:
             out.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            blocker = _first_non_folder(out)
+            blocker = _first_non_folder(Path(os.fsdecode(path)))
             what = f"{printable(str(blocker))} is a file, not a folder" if blocker else "a file is in the way"
             raise OutputFolderError(f"cannot create output folder {shown}: {what}") from None
         except OSError as e:
             raise OutputFolderError(f"cannot create output folder {shown}: {_why(e)}") from None
         state = out / STATE_DIR
+        created_state = not os.path.lexists(state)
         try:
             state.mkdir(exist_ok=True)
             lock_fd = os.open(state / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
         except (FileExistsError, NotADirectoryError):
-            raise OutputFolderError(f"{printable(str(state))} is a file, not inpaintscope's state folder; "
+            raise OutputFolderError(f"{printable(os.path.join(shown, STATE_DIR))} is a file, not inpaintscope's state folder; "
                                     "move it away or choose another output folder") from None
         except OSError as e:
             raise OutputFolderError(f"output folder {shown} is not writable ({_why(e)}); "
@@ -229,38 +240,49 @@ class OutputFolder:
                                     f"(pid {other}); wait for it to finish or choose another output folder")
         try:
             os.ftruncate(lock_fd, 0)
-            os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
+            os.lseek(lock_fd, 0, os.SEEK_SET)
+            os.write(lock_fd, f"{os.getpid()}\n".encode())
             journal_fd = os.open(state / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as e:
             os.close(lock_fd)
             raise OutputFolderError(f"output folder {shown} is not writable ({_why(e)}); "
                                     "choose another output folder") from None
-        folder = cls(out, lock_fd, journal_fd)
+        folder = cls(out, lock_fd, journal_fd, shown=shown)
         try:
             folder._load()
         except BaseException:
             folder.close()
+            if created_state:  # refused before writing anything: leave the folder as we found it
+                for name in (JOURNAL, LOCK_FILE):
+                    with contextlib.suppress(OSError):
+                        os.unlink(state / name)
+                with contextlib.suppress(OSError):
+                    state.rmdir()
             raise
         return folder
+
+    def display(self, rel: str | PurePosixPath) -> str:
+        """``OUT/rel`` as the user named the folder."""
+        return printable(os.path.join(self.shown, str(rel)))
 
     def _load(self) -> None:
         self.owned, self.unfinished_records = _read_journal(self.state / JOURNAL)
         for rec in read_records(self.path / RESULTS_JSONL):
             for k in ("mask", "heatmap", "overlay"):
-                if rec.get(k):
+                if _inside_folder(rec.get(k)):
                     self.owned.setdefault(rec[k], (rec.get("output_sha256") or {}).get(k))
         for name in RESULTS_FILES:
             p = self.path / name
             if not os.path.lexists(p):
                 continue
             if p.is_dir():
-                raise OutputFolderError(f"{printable(str(p))} is a folder; move it away or choose another output folder")
-            if not stat.S_ISREG(os.stat(p).st_mode) if p.exists() else True:
-                raise OutputFolderError(f"{printable(str(p))} is not a regular file; move it away or choose "
+                raise OutputFolderError(f"{self.display(name)} is a folder; move it away or choose another output folder")
+            if not p.is_file():
+                raise OutputFolderError(f"{self.display(name)} is not a regular file; move it away or choose "
                                         "another output folder")
             if name not in self.owned:
                 if not _looks_like_ours(name, p):
-                    raise OutputFolderError(f"{printable(str(p))} exists and was not written by inpaintscope "
+                    raise OutputFolderError(f"{self.display(name)} exists and was not written by inpaintscope "
                                             "detect; move it away or choose another output folder")
                 self.owned[name] = None
         self.removed_temporaries = self._remove_temporaries()
@@ -312,17 +334,16 @@ class OutputFolder:
         (disk full, permissions) becomes an :class:`OutputWriteError` naming the file.
         """
         rel = str(rel)
-        target = self.path / rel
         if self.foreign([rel]):
-            raise OutputWriteError(f"{printable(str(target))} exists and was not written by inpaintscope detect; "
+            raise OutputWriteError(f"{self.display(rel)} exists and was not written by inpaintscope detect; "
                                    "not overwritten (move it away or choose another output folder)")
         sha = hashlib.sha256(data).hexdigest()
         try:
             self._append({"wrote": rel, "sha256": sha})
             self.owned[rel] = sha
-            atomic_write_bytes(target, data)
+            atomic_write_bytes(self.path / rel, data)
         except OSError as e:
-            raise OutputWriteError(f"cannot write {printable(str(target))}: {_why(e)}") from None
+            raise OutputWriteError(f"cannot write {self.display(rel)}: {_why(e)}") from None
         return sha
 
     def journal_record(self, record: Mapping[str, Any]) -> bool:
@@ -336,10 +357,12 @@ class OutputFolder:
 
     def verified(self, record: Mapping[str, Any], kinds: Iterable[str]) -> bool:
         """True when every picture ``kinds`` of ``record`` exists with the content it recorded."""
-        sums = record.get("output_sha256") or {}
+        sums = record.get("output_sha256")
+        if not isinstance(sums, dict):
+            return False
         for kind in kinds:
             rel = record.get(kind)
-            if not rel or not sums.get(kind) or file_sha256(self.path / rel) != sums[kind]:
+            if not _inside_folder(rel) or not sums.get(kind) or file_sha256(self.path / rel) != sums[kind]:
                 return False
         return True
 

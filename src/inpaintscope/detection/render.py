@@ -48,8 +48,8 @@ def mask_to_uint8(mask: np.ndarray) -> np.ndarray:
 
 
 def colorize(heat_u8: np.ndarray) -> np.ndarray:
-    """uint8 probabilities H×W → RGB colour map H×W×3."""
-    return cv2.applyColorMap(heat_u8, COLORMAP)[..., ::-1]  # OpenCV gives BGR
+    """uint8 probabilities H×W → RGB colour map H×W×3 (contiguous)."""
+    return cv2.cvtColor(cv2.applyColorMap(np.ascontiguousarray(heat_u8), COLORMAP), cv2.COLOR_BGR2RGB)
 
 
 def colour_bar_width(height: int) -> int:
@@ -127,11 +127,13 @@ def render_overlay(
     canvas = np.empty((top + h, w + bar_w, 3), dtype=np.uint8)
     photo_rows = canvas[top:]  # full-width rows: contiguous, so OpenCV can draw on it in place
     for r0 in range(0, h, _BAND_ROWS):
-        p = np.clip(heatmap[r0:r0 + _BAND_ROWS], 0, 1).astype(np.float32)
-        colour = colorize(np.rint(p * 255).astype(np.uint8)).astype(np.float32)
-        alpha = (ALPHA_MIN + (ALPHA_MAX - ALPHA_MIN) * p)[..., None]
-        photo = image[r0:r0 + _BAND_ROWS].astype(np.float32)
-        photo_rows[r0:r0 + _BAND_ROWS, :w] = np.clip(np.rint(photo * (1 - alpha) + colour * alpha), 0, 255)
+        p = np.clip(heatmap[r0:r0 + _BAND_ROWS], 0, 1, dtype=np.float32)
+        colour = colorize(cv2.convertScaleAbs(p, alpha=255.0))  # rounds to 0–255
+        alpha = p * np.float32(ALPHA_MAX - ALPHA_MIN)
+        alpha += np.float32(ALPHA_MIN)
+        # one pass in OpenCV: photo · (1 − alpha) + colour · alpha, rounded
+        photo_rows[r0:r0 + _BAND_ROWS, :w] = cv2.blendLinear(np.ascontiguousarray(image[r0:r0 + _BAND_ROWS]),
+                                                             colour, 1 - alpha, alpha)
     thick = max(1, int(round(min(h, w) / 300)))
     for x0, y0, x1, y1 in boxes:
         # a dark edge under the red line keeps it visible on any colour
