@@ -256,23 +256,32 @@ def test_bad_input_same_names_in_two_folders_keep_their_own_outputs(ckpt: str, t
 # ---- faults: the output folder, the disk, the process ----------------------------------------------
 
 @contextlib.contextmanager
+def tmpfs(path: Path, options: str) -> Iterator[None]:
+    """A tmpfs mounted at ``path`` (created) for the duration; skips unless we may mount (root)."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs CAP_SYS_ADMIN)")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+@contextlib.contextmanager
 def read_only_folder(path: Path) -> Iterator[None]:
     """A folder nobody can write into: a read-only tmpfs for root (who ignores modes), else chmod."""
-    path.mkdir()
     if os.geteuid() == 0:
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(path)],
-                          capture_output=True).returncode != 0:
-            pytest.skip("cannot mount a read-only tmpfs here (needs CAP_SYS_ADMIN)")
-        try:
+        with tmpfs(path, "size=1m,ro"):
             yield
-        finally:
-            subprocess.run(["umount", str(path)], check=True)
-    else:
-        path.chmod(0o555)
-        try:
-            yield
-        finally:
-            path.chmod(0o755)
+        return
+    path.mkdir()
+    path.chmod(0o555)
+    try:
+        yield
+    finally:
+        path.chmod(0o755)
 
 
 @pytest.mark.parametrize("case", ["file_in_the_way", "read_only", "dangling_symlink", "results_jsonl_is_a_folder",
@@ -314,27 +323,13 @@ def test_fault_unusable_output_folder_is_one_line(ckpt: str, tmp_path: Path, cap
     assert not Path("/nonexistent/target").exists()  # a dangling -o is not followed and created
 
 
-@contextlib.contextmanager
-def small_tmpfs(path: Path, size: str = "2m") -> Iterator[None]:
-    path.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("a full disk is simulated with a small tmpfs, which needs root")
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs CAP_SYS_ADMIN)")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", str(path)], check=True)
-
-
 def test_fault_disk_full_every_input_tried_then_resume(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     for i in range(40):
         noise_png(Path("in") / f"n{i:02d}.png", seed=i)
     disk = tmp_path / "disk"
-    with small_tmpfs(disk):
+    with tmpfs(disk, "size=2m"):  # a small disk that fills up
         filler = disk / "filler"
         filler.write_bytes(b"\0" * (2 * 2**20 - 200 * 2**10))  # ~200 KiB left: a few images fit
         out = disk / "out"

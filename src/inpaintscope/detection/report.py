@@ -218,8 +218,8 @@ def records_csv(records: Sequence[Mapping[str, Any]]) -> str:
 
 @dataclass
 class IndexRow:
-    """One row of the page: its record, a link to the original image (relative to the page, or
-    None) and the pictures that exist (kind → path relative to the page)."""
+    """One row of the page: its record, the link to the original image (an href, already
+    encoded with :func:`href`, or None) and the pictures that exist (kind → path relative to the page)."""
 
     record: Mapping[str, Any]
     original: str | None = None
