@@ -300,3 +300,24 @@ def test_output_names_depend_on_the_path_alone(tmp_path: Path) -> None:
     assert output_base(os.fsdecode(b"in/caf\xe9.png"), cwd=tmp_path) == PurePosixPath("in/caf\\xe9.png")
     assert output_paths(PurePosixPath("in/a.png"), ("mask", "overlay")) == {
         "mask": PurePosixPath("in/a.png.mask.png"), "overlay": PurePosixPath("in/a.png.overlay.png")}
+
+
+def test_overlay_draws_boxes_only_for_flagged_images(bright_ckpt: Path) -> None:
+    from inpaintscope.detection.render import _BOX_FLAGGED_RGB, _CAPTION_CLEAN_RGB, _CAPTION_FLAGGED_RGB
+
+    img = np.full((64, 64, 3), 20, np.uint8)
+    img[10:40, 10:40] = 100  # probability just under 0.5: a faint area
+    clean = detect(img, model=bright_ckpt, pixel_threshold=0.3)
+    assert clean.decision is False and clean.regions == [] and len(clean.regions_below_image_threshold) == 1
+    flagged = detect(img, model=bright_ckpt, pixel_threshold=0.3, image_threshold=0.4)
+    assert flagged.decision is True and len(flagged.regions) == 1
+    red = np.array(_BOX_FLAGGED_RGB, np.uint8)
+    top = caption_height(64 + colour_bar_width(64), 64)
+    over_clean, over_flagged = clean.picture("overlay"), flagged.picture("overlay")
+    assert not (over_clean == red).all(axis=-1).any()  # candidates of a clean image are not drawn
+    assert (over_flagged[top:] == red).all(axis=-1).sum() >= 4 * 29  # the box's four sides
+    # the caption says the decision and the score, on a band whose colour says it too
+    assert over_clean[1, -1].tolist() == list(_CAPTION_CLEAN_RGB)
+    assert over_flagged[1, -1].tolist() == list(_CAPTION_FLAGGED_RGB)
+    assert clean.caption().startswith(f"CLEAN  score {clean.score:.3f} < 0.5")
+    assert flagged.caption().startswith(f"INPAINTED  score {flagged.score:.3f} >= 0.4")
