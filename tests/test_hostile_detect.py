@@ -103,16 +103,19 @@ def test_bad_input_non_utf8_file_names(ckpt: str, tmp_path: Path, capsys: pytest
     with open(name, "wb") as f:
         f.write(encode_image(square_image(32), "png"))
     write_png(folder / "ok.png", square_image(32))
+    empty = os.fsencode(folder) + b"/vide\xff.png"  # an error message naming a non-UTF-8 file
+    open(empty, "wb").close()
     out = tmp_path / "out"
     # the folder lists the name, and the same file is also given explicitly, as Python passes
     # raw argv bytes (os.fsdecode: surrogate escapes)
     code = run(["detect", str(folder), os.fsdecode(name), "-o", str(out), "--model", ckpt])
     cap = capsys.readouterr()
-    assert code == 0, cap.err
-    assert "Traceback" not in cap.err
+    assert code == 2 and "Traceback" not in cap.err
+    assert error_lines(cap.err)[0] == f"error: {folder}/vide\\xff.png: empty file (0 bytes)"
     recs = strict_records(out)  # decodes as strict UTF-8
     by_name = {Path(r["file"]).name: r for r in recs}
-    assert set(by_name) == {"caf\\xe9.png", "ok.png"}
+    assert set(by_name) == {"caf\\xe9.png", "ok.png", "vide\\xff.png"}
+    assert by_name["vide\\xff.png"]["error"] == f"{folder}/vide\\xff.png: empty file (0 bytes)"
     rec = by_name["caf\\xe9.png"]
     assert_verified(out, rec)
     assert rec["mask"].endswith("caf\\xe9.png.mask.png") and rec["input_size"] == os.stat(name).st_size

@@ -87,7 +87,7 @@ def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | 
     elapsed = time.perf_counter() - start
     skipped = f"; {summary.skipped} skipped, already done and verified" if summary.skipped else ""
     click.echo(f"detect: {summary.ok} ok ({summary.flagged} flagged as inpainted, {summary.clean} clean{skipped}), "
-               f"{summary.failed} failed in {elapsed:.1f} s; model {loaded.label}, pixel threshold {pixel:g}, "
+               f"{summary.failed} failed in {elapsed:.1f} s; model {printable(loaded.label)}, pixel threshold {pixel:g}, "
                f"image threshold {image:g}")
     if summary.write_errors:
         for line in summary.write_errors:

@@ -202,6 +202,7 @@ def expand_inputs(inputs: Sequence[str | bytes | os.PathLike], *, out_dir: str |
 
 
 def _line(file: str, message: str) -> str:
+    message = printable(message)
     return f"error: {message}" if message.startswith(file) else f"error: {file}: {message}"
 
 
@@ -290,7 +291,7 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
     summary = BatchSummary(removed_temporaries=folder.removed_temporaries)
     start = time.perf_counter()
     current: dict[str, dict[str, Any]] = {}
-    asked = {"model": model.label, "pixel_threshold": pixel_threshold, "image_threshold": image_threshold}
+    asked = {"model": printable(model.label), "pixel_threshold": pixel_threshold, "image_threshold": image_threshold}
     try:
         for item in tqdm(items, desc="detect", unit="img", file=sys.stderr,
                          disable=None if progress is None else not progress):
@@ -329,11 +330,19 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
                 det.source = item.file
                 del rgb
                 sums = {}
-                for kind, rel in outputs.items():
-                    png = encode_image(det.picture(kind), "png")
+                for kind, rel in outputs.items():  # mask, heatmap, overlay
+                    picture = det.picture(kind)
+                    # drop each full-size array as soon as nothing further needs it (peak memory
+                    # of 100 MP photos): the mask once drawn, the photo once in the overlay
+                    if kind == "mask":
+                        det.mask = None  # type: ignore[assignment]
+                    elif kind == "overlay":
+                        det.image = None
+                    png = encode_image(picture, "png")
+                    del picture
                     sums[kind] = folder.write(rel, png)
                     del png
-                det.image = None  # drop the pixels now, not at the next iteration
+                det.image = None
                 record = detection_record(item.file, det, outputs={k: str(p) for k, p in outputs.items()},
                                           output_sha256=sums, input_fingerprint=fingerprint,
                                           seconds=time.perf_counter() - t0)
@@ -375,7 +384,7 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
         source = real_paths.get(r["file"]) or (Path(r["file"]) if r["file"] != STDIN else None)
         original = _original_href(source, folder.path) if source is not None and source.is_file() else None
         rows.append(IndexRow(r, original, pictures))
-    settings = _settings_sentence(final, model.label, pixel_threshold, image_threshold)
+    settings = _settings_sentence(final, asked["model"], pixel_threshold, image_threshold)
     for name, text in ((RESULTS_JSONL, lambda: records_jsonl(final)), (RESULTS_CSV, lambda: records_csv(final)),
                        (INDEX_HTML, lambda: render_index_html(rows, title=printable(folder.path.name),
                                                               settings=settings))):

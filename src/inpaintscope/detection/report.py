@@ -139,8 +139,10 @@ def detection_record(
         image_threshold = detection.image_threshold if image_threshold is None else image_threshold
         seconds = detection.seconds if seconds is None else seconds
     else:
-        rec.update(status="error", error=" ".join(str(error).split()) or "unknown error", version=__version__)
-    rec.update(model=model, pixel_threshold=pixel_threshold, image_threshold=image_threshold,
+        rec.update(status="error", error=printable(" ".join(str(error).split())) or "unknown error",
+                   version=__version__)
+    rec.update(model=None if model is None else printable(model), pixel_threshold=pixel_threshold,
+               image_threshold=image_threshold,
                seconds=None if seconds is None else round(float(seconds), 4))
     for kind in OUTPUT_KEYS:
         rec[kind] = printable(outputs[kind]) if kind in outputs else None
