@@ -3,6 +3,7 @@ regions, saving, and what ``model=`` accepts."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import time
@@ -24,6 +25,7 @@ from inpaintscope.detection import (
     load_model,
 )
 from inpaintscope.detection import loader as loader_mod
+from inpaintscope.detection.render import _BOX_FLAGGED_RGB, caption_height, colour_bar_width
 from inpaintscope.errors import InpaintscopeError, MissingWeightsError
 from inpaintscope.io import encode_image
 from inpaintscope.models import MODELS, create_model, save_checkpoint
@@ -59,23 +61,45 @@ def test_detection_fields_hand_computed(bright_ckpt: Path) -> None:
     assert d.area_fraction == pytest.approx(1200 / 96**2)
     # image logit = max mask logit → score = P_WHITE
     assert isinstance(d.score, float) and d.score == pytest.approx(P_WHITE, abs=1e-6)
-    assert d.decision is True and d.threshold == 0.5
+    assert d.decision is True and (d.pixel_threshold, d.image_threshold) == (0.5, 0.5)
+    assert d.regions_below_image_threshold == []
     assert d.regions == [Region(20, 30, 50, 70, 1200, pytest.approx(P_WHITE, abs=1e-5), pytest.approx(P_WHITE, abs=1e-5))]
     assert d.model.startswith("_test_detect_tiny:bright.safetensors@") and d.version == inpaintscope.__version__
     assert 0 < d.seconds < 10
 
 
-def test_clean_image_and_threshold(bright_ckpt: Path) -> None:
+def test_clean_image_and_thresholds(bright_ckpt: Path) -> None:
     dark = np.full((64, 64, 3), 20, np.uint8)
     d = detect(dark, model=bright_ckpt)
     assert d.decision is False and d.regions == [] and d.area_fraction == 0.0 and not d.mask.any()
     assert d.score == pytest.approx(P_DARK, abs=1e-6)
-    # the same image at a threshold below P_DARK: everything is flagged
-    low = detect(dark, model=bright_ckpt, threshold=P_DARK - 0.01)
-    assert low.decision is True and low.area_fraction == 1.0 and low.regions[0].area == 64 * 64
-    for bad in (-0.1, 1.5, "0.5"):
-        with pytest.raises(InpaintscopeError, match="threshold"):
-            detect(dark, model=bright_ckpt, threshold=bad)  # type: ignore[arg-type]
+    # a pixel threshold below P_DARK shows every pixel, but the decision is the image threshold's:
+    # the faint area is a candidate region, not a detection
+    low = detect(dark, model=bright_ckpt, pixel_threshold=P_DARK - 0.01)
+    assert low.decision is False and low.score == d.score and low.area_fraction == 1.0
+    assert low.regions == [] and [r.area for r in low.regions_below_image_threshold] == [64 * 64]
+    # an image threshold below the score flags it
+    flagged = detect(dark, model=bright_ckpt, pixel_threshold=P_DARK - 0.01, image_threshold=P_DARK - 0.01)
+    assert flagged.decision is True and flagged.regions[0].area == 64 * 64 and flagged.regions_below_image_threshold == []
+    # the deprecated single threshold sets both, with a warning
+    with pytest.warns(DeprecationWarning, match="threshold= is deprecated"):
+        old = detect(dark, model=bright_ckpt, threshold=P_DARK - 0.01)
+    assert (old.pixel_threshold, old.image_threshold, old.decision) == (P_DARK - 0.01, P_DARK - 0.01, True)
+    with pytest.raises(InpaintscopeError, match="either threshold"):
+        detect(dark, model=bright_ckpt, threshold=0.4, image_threshold=0.3)
+    for bad in (-0.1, 1.5, "0.5", True, float("nan")):
+        for kw in ("pixel_threshold", "image_threshold"):
+            with pytest.raises(InpaintscopeError, match=kw):
+                detect(dark, model=bright_ckpt, **{kw: bad})  # type: ignore[arg-type]
+
+
+def test_detection_repr_is_short(bright_ckpt: Path) -> None:
+    d = detect(square_image(96, box=(20, 30, 50, 70)), model=bright_ckpt)
+    text = repr(d)
+    assert text.startswith("Detection(inpainted, score=") and "1 region(s)" in text and "96×96" in text
+    assert "array" not in text and len(text) < 300
+    clean = detect(np.full((64, 64, 3), 20, np.uint8), model=bright_ckpt, pixel_threshold=P_DARK - 0.01)
+    assert "Detection(clean" in repr(clean) and "(+1 below the image threshold)" in repr(clean)
 
 
 def test_four_input_types_identical(bright_ckpt: Path, tmp_path: Path) -> None:
@@ -142,9 +166,10 @@ def test_save_writes_all_files(bright_ckpt: Path, tmp_path: Path) -> None:
     heat = np.asarray(Image.open(paths["heatmap"]))
     np.testing.assert_array_equal(heat, np.rint(d.heatmap * 255).astype(np.uint8))
     over = np.asarray(Image.open(paths["overlay"]).convert("RGB"))
-    assert over.shape[0] == 64 and over.shape[1] > 64  # colour bar on the right
-    # the box outline is drawn in white at the region's corner; the photo shows through elsewhere
-    assert over[8, 8].tolist() == [255, 255, 255]
+    top = caption_height(64 + colour_bar_width(64), 64)
+    assert over.shape == (top + 64, 64 + colour_bar_width(64), 3)  # caption band above, colour bar right
+    # the image is called inpainted: its box is outlined in red at the region's corner
+    assert over[top + 8, 8].tolist() == list(_BOX_FLAGGED_RGB)
     assert not any(p.name.startswith(".tmp-") for p in (tmp_path / "out").iterdir())
     # explicit stem, no overlay
     paths2 = d.save(tmp_path / "out2", "x", overlay=False)
@@ -234,3 +259,65 @@ def test_scope_checkpoint_runs(name: str, tmp_path: Path) -> None:
     d = detect(img, model=ck)
     assert d.heatmap.shape == (72, 88) and d.mask.shape == (72, 88)
     assert 0.0 <= d.score <= 1.0 and math.isfinite(d.score)
+
+
+def test_detection_record_schema(bright_ckpt: Path) -> None:
+    from inpaintscope.detection import RECORD_KEYS, InputFingerprint, detection_record
+
+    d = detect(square_image(64, box=(8, 8, 40, 24)), model=bright_ckpt, pixel_threshold=0.4)
+    fp = InputFingerprint.of(b"abc")
+    rec = detection_record("dir/x.png", d, outputs={"mask": "dir/x.png.mask.png"}, output_sha256={"mask": "00"},
+                           input_fingerprint=fp, seconds=1.23456)
+    assert tuple(rec) == RECORD_KEYS
+    assert rec["status"] == "ok" and rec["error"] is None and rec["decision"] is True
+    assert (rec["pixel_threshold"], rec["image_threshold"]) == (0.4, 0.5) and rec["seconds"] == 1.2346
+    assert rec["regions"][0]["area"] == 32 * 16 and rec["regions_below_image_threshold"] == []
+    assert rec["mask"] == "dir/x.png.mask.png" and rec["overlay"] is None and rec["output_sha256"] == {"mask": "00"}
+    assert (rec["input_size"], rec["input_mtime_ns"]) == (3, None)
+    assert rec["input_sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    json.dumps(rec, allow_nan=False)
+    err = detection_record(os.fsdecode(b"caf\xe9.png"), error="broken\nin two lines", model="m",
+                           pixel_threshold=0.5, image_threshold=0.5)
+    assert err["file"] == "caf\\xe9.png" and err["error"] == "broken in two lines" and err["score"] is None
+    err["file"].encode("utf-8")
+    with pytest.raises(ValueError, match="exactly one"):
+        detection_record("x", d, error="both")
+    d.score = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        detection_record("x", d)
+
+
+def test_output_names_depend_on_the_path_alone(tmp_path: Path) -> None:
+    from pathlib import PurePosixPath
+
+    from inpaintscope.detection.outputs import output_base, output_paths
+
+    assert output_base("photos/a.jpg", cwd=tmp_path) == PurePosixPath("photos/a.jpg")
+    assert output_base(tmp_path / "photos" / "a.jpg", cwd=tmp_path) == PurePosixPath("photos/a.jpg")
+    assert output_base("/data/x/a.jpg", cwd=tmp_path) == PurePosixPath("data/x/a.jpg")
+    assert output_base("../up/a.jpg", cwd=tmp_path / "w") == PurePosixPath(*(tmp_path / "up" / "a.jpg").parts[1:])
+    assert output_base(None) == PurePosixPath("stdin")
+    assert output_base(os.fsdecode(b"in/caf\xe9.png"), cwd=tmp_path) == PurePosixPath("in/caf\\xe9.png")
+    assert output_paths(PurePosixPath("in/a.png"), ("mask", "overlay")) == {
+        "mask": PurePosixPath("in/a.png.mask.png"), "overlay": PurePosixPath("in/a.png.overlay.png")}
+
+
+def test_overlay_draws_boxes_only_for_flagged_images(bright_ckpt: Path) -> None:
+    from inpaintscope.detection.render import _BOX_FLAGGED_RGB, _CAPTION_CLEAN_RGB, _CAPTION_FLAGGED_RGB
+
+    img = np.full((64, 64, 3), 20, np.uint8)
+    img[10:40, 10:40] = 100  # probability just under 0.5: a faint area
+    clean = detect(img, model=bright_ckpt, pixel_threshold=0.3)
+    assert clean.decision is False and clean.regions == [] and len(clean.regions_below_image_threshold) == 1
+    flagged = detect(img, model=bright_ckpt, pixel_threshold=0.3, image_threshold=0.4)
+    assert flagged.decision is True and len(flagged.regions) == 1
+    red = np.array(_BOX_FLAGGED_RGB, np.uint8)
+    top = caption_height(64 + colour_bar_width(64), 64)
+    over_clean, over_flagged = clean.picture("overlay"), flagged.picture("overlay")
+    assert not (over_clean == red).all(axis=-1).any()  # candidates of a clean image are not drawn
+    assert (over_flagged[top:] == red).all(axis=-1).sum() >= 4 * 29  # the box's four sides
+    # the caption says the decision and the score, on a band whose colour says it too
+    assert over_clean[1, -1].tolist() == list(_CAPTION_CLEAN_RGB)
+    assert over_flagged[1, -1].tolist() == list(_CAPTION_FLAGGED_RGB)
+    assert clean.caption().startswith(f"CLEAN  score {clean.score:.3f} < 0.5")
+    assert flagged.caption().startswith(f"INPAINTED  score {flagged.score:.3f} >= 0.4")

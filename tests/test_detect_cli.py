@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -14,13 +15,15 @@ from click.testing import CliRunner
 from PIL import Image
 
 from inpaintscope.cli.main import cli, main
+from inpaintscope.detection.outputs import output_base
 from inpaintscope.detection.report import RECORD_KEYS
 from inpaintscope.io import encode_image
 from test_detect_support import bright_probability, cli_command, make_checkpoint, registered, square_image
 from test_io_images import bomb_png, deny_reading
 
 KEYS = {"file", "status", "error", "width", "height", "score", "decision", "area_fraction", "regions",
-        "model", "version", "seconds"}
+        "regions_below_image_threshold", "pixel_threshold", "image_threshold", "mask", "heatmap", "overlay",
+        "output_sha256", "input_size", "input_mtime_ns", "input_sha256", "model", "version", "seconds"}
 
 
 @pytest.fixture(scope="module")
@@ -47,33 +50,48 @@ def records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
 
 
+def pic(out: Path, source: str | Path, kind: str) -> Path:
+    """Where detect writes picture ``kind`` of input ``source``."""
+    return out / f"{output_base(source)}.{kind}.png"
+
+
 def error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("error:")]
 
 
-def test_folder_all_ok(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    src = tmp_path / "photos"
+def test_folder_all_ok(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    src = Path("photos")
     write_png(src / "a.png", square_image(64, box=(10, 10, 30, 40)))
     write_png(src / "sub" / "b.png", np.full((48, 80, 3), 20, np.uint8))
     (src / "notes.txt").write_text("folders only contribute image files")
-    out = tmp_path / "out"
+    out = Path("out")
     code = run(["detect", str(src), "-o", str(out), "--recursive", "--model", ckpt])
     cap = capsys.readouterr()
     assert code == 0, cap.err
     assert error_lines(cap.err) == [] and "Traceback" not in cap.err
-    assert "2 ok, 0 failed" in cap.out
-    for stem in ("a", "sub/b"):
+    assert "2 ok (1 flagged as inpainted, 1 clean), 0 failed" in cap.out
+    # the input's folder structure is mirrored below OUT, the input's name kept whole
+    for name in ("photos/a.png", "photos/sub/b.png"):
         for kind in ("mask", "heatmap", "overlay"):
-            assert (out / f"{stem}.{kind}.png").is_file()
+            assert (out / f"{name}.{kind}.png").is_file()
     recs = records(out)
-    assert [r["file"] for r in recs] == [str(src / "a.png"), str(src / "sub" / "b.png")]
+    assert [r["file"] for r in recs] == ["photos/a.png", "photos/sub/b.png"]
     for r in recs:
         assert set(r) == KEYS and r["status"] == "ok" and r["error"] is None
+        assert (r["pixel_threshold"], r["image_threshold"]) == (0.5, 0.5)
+        for kind in ("mask", "heatmap", "overlay"):
+            assert r[kind] == f"{r['file']}.{kind}.png"
+            assert hashlib.sha256((out / r[kind]).read_bytes()).hexdigest() == r["output_sha256"][kind]
+        data = Path(r["file"]).read_bytes()
+        assert r["input_size"] == len(data) and r["input_sha256"] == hashlib.sha256(data).hexdigest()
+        assert r["input_mtime_ns"] == Path(r["file"]).stat().st_mtime_ns
     a, b = recs
     assert (a["width"], a["height"], a["decision"]) == (64, 64, True)
     assert a["score"] == pytest.approx(bright_probability(255), abs=1e-5)
     assert a["area_fraction"] == pytest.approx(600 / 64**2, abs=1e-6)
     assert [(g["x0"], g["y0"], g["x1"], g["y1"], g["area"]) for g in a["regions"]] == [(10, 10, 30, 40, 600)]
+    assert a["regions_below_image_threshold"] == []
     assert (b["width"], b["height"], b["decision"], b["regions"]) == (80, 48, False, [])
     assert a["model"].startswith("_test_detect_tiny:bright.safetensors@") and a["version"]
     with open(out / "results.csv", newline="") as f:
@@ -81,8 +99,11 @@ def test_folder_all_ok(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture)
     assert tuple(rows[0].keys()) == RECORD_KEYS and set(RECORD_KEYS) == KEYS
     assert rows[0]["status"] == "ok" and rows[0]["error"] == "" and rows[0]["decision"] == "true"
     assert json.loads(rows[0]["regions"])[0]["area"] == 600
+    assert rows[0]["overlay"] == "photos/a.png.overlay.png" and rows[0]["pixel_threshold"] == "0.5"
     page = (out / "index.html").read_text()
-    assert 'src="a.overlay.png"' in page and 'src="sub/b.overlay.png"' in page
+    assert 'src="photos/a.png.overlay.png"' in page and 'src="photos/sub/b.png.overlay.png"' in page
+    assert 'href="../photos/a.png"' in page and 'href="photos/a.png.mask.png"' in page
+    assert "1 flagged as inpainted" in page and "1 clean" in page and "0 failed" in page
     assert "<script>" in page and "sortBy" in page and "http" not in page.split("<body>")[1]
 
 
@@ -118,15 +139,16 @@ def test_bad_inputs_each_reported_and_batch_continues(ckpt: str, tmp_path: Path,
         assert words in line.lower(), line
     by_name = {Path(r["file"]).name: r for r in records(out)}
     assert set(by_name) == set(expected) | {"good.png"}
-    assert by_name["good.png"]["status"] == "ok" and (out / "good.overlay.png").is_file()
+    assert by_name["good.png"]["status"] == "ok" and pic(out, src / "good.png", "overlay").is_file()
     for name, words in expected.items():
         r = by_name[name]
         assert set(r) == KEYS and r["status"] == "error" and words in r["error"].lower()
-        assert r["score"] is None and r["regions"] is None
-        assert not (out / f"{Path(name).stem}.mask.png").exists()
-    assert "1 ok, 6 failed" in cap.out
+        assert r["score"] is None and r["regions"] is None and r["mask"] is None
+        assert r["pixel_threshold"] == 0.5 and r["model"].startswith("_test_detect_tiny")
+        assert not pic(out, src / name, "mask").exists()
+    assert "1 ok (1 flagged as inpainted, 0 clean), 6 failed" in cap.out
     page = (out / "index.html").read_text()
-    assert "permission denied" in page and "good.overlay.png" in page
+    assert "permission denied" in page and "good.png.overlay.png" in page
 
 
 def test_max_pixels_option(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -142,21 +164,22 @@ def test_skip_existing_resumes(ckpt: str, tmp_path: Path, capsys: pytest.Capture
     b = write_png(src / "b.png", square_image(64, box=(0, 0, 10, 10)))
     out = tmp_path / "out"
     assert run(["detect", str(a), str(b), "-o", str(out), "--model", ckpt]) == 0
-    stamp = (out / "a.mask.png").stat().st_mtime_ns
+    stamp = pic(out, a, "mask").stat().st_mtime_ns
     c = write_png(src / "c.png", square_image(64, box=(5, 5, 60, 60)))
-    (out / "b.overlay.png").unlink()  # b's outputs are incomplete: it must be redone
+    pic(out, b, "overlay").unlink()  # b's outputs are incomplete: it must be redone
     capsys.readouterr()
     # a run over a and c only, resuming: a skipped, c new, b's old record kept
     assert run(["detect", str(a), str(c), "-o", str(out), "--model", ckpt, "--skip-existing"]) == 0
-    assert "(1 skipped, already done)" in capsys.readouterr().out
-    assert (out / "a.mask.png").stat().st_mtime_ns == stamp
+    assert "1 skipped, already done and verified" in capsys.readouterr().out
+    assert pic(out, a, "mask").stat().st_mtime_ns == stamp
     recs = records(out)
     assert sorted(Path(r["file"]).name for r in recs) == ["a.png", "b.png", "c.png"]
     assert run(["detect", str(b), "-o", str(out), "--model", ckpt, "--skip-existing"]) == 0
-    assert "(1 skipped" not in capsys.readouterr().out and (out / "b.overlay.png").is_file()
-    # without --skip-existing a run starts a fresh results file
+    assert "skipped" not in capsys.readouterr().out and pic(out, b, "overlay").is_file()
+    # without --skip-existing a run redoes its inputs and keeps the records of the others
     assert run(["detect", str(a), "-o", str(out), "--model", ckpt]) == 0
-    assert [Path(r["file"]).name for r in records(out)] == ["a.png"]
+    assert pic(out, a, "mask").stat().st_mtime_ns != stamp
+    assert [Path(r["file"]).name for r in records(out)] == ["c.png", "b.png", "a.png"]
 
 
 def test_stdin_glob_and_missing(ckpt: str, tmp_path: Path) -> None:
@@ -176,33 +199,44 @@ def test_stdin_glob_and_missing(ckpt: str, tmp_path: Path) -> None:
     recs = records(out)
     assert [Path(r["file"]).name for r in recs] == ["-", "p1.png", "p2.png", "nothing*.jpg", "absent.png"]
     assert [r["status"] for r in recs] == ["ok", "ok", "ok", "error", "error"]
-    assert recs[0]["width"] == 32 and (out / "stdin.mask.png").is_file() and (out / "p2.overlay.png").is_file()
+    assert recs[0]["width"] == 32 and (out / "stdin.mask.png").is_file() and pic(out, src / "p2.png", "overlay").is_file()
+    assert recs[0]["mask"] == "stdin.mask.png" and recs[0]["input_mtime_ns"] is None
+    assert recs[0]["input_sha256"] == hashlib.sha256(data).hexdigest()
 
 
-def test_never_writes_over_inputs(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    d = tmp_path / "d"
+def test_never_writes_over_inputs(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    d = Path("d")
     a = write_png(d / "a.png", square_image(32))
-    trap = write_png(d / "a.mask.png", square_image(32, box=(0, 0, 4, 4)))
+    # a.png's mask would be ./d/a.png.mask.png: exactly the second input
+    trap = write_png(d / "a.png.mask.png", square_image(32, box=(0, 0, 4, 4)))
     before = trap.read_bytes()
-    code = run(["detect", str(a), str(trap), "-o", str(d), "--model", ckpt])
+    code = run(["detect", str(a), str(trap), "-o", ".", "--model", ckpt])
     err = capsys.readouterr().err
     assert code == 2 and "would overwrite an input file" in err and trap.read_bytes() == before
-    # an output folder equal to, or (recursive) inside, an input folder is refused up front
+    # an output folder equal to, or (recursive) inside, an input folder is refused up front,
+    # and so is one that would mirror a folder's outputs into the folder itself
     assert run(["detect", str(d), "-o", str(d), "--model", ckpt]) == 2
     assert run(["detect", str(d), "-o", str(d / "out"), "-r", "--model", ckpt]) == 2
+    assert run(["detect", str(d), "-o", ".", "--model", ckpt]) == 2
     err = capsys.readouterr().err
-    assert err.count("choose an output folder outside it") == 2 and "Traceback" not in err
+    assert err.count("choose an output folder outside it") == 3 and "Traceback" not in err
 
 
-def test_name_collisions_and_no_overlay(ckpt: str, tmp_path: Path) -> None:
-    src = tmp_path / "in"
-    write_png(src / "a.png", square_image(32))
-    (src / "a.bmp").write_bytes(encode_image(square_image(32), "bmp"))
-    out = tmp_path / "out"
-    assert run(["detect", str(src), "-o", str(out), "--model", ckpt, "--no-overlay"]) == 0
-    assert sorted(p.name for p in out.glob("*.png")) == ["a.heatmap.png", "a.mask.png", "a_png.heatmap.png",
-                                                         "a_png.mask.png"]
-    assert 'src="a.heatmap.png"' in (out / "index.html").read_text()
+def test_same_names_and_no_overlay(ckpt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(Path("in/a.png"), square_image(32))
+    Path("in/a.bmp").write_bytes(encode_image(square_image(32), "bmp"))
+    write_png(Path("in2/a.png"), square_image(32))
+    out = Path("out")
+    # same stems, and the same file name in two input folders: each keeps its own pictures
+    assert run(["detect", "in", "in2", "-o", str(out), "--model", ckpt, "--no-overlay"]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "in/a.bmp.heatmap.png", "in/a.bmp.mask.png", "in/a.png.heatmap.png", "in/a.png.mask.png",
+        "in2/a.png.heatmap.png", "in2/a.png.mask.png"]
+    assert 'src="in/a.bmp.heatmap.png"' in (out / "index.html").read_text()
+    assert all(r["overlay"] is None for r in records(out))
 
 
 def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -226,4 +260,35 @@ def test_real_entry_point_subprocess(ckpt: str, tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert error_lines(proc.stderr) == [f"error: {bad}: empty file (0 bytes)", "error: 1 of 2 input(s) failed"]
-    assert "1 ok, 1 failed" in proc.stdout
+    assert "1 ok (1 flagged as inpainted, 0 clean), 1 failed" in proc.stdout
+
+
+def test_index_page_counts_links_viewer_and_mixed_settings(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(Path("in/a.png"), square_image(48, box=(4, 4, 30, 30)))
+    write_png(Path("in/b.png"), np.full((48, 48, 3), 20, np.uint8))
+    Path("in/bad.png").write_bytes(b"not a png")
+    out = Path("out")
+    assert run(["detect", "in/a.png", "in/bad.png", "-o", "out", "--model", ckpt]) == 2
+    # a later run with another pixel threshold: a's record is kept, and the page says its settings differ
+    assert run(["detect", "in/b.png", "-o", "out", "--model", ckpt, "--pixel-threshold", "0.04"]) == 0
+    page = (out / "index.html").read_text()
+    assert ('<span class="flagged">1 flagged as inpainted</span><span class="clean">1 clean</span>'
+            '<span class="failed">1 failed</span> of 3 image(s)') in page
+    assert "This run: model _test_detect_tiny:bright.safetensors@" in page
+    assert "pixel threshold 0.04, image threshold 0.5." in page
+    assert "1 record(s) kept from earlier runs used another model or other thresholds" in page
+    # every picture and the original are linked, and the side-by-side viewer has them
+    for kind in ("overlay", "heatmap", "mask"):
+        assert f'href="in/a.png.{kind}.png"' in page
+    assert 'href="../in/a.png">original</a>' in page
+    assert 'data-original="../in/a.png" data-overlay="in/a.png.overlay.png" data-heatmap="in/a.png.heatmap.png"' in page
+    assert 'id="v-original"' in page and 'id="v-overlay"' in page and 'id="v-heatmap"' in page
+    # b is clean at image threshold 0.5: its faint area is listed as below the threshold, not as a region
+    b = {Path(r["file"]).name: r for r in records(out)}["b.png"]
+    assert b["decision"] is False and b["regions"] == [] and b["regions_below_image_threshold"]
+    assert ">0 (+1 below)<" in page
+    # works offline: nothing fetched from elsewhere
+    body = page.split("<body>")[1]
+    assert "http" not in body and "<link" not in page and "@import" not in page

@@ -74,10 +74,13 @@ def bright_probability(v: float) -> float:
 
 
 def make_checkpoint(path: Path, *, kind: str = "bright", seed: int = 0, **kwargs) -> Path:
-    """Save a tiny-model checkpoint: ``bright`` (hand-set) or ``random`` (seeded init)."""
+    """Save a tiny-model checkpoint: ``bright`` (hand-set), ``random`` (seeded init) or ``nan``
+    (every weight NaN, like a training run that diverged)."""
     torch.manual_seed(seed)
     model = TinyDetector(**kwargs)
     sd = bright_state(model) if kind == "bright" else model.state_dict()
+    if kind == "nan":
+        sd = {k: torch.full_like(v, float("nan")) for k, v in sd.items()}
     return save_checkpoint(path, sd, {"model": NAME, "kwargs": kwargs})
 
 
@@ -101,5 +104,18 @@ CLI_SCRIPT = (
 )
 
 
-def cli_command(*args: str) -> list[str]:
-    return [sys.executable, "-c", CLI_SCRIPT.format(tests=str(Path(__file__).parent)), *args]
+#: the same, printing the process's peak resident memory (``MAXRSS_KB <n>``) to stderr at exit
+CLI_MEMORY_SCRIPT = (
+    "import resource, sys; sys.path.insert(0, {tests!r}); import test_detect_support as s\n"
+    "from inpaintscope.cli.main import main\n"
+    "try:\n"
+    "    with s.registered():\n"
+    "        main(sys.argv[1:])\n"
+    "finally:\n"
+    "    print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+)
+
+
+def cli_command(*args: str | bytes, memory: bool = False) -> list[str | bytes]:
+    script = CLI_MEMORY_SCRIPT if memory else CLI_SCRIPT
+    return [sys.executable, "-c", script.format(tests=str(Path(__file__).parent)), *args]

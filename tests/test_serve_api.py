@@ -47,10 +47,10 @@ def test_detect_multipart_record_matches_the_known_answer(client):
     r = client.post("/v1/detect", files={"file": ("../../secret dir/ramp photo.png", PNG, "image/png")})
     assert r.status_code == 200, r.text
     rec = r.json()
-    assert set(RECORD_KEYS) | {"thresholds", "images"} == set(rec)
+    assert set(RECORD_KEYS) | {"images"} == set(rec)
     assert rec["file"] == "ramp photo.png"  # base name only: nothing of the client's path echoed
     assert (rec["status"], rec["error"], rec["width"], rec["height"]) == ("ok", None, WIDTH, HEIGHT)
-    assert rec["thresholds"] == {"pixel": 0.5, "image": 0.5}
+    assert (rec["pixel_threshold"], rec["image_threshold"]) == (0.5, 0.5)
     x0 = first_column_at(0.5)
     assert x0 == 108
     assert len(rec["regions"]) == 1
@@ -74,7 +74,7 @@ def test_detect_multipart_record_matches_the_known_answer(client):
     heat = decode_data_url(rec["images"]["heatmap"])
     assert np.abs(heat.astype(int) - np.rint(p * 255)).max() <= 1
     overlay = decode_data_url(rec["images"]["overlay"])
-    assert overlay.shape[0] == HEIGHT and overlay.shape[1] > WIDTH  # the colour bar is appended
+    assert overlay.shape[0] > HEIGHT and overlay.shape[1] > WIDTH  # caption band above, colour bar beside
 
 
 def test_raw_body_is_sniffed_and_thresholds_apply(client):
@@ -86,14 +86,16 @@ def test_raw_body_is_sniffed_and_thresholds_apply(client):
     x0 = first_column_at(0.9)
     assert x0 == 134
     assert [(g["x0"], g["x1"]) for g in rec["regions"]] == [(x0, RECT_X1)]
-    assert rec["thresholds"] == {"pixel": 0.9, "image": 0.9}
+    assert (rec["pixel_threshold"], rec["image_threshold"]) == (0.9, 0.9)
 
     assert rec["score"] < 1.0
     rec = client.post("/v1/detect?pixel_threshold=0.5&image_threshold=1&images=none", content=PNG).json()
-    assert rec["decision"] is False and rec["regions"][0]["x0"] == first_column_at(0.5)
-    assert rec["thresholds"] == {"pixel": 0.5, "image": 1.0}
+    # called clean: the regions are kept, but apart from the detections
+    assert rec["decision"] is False and rec["regions"] == []
+    assert rec["regions_below_image_threshold"][0]["x0"] == first_column_at(0.5)
+    assert (rec["pixel_threshold"], rec["image_threshold"]) == (0.5, 1.0)
     rec = client.post("/v1/detect?threshold=0.99&image_threshold=0.2&images=none", content=PNG).json()
-    assert rec["decision"] is True and rec["thresholds"] == {"pixel": 0.99, "image": 0.2}
+    assert rec["decision"] is True and (rec["pixel_threshold"], rec["image_threshold"]) == (0.99, 0.2)
     assert rec["regions"][0]["x0"] == first_column_at(0.99)
 
 

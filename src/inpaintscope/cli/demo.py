@@ -4,11 +4,14 @@ The photos are made at run time from scikit-image's bundled sample images, so no
 third-party ships with inpaintscope and nothing is downloaded. Each photo gets one region
 removed by a classical inpainter (the report's ``realfake`` compositing); the default
 detector then runs on the originals and the edited copies, and the demo prints a score table
-with the IoU of each predicted mask against the true one.
+(inpainter, score, decision, IoU of each predicted mask against the true one) and one line
+counting hits, misses and false alarms (:func:`demo_rows`, :func:`demo_summary`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -61,9 +64,60 @@ def make_demo_edits(photos: list[Path], directory: str | Path, truth_dir: str | 
     return out
 
 
-def _iou(pred: np.ndarray, truth: np.ndarray) -> float:
-    union = np.logical_or(pred, truth).sum()
-    return float(np.logical_and(pred, truth).sum() / union) if union else 1.0
+@dataclass(frozen=True)
+class DemoRow:
+    """One line of the demo table: a photo, the inpainter that edited it (None for an original),
+    the detection's record and, for an edit, the IoU of the predicted mask with the true one."""
+
+    file: str
+    inpainter: str | None
+    record: dict[str, Any]
+    iou: float | None
+
+    @property
+    def edited(self) -> bool:
+        return self.inpainter is not None
+
+    @property
+    def outcome(self) -> str:
+        """``hit`` (edit flagged), ``miss`` (edit called clean), ``false alarm`` (original
+        flagged), ``correct`` (original called clean) or ``error``."""
+        if self.record.get("status") != "ok":
+            return "error"
+        flagged = bool(self.record.get("decision"))
+        if self.edited:
+            return "hit" if flagged else "miss"
+        return "false alarm" if flagged else "correct"
+
+
+def demo_rows(records: list[dict[str, Any]], inpainters: dict[str, str | None], det_dir: str | Path,
+              truth_dir: str | Path) -> list[DemoRow]:
+    """Score each detection record against the truth: ``inpainters`` maps a file name to the
+    inpainter that edited it (None: an original). The IoU is :func:`inpaintscope.evaluate.metrics.iou_at`
+    of the written mask against the true mask's core (== 255)."""
+    from ..evaluate.metrics import iou_at
+    from ..io import read_mask
+
+    rows = []
+    for rec in records:
+        name = Path(rec["file"]).name
+        inpainter = inpainters.get(name)
+        iou = None
+        if inpainter is not None and rec.get("status") == "ok" and rec.get("mask"):
+            predicted = read_mask(Path(det_dir) / rec["mask"]) > 127
+            truth = read_mask(Path(truth_dir) / f"{Path(name).stem}.mask.png") == 255
+            iou = iou_at(predicted.astype(np.float32), truth)
+        rows.append(DemoRow(name, inpainter, rec, iou))
+    return rows
+
+
+def demo_summary(rows: list[DemoRow]) -> str:
+    """One line: hits, misses and false alarms."""
+    n = {k: sum(r.outcome == k for r in rows) for k in ("hit", "miss", "false alarm", "correct", "error")}
+    edits, originals = sum(r.edited for r in rows), sum(not r.edited for r in rows)
+    line = (f"{n['hit']} of {edits} edits found (hits), {n['miss']} missed; "
+            f"{n['false alarm']} false alarm(s) on {originals} untouched photos")
+    return line + (f"; {n['error']} failed" if n["error"] else "")
 
 
 @click.command()
@@ -75,14 +129,15 @@ def demo(out_dir: str, model: str | None, device: str) -> None:
     """Inpaint regions of scikit-image's sample photos, then detect them with the default model.
 
     \b
-    Prints, for each original and edited photo, the image-level score, the decision and the
-    IoU of the predicted mask with the truth, and where the overlays and the HTML report are.
+    Prints, for each original and edited photo, the inpainter, the image-level score, the
+    decision and the IoU of the predicted mask with the truth, then one line counting hits,
+    misses and false alarms, and where the overlays and the HTML report are.
     Running it again reuses the generated photos.
     """
-    from ..detection.batch import INDEX_HTML, expand_inputs, run_batch
+    from ..detection.batch import expand_inputs, run_batch
     from ..detection.loader import load_model
+    from ..detection.outputs import INDEX_HTML
     from ..detection.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
-    from ..io import read_mask
 
     out = Path(out_dir)
     images, truth_dir, det_dir = out / "images", out / "truth", out / "detections"
@@ -92,18 +147,18 @@ def demo(out_dir: str, model: str | None, device: str) -> None:
     loaded = load_model(model, device=device)
     items = expand_inputs([str(p) for p in [*photos, *edits]], out_dir=det_dir)
     summary = run_batch(items, det_dir, model=loaded, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, progress=False)
-    click.echo(f"\n{'file':<28} {'truth':<10} {'score':>6}  {'decision':<10} {'mask IoU':>8}")
-    for rec, item in zip(summary.records, items):
-        name = Path(rec["file"]).name
-        edited = name.endswith("_inpainted.png")
-        truth = "inpainted" if edited else "original"
+    inpainters: dict[str, str | None] = {p.name: None for p in photos}
+    inpainters.update({e.name: case[2] for e, case in zip(edits, CASES)})
+    rows = demo_rows(summary.run_records, inpainters, det_dir, truth_dir)
+    click.echo(f"\n{'file':<28} {'inpainter':<10} {'score':>6}  {'decision':<10} {'mask IoU':>8}  outcome")
+    for row in rows:
+        rec = row.record
+        inpainter = row.inpainter or "-"
         if rec["status"] != "ok":
-            click.echo(f"{name:<28} {truth:<10} error: {rec['error']}")
+            click.echo(f"{row.file:<28} {inpainter:<10} error: {rec['error']}")
             continue
-        iou = ""
-        if edited:
-            pred = read_mask(item.outputs(det_dir)["mask"]) > 127
-            iou = f"{_iou(pred, read_mask(truth_dir / (Path(name).stem + '.mask.png')) == 255):.2f}"
         decision = "INPAINTED" if rec["decision"] else "clean"
-        click.echo(f"{name:<28} {truth:<10} {rec['score']:>6.3f}  {decision:<10} {iou:>8}")
-    click.echo(f"\nmodel: {loaded.label}   overlays: {det_dir}/*.overlay.png   report: {det_dir / INDEX_HTML}")
+        iou = "" if row.iou is None else f"{row.iou:.2f}"
+        click.echo(f"{row.file:<28} {inpainter:<10} {rec['score']:>6.3f}  {decision:<10} {iou:>8}  {row.outcome}")
+    click.echo(f"\n{demo_summary(rows)}")
+    click.echo(f"model: {loaded.label}   overlays: {det_dir}/**/*.overlay.png   report: {det_dir / INDEX_HTML}")

@@ -14,51 +14,87 @@ import click
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs.")
 @click.option("--model", "model", default=None, metavar="NAME|CHECKPOINT",
               help="Shipped model name (default: 'default'), one of our .safetensors checkpoints, or an official IID-Net .pth.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
-              help="Probability at which a pixel is marked inpainted and the image is flagged.")
+@click.option("--pixel-threshold", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Probability at which a pixel enters the mask and the outlined regions [default: 0.5]. "
+                   "Lower it to see fainter areas: it never changes the decision.")
+@click.option("--image-threshold", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Image score at which a photo is called inpainted [default: 0.5].")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Deprecated: sets both --pixel-threshold and --image-threshold.")
 @click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda",
               help="Where to run the model.")
 @click.option("--tile", type=click.IntRange(32), default=None, help="Tile side for large images [default: 1024].")
 @click.option("--overlap", type=click.IntRange(0), default=None, help="Overlap between tiles [default: 128].")
 @click.option("--skip-existing", is_flag=True,
-              help="Resume: skip inputs whose outputs and ok record already exist; keep older records.")
-@click.option("--no-overlay", is_flag=True, help="Do not write <stem>.overlay.png (faster).")
+              help="Resume: skip inputs whose earlier result can be verified (same file content, model and "
+                   "thresholds; pictures present and intact); redo the rest.")
+@click.option("--no-overlay", is_flag=True, help="Do not write the .overlay.png pictures (faster).")
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
               help="Refuse larger images (decompression-bomb guard) [default: 200,000,000].")
-def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | None, threshold: float,
-           device: str, tile: int | None, overlap: int | None, skip_existing: bool, no_overlay: bool,
-           max_pixels: int | None) -> None:
+def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | None, pixel_threshold: float | None,
+           image_threshold: float | None, threshold: float | None, device: str, tile: int | None,
+           overlap: int | None, skip_existing: bool, no_overlay: bool, max_pixels: int | None) -> None:
     """Detect inpainted regions in INPUTS (files, folders, glob patterns, or - for stdin).
 
-    Writes, per image, OUT/<path>/<stem>.mask.png (0/255), .heatmap.png (8-bit probability)
-    and .overlay.png, mirroring each input's folder structure, plus OUT/results.jsonl,
-    OUT/results.csv and OUT/index.html (sortable by score). Unreadable inputs get an error
-    line and an error record; the run goes on. Exit code 0 when all succeeded, 2 otherwise.
+    \b
+    Per input, mirroring its path below OUT (photos/a.jpg -> OUT/photos/a.jpg.*):
+      <name>.mask.png     pixels at or above the pixel threshold (0/255)
+      <name>.heatmap.png  per-pixel probability (8-bit)
+      <name>.overlay.png  heatmap on the photo; decision and score written on it;
+                          regions outlined only when the image is called inpainted
+    Per run: OUT/results.jsonl, OUT/results.csv (one record per input, with the
+    thresholds and the paths of its pictures) and OUT/index.html (counts, sortable
+    table, side-by-side view). A photo is called inpainted when its image score
+    reaches --image-threshold. Bad inputs get an error line and an error record and
+    the run goes on; files not written by detect are never overwritten; one run at
+    a time per OUT. Exit code 0 when all succeeded, 2 otherwise.
     """
+    import warnings
     from pathlib import Path
 
-    from ..detection.batch import INDEX_HTML, RESULTS_CSV, RESULTS_JSONL, expand_inputs, run_batch
+    from ..detection.api import resolve_thresholds
+    from ..detection.batch import expand_inputs, run_batch
     from ..detection.loader import load_model
+    from ..detection.outputs import INDEX_HTML, RESULTS_CSV, RESULTS_JSONL, OutputFolder
+    from ..detection.report import printable
     from ..detection.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
     from ..io import DEFAULT_MAX_PIXELS
 
+    if threshold is not None:
+        click.echo(f"warning: --threshold is deprecated; it sets both --pixel-threshold and --image-threshold "
+                   f"to {threshold:g}", err=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # said once above, in CLI words
+        pixel, image = resolve_thresholds(pixel_threshold, image_threshold, threshold)
     start = time.perf_counter()
     out = Path(out_dir)
+    shown = printable(out_dir)
     items = expand_inputs(inputs, out_dir=out, recursive=recursive)
     if not items:
         click.echo("error: no input images found (folders contribute files with an image suffix; "
                    "use --recursive to descend into sub-folders)", err=True)
         sys.exit(2)
     loaded = load_model(model, device=device)  # once for the whole run
-    summary = run_batch(items, out, model=loaded, threshold=threshold,
-                        tile=DEFAULT_TILE if tile is None else tile,
-                        overlap=DEFAULT_OVERLAP if overlap is None else overlap,
-                        overlay=not no_overlay, skip_existing=skip_existing,
-                        max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+    with OutputFolder.open(out) as folder:
+        if folder.removed_temporaries:
+            click.echo(f"note: removed {folder.removed_temporaries} temporary file(s) left in {shown} by an "
+                       "interrupted run", err=True)
+        summary = run_batch(items, folder, model=loaded, pixel_threshold=pixel, image_threshold=image,
+                            tile=DEFAULT_TILE if tile is None else tile,
+                            overlap=DEFAULT_OVERLAP if overlap is None else overlap,
+                            overlay=not no_overlay, skip_existing=skip_existing,
+                            max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
     elapsed = time.perf_counter() - start
-    skipped = f" ({summary.skipped} skipped, already done)" if summary.skipped else ""
-    click.echo(f"detect: {summary.ok} ok{skipped}, {summary.failed} failed in {elapsed:.1f} s; "
-               f"{out / RESULTS_JSONL}, {out / RESULTS_CSV}, {out / INDEX_HTML}")
+    skipped = f"; {summary.skipped} skipped, already done and verified" if summary.skipped else ""
+    click.echo(f"detect: {summary.ok} ok ({summary.flagged} flagged as inpainted, {summary.clean} clean{skipped}), "
+               f"{summary.failed} failed in {elapsed:.1f} s; model {printable(loaded.label)}, pixel threshold {pixel:g}, "
+               f"image threshold {image:g}")
+    if summary.write_errors:
+        for line in summary.write_errors:
+            click.echo(f"error: {line}", err=True)
+    else:
+        click.echo(f"results: {shown}/{RESULTS_JSONL}, {shown}/{RESULTS_CSV}, {shown}/{INDEX_HTML}")
     if summary.failed:
         click.echo(f"error: {summary.failed} of {len(items)} input(s) failed", err=True)
+    if summary.exit_code:
         sys.exit(summary.exit_code)

@@ -4,23 +4,30 @@ Conventions (the same in the library, the CLI and the results files, and the sam
 ``evaluate``: both read a model's outputs with :mod:`inpaintscope.scoring`):
 
 * ``heatmap``: float32 H×W per-pixel probability ``sigmoid(mask logit)``.
-* ``mask``: ``heatmap >= threshold`` (bool H×W, True = inpainted).
 * ``score``: image-level probability of inpainting. ``sigmoid(image_logit)`` when the model has
   an image head (tiled runs: the maximum tile logit, see :mod:`.tiling`); otherwise the
   **99.9th percentile of the heatmap** (:data:`FALLBACK_PERCENTILE`): a region of at least 0.1 %
   of the image decides, while a few stray hot pixels do not.
-* ``decision``: ``score >= threshold``.
+* ``decision``: ``score >= image_threshold`` (True = called inpainted). It depends on the image
+  threshold only: lowering the **pixel** threshold to see fainter areas never flags a photo.
+* ``mask``: ``heatmap >= pixel_threshold`` (bool H×W): the pixel evidence, for every image.
 * ``regions``: 8-connected components of the mask with at least ``min_region_area`` pixels
-  (default :func:`default_min_region_area`: 0.01 % of the image, at least 16 px), largest first.
-  Smaller specks stay in the mask and in ``area_fraction`` but are not listed.
+  (default :func:`default_min_region_area`: 0.01 % of the image, at least 16 px), largest
+  first, **for an image called inpainted only**. For an image called clean the same
+  components are in ``regions_below_image_threshold`` instead and are not drawn: they are not
+  detections. Smaller specks stay in the mask and in ``area_fraction`` but are not listed.
 * ``area_fraction``: fraction of pixels in the mask.
+
+A model whose output is not finite (NaN or infinity, e.g. a corrupt checkpoint) raises
+:class:`ModelOutputError` instead of answering: no NaN ever reaches a score or a results file.
 """
 from __future__ import annotations
 
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +42,15 @@ from ..scoring import inpainted, score_outputs
 from .loader import load_model
 from .render import heatmap_to_uint8, mask_to_uint8, render_overlay
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, predict_tiled
+
+DEFAULT_PIXEL_THRESHOLD = 0.5
+DEFAULT_IMAGE_THRESHOLD = 0.5
+#: the pictures :meth:`Detection.picture` draws, in the order they are written
+PICTURE_KINDS = ("mask", "heatmap", "overlay")
+
+
+class ModelOutputError(InpaintscopeError):
+    """The model answered NaN or infinity for an image (its weights are probably corrupt)."""
 
 
 def default_min_region_area(height: int, width: int) -> int:
@@ -61,8 +77,9 @@ class Region:
 
 def find_regions(mask: np.ndarray, heatmap: np.ndarray, *, min_area: int) -> list[Region]:
     """Connected regions (8-connectivity) of ``mask`` with ``area >= min_area``, largest first."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8,
-                                                           ltype=cv2.CV_32S)
+    # a bool mask is viewed as uint8, not copied (100+ MP images)
+    as_u8 = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(as_u8, connectivity=8, ltype=cv2.CV_32S)
     keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area]
     if not keep:
         return []
@@ -77,7 +94,7 @@ def find_regions(mask: np.ndarray, heatmap: np.ndarray, *, min_area: int) -> lis
     return regions
 
 
-@dataclass
+@dataclass(repr=False)
 class Detection:
     """The result of :func:`detect` on one image (see the module doc for each field's meaning)."""
 
@@ -86,26 +103,55 @@ class Detection:
     score: float
     decision: bool
     regions: list[Region]
+    regions_below_image_threshold: list[Region]
     area_fraction: float
-    threshold: float
+    pixel_threshold: float
+    image_threshold: float
     model: str
     version: str
     seconds: float
     width: int
     height: int
     #: the RGB image analysed (kept for the overlay; not copied)
-    image: np.ndarray | None = field(default=None, repr=False)
+    image: np.ndarray | None = None
     #: file name the image came from, when known (default stem for :meth:`save`)
     source: str | None = None
 
-    def to_record(self) -> dict[str, Any]:
-        """The per-image record of results.jsonl (without ``file``/``status``/``error``)."""
-        return {
-            "width": self.width, "height": self.height, "score": round(self.score, 6),
-            "decision": self.decision, "area_fraction": round(self.area_fraction, 6),
-            "regions": [r.to_dict() for r in self.regions], "model": self.model,
-            "version": self.version, "seconds": round(self.seconds, 4),
-        }
+    @property
+    def verdict(self) -> str:
+        """``"inpainted"`` or ``"clean"``: the decision in words."""
+        return "inpainted" if self.decision else "clean"
+
+    def __repr__(self) -> str:
+        below = f" (+{len(self.regions_below_image_threshold)} below the image threshold)" \
+            if self.regions_below_image_threshold else ""
+        source = f", source={self.source!r}" if self.source else ""
+        return (f"Detection({self.verdict}, score={self.score:.3f} vs image threshold {self.image_threshold:g}, "
+                f"{len(self.regions)} region(s){below}, area={self.area_fraction:.2%} at pixel threshold "
+                f"{self.pixel_threshold:g}, {self.width}×{self.height}, model={self.model!r}{source})")
+
+    def caption(self) -> str:
+        """The one line written on the overlay: decision, score and thresholds."""
+        cmp = ">=" if self.decision else "<"
+        n = len(self.regions) if self.decision else len(self.regions_below_image_threshold)
+        regions = f"{n} region{'s' if n != 1 else ''}" if self.decision else \
+            f"{n} candidate region{'s' if n != 1 else ''} not drawn"
+        return (f"{self.verdict.upper()}  score {self.score:.3f} {cmp} {self.image_threshold:g}  |  "
+                f"{regions}  |  pixel threshold {self.pixel_threshold:g}")
+
+    def picture(self, kind: str) -> np.ndarray:
+        """The uint8 picture ``kind`` (one of :data:`PICTURE_KINDS`): ``mask`` (0/255, H×W),
+        ``heatmap`` (8-bit probability, H×W) or ``overlay`` (RGB, with caption and colour bar)."""
+        if kind == "mask":
+            return mask_to_uint8(self.mask)
+        if kind == "heatmap":
+            return heatmap_to_uint8(self.heatmap)
+        if kind == "overlay":
+            photo = self.image if self.image is not None else np.full((self.height, self.width, 3), 128, np.uint8)
+            return render_overlay(photo, self.heatmap, threshold=self.pixel_threshold,
+                                  boxes=[(r.x0, r.y0, r.x1, r.y1) for r in self.regions],
+                                  caption=self.caption(), flagged=self.decision)
+        raise ValueError(f"unknown picture kind {kind!r}; choose one of {PICTURE_KINDS}")
 
     def save(self, directory: str | os.PathLike, stem: str | None = None, *, overlay: bool = True) -> dict[str, Path]:
         """Write ``<stem>.mask.png`` (0/255), ``<stem>.heatmap.png`` (8-bit probability) and,
@@ -116,23 +162,55 @@ class Detection:
             stem = Path(self.source).stem if self.source else "image"
         if not stem or "/" in stem or os.sep in stem:
             raise InpaintscopeError(f"bad output stem {stem!r}: give a plain file name without folders")
-        paths = {"mask": directory / f"{stem}.mask.png", "heatmap": directory / f"{stem}.heatmap.png"}
-        write_image(paths["mask"], mask_to_uint8(self.mask))
-        write_image(paths["heatmap"], heatmap_to_uint8(self.heatmap))
-        if overlay:
-            photo = self.image if self.image is not None else np.full((self.height, self.width, 3), 128, np.uint8)
-            picture = render_overlay(photo, self.heatmap, threshold=self.threshold,
-                                     boxes=[(r.x0, r.y0, r.x1, r.y1) for r in self.regions])
-            paths["overlay"] = directory / f"{stem}.overlay.png"
-            write_image(paths["overlay"], picture)
+        paths = {}
+        for kind in PICTURE_KINDS if overlay else PICTURE_KINDS[:2]:
+            paths[kind] = directory / f"{stem}.{kind}.png"
+            write_image(paths[kind], self.picture(kind))
         return paths
+
+
+def _check_probability(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise InpaintscopeError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def resolve_thresholds(pixel_threshold: float | None = None, image_threshold: float | None = None,
+                       threshold: float | None = None) -> tuple[float, float]:
+    """``(pixel_threshold, image_threshold)`` from the options, defaults filled in and checked.
+
+    ``threshold`` is the deprecated single threshold: it sets both (with a DeprecationWarning)
+    and cannot be combined with either of the new ones.
+    """
+    if threshold is not None:
+        if pixel_threshold is not None or image_threshold is not None:
+            raise InpaintscopeError("give either threshold (deprecated, sets both) or pixel_threshold / "
+                                    "image_threshold, not both")
+        warnings.warn("threshold= is deprecated: it sets both pixel_threshold and image_threshold; "
+                      "pass those instead", DeprecationWarning, stacklevel=3)
+        pixel_threshold = image_threshold = _check_probability("threshold", threshold)
+    pixel = DEFAULT_PIXEL_THRESHOLD if pixel_threshold is None else _check_probability("pixel_threshold", pixel_threshold)
+    image = DEFAULT_IMAGE_THRESHOLD if image_threshold is None else _check_probability("image_threshold", image_threshold)
+    return pixel, image
+
+
+def _check_finite_logits(logits: np.ndarray, image_logit: float | None) -> None:
+    # min/max propagate NaN and expose ±inf without a full-size boolean temporary
+    if logits.size and not (math.isfinite(float(logits.min())) and math.isfinite(float(logits.max()))):
+        raise ModelOutputError("the model's pixel output is not finite (NaN or infinity): its weights "
+                               "are probably corrupt; retrain or use another checkpoint")
+    if image_logit is not None and not math.isfinite(image_logit):
+        raise ModelOutputError("the model's image score is not finite (NaN or infinity): its weights "
+                               "are probably corrupt; retrain or use another checkpoint")
 
 
 def detect(
     image: Any,
     *,
     model: Any = None,
-    threshold: float = 0.5,
+    pixel_threshold: float | None = None,
+    image_threshold: float | None = None,
+    threshold: float | None = None,
     device: str | torch.device = "auto",
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
@@ -145,27 +223,31 @@ def detect(
     :func:`inpaintscope.io.read_image`: EXIF orientation applied, any mode converted to RGB).
     ``model``: None (the shipped default), a shipped name, a checkpoint path or a Detector
     (see :mod:`inpaintscope.detection.loader`); files are loaded once per process.
+    ``pixel_threshold`` (default 0.5): probability at which a pixel enters the mask and the
+    regions; ``image_threshold`` (default 0.5): score at which the image is called inpainted.
+    ``threshold``: deprecated, sets both.
     ``tile``/``overlap``: tiled inference for images larger than ``tile`` (see
     :mod:`inpaintscope.detection.tiling`). ``seconds`` counts reading and inference, not the
-    one-off model load.
+    one-off model load. Raises :class:`ModelOutputError` when the model answers NaN/infinity.
     """
-    if not (isinstance(threshold, (int, float)) and 0.0 <= float(threshold) <= 1.0):
-        raise InpaintscopeError(f"threshold must be a probability in [0, 1], got {threshold!r}")
-    threshold = float(threshold)
+    pixel_threshold, image_threshold = resolve_thresholds(pixel_threshold, image_threshold, threshold)
     loaded = load_model(model, device=device)
     start = time.perf_counter()
     source = os.fspath(image) if isinstance(image, (str, os.PathLike)) else None
     rgb = read_image(image, max_pixels=max_pixels)
     pred = predict_tiled(loaded.detector, rgb, tile=tile, overlap=overlap, device=loaded.device)
+    _check_finite_logits(pred.mask_logits, pred.image_logit)
     # sigmoid in place on the (possibly 24 MP) logit buffer: no second full-size float array
-    scores = score_outputs(pred.mask_logits, pred.image_logit, pixel_threshold=threshold, in_place=True)
+    scores = score_outputs(pred.mask_logits, pred.image_logit, pixel_threshold=pixel_threshold, in_place=True)
     heatmap, mask, score = scores.heatmap, scores.mask, scores.score
     h, w = heatmap.shape
+    decision = bool(inpainted(score, image_threshold))
     min_area = default_min_region_area(h, w) if min_region_area is None else int(min_region_area)
-    regions = find_regions(mask, heatmap, min_area=min_area)
+    found = find_regions(mask, heatmap, min_area=min_area)
     area_fraction = float(np.count_nonzero(mask)) / mask.size
     seconds = time.perf_counter() - start
-    return Detection(mask=mask, heatmap=heatmap, score=score, decision=inpainted(score, threshold),
-                     regions=regions, area_fraction=area_fraction, threshold=threshold,
-                     model=loaded.label, version=__version__, seconds=seconds, width=w, height=h,
-                     image=rgb, source=source)
+    return Detection(mask=mask, heatmap=heatmap, score=score, decision=decision,
+                     regions=found if decision else [], regions_below_image_threshold=[] if decision else found,
+                     area_fraction=area_fraction, pixel_threshold=pixel_threshold,
+                     image_threshold=image_threshold, model=loaded.label, version=__version__,
+                     seconds=seconds, width=w, height=h, image=rgb, source=source)

@@ -1,16 +1,27 @@
-"""Folder runs: expand inputs, map each to its outputs, run detection, keep going on bad files.
+"""Folder runs: expand inputs, detect each, write its pictures and one record; never stop on a bad input.
 
 Inputs are files, folders (``recursive`` to descend), glob patterns (expanded here too, so a
 quoted ``"photos/*.jpg"`` works the same as the shell's expansion) and ``-`` for image bytes on
 stdin. Explicit files are always attempted whatever their suffix, and so is every file a glob
 matches (as if the shell had expanded it); folders contribute the files with an image suffix
-(:data:`inpaintscope.io.IMAGE_SUFFIXES`).
+(:data:`inpaintscope.io.IMAGE_SUFFIXES`). Anything that is not a regular file (a FIFO, a device)
+gets an error record without being opened for a blocking read. Files an earlier run wrote into
+the output folder are never read as inputs, and an output folder that is an input folder (or,
+with ``recursive``, lies inside one) is refused.
 
-Outputs mirror each input's position relative to its root (the folder given, the glob's fixed
-prefix, or the file's own folder) under ``out_dir``; two inputs that would share a stem (``a.jpg``
-and ``a.png``) get ``a_png``-style stems. Nothing is ever written over an input file, and an
-output folder that is, or with ``recursive`` lies inside, an input folder is refused, since
-its outputs would be read as inputs by the next run.
+Outputs (see :mod:`.outputs`): the pictures of input ``p`` are ``OUT/<p mirrored>.<kind>.png``,
+a function of the path alone; every record names them (relative to ``OUT``) with their SHA-256.
+
+Results: ``results.jsonl``/``.csv`` and ``index.html`` hold one record per input ever run into
+this folder: this run's records, in input order, after the records of earlier runs for other
+inputs (a record whose pictures this run rewrote is dropped). They are rewritten atomically at
+the end; while the run goes on, each finished record is journalled, so a run that is killed
+loses nothing a ``--skip-existing`` resume cannot verify.
+
+Resume (``skip_existing``): an input is skipped only when its previous record is ``ok``, was
+computed from the same content (size, mtime and SHA-256 of the file), with the same model and
+both thresholds, names the pictures this run would write, and each of them still exists with the
+recorded SHA-256. Anything else is redone.
 """
 from __future__ import annotations
 
@@ -18,38 +29,61 @@ import glob
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import InpaintscopeError
-from ..io import DEFAULT_MAX_PIXELS, list_images
+from ..io import DEFAULT_MAX_PIXELS, decode_image, encode_image, list_images, read_file_bytes
+from .api import DEFAULT_IMAGE_THRESHOLD, DEFAULT_PIXEL_THRESHOLD, PICTURE_KINDS
 from .loader import LoadedModel
-from .report import RECORD_KEYS, make_record, read_records, record_line, write_csv, write_index_html, write_jsonl
+from .outputs import (
+    INDEX_HTML,
+    RESULTS_CSV,
+    RESULTS_JSONL,
+    STATE_DIR,
+    OutputFolder,
+    OutputWriteError,
+    known_outputs,
+    output_base,
+    output_paths,
+)
+from .report import (
+    OUTPUT_KEYS,
+    RECORD_KEYS,
+    IndexRow,
+    InputFingerprint,
+    count_decisions,
+    detection_record,
+    href,
+    printable,
+    read_records,
+    records_csv,
+    records_jsonl,
+    render_index_html,
+)
 
-RESULTS_JSONL = "results.jsonl"
-RESULTS_CSV = "results.csv"
-INDEX_HTML = "index.html"
 STDIN = "-"
 _GLOB_CHARS = set("*?[")
 
 
 @dataclass
 class InputItem:
-    """One input: ``file`` is the name written in the record; ``path`` None means stdin;
-    ``rel_dir``/``stem`` place its outputs; ``error`` is set when it failed before reading."""
+    """One input: ``file`` is the name written in the record (printable text); ``path`` None
+    means stdin (or an input that failed before reading, with ``error`` set); ``base`` is where
+    its pictures go (see :func:`.outputs.output_base`)."""
 
     file: str
     path: Path | None
-    rel_dir: PurePosixPath = PurePosixPath(".")
-    stem: str = "stdin"
+    base: PurePosixPath | None = None
     error: str | None = None
 
-    def outputs(self, out_dir: Path, *, overlay: bool = True) -> dict[str, Path]:
-        base = out_dir / self.rel_dir
-        kinds = ("mask", "heatmap", "overlay") if overlay else ("mask", "heatmap")
-        return {k: base / f"{self.stem}.{k}.png" for k in kinds}
+    def outputs(self, *, overlay: bool = True) -> dict[str, PurePosixPath]:
+        """Picture kind → path relative to the output folder."""
+        if self.base is None:
+            return {}
+        return output_paths(self.base, PICTURE_KINDS if overlay else PICTURE_KINDS[:2])
 
 
 @dataclass
@@ -57,12 +91,22 @@ class BatchSummary:
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    flagged: int = 0
+    clean: int = 0
     seconds: float = 0.0
+    #: every record now in results.jsonl (earlier runs' records for other inputs first)
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: this run's records, one per input item, in input order
+    run_records: list[dict[str, Any]] = field(default_factory=list)
+    #: results files that could not be written (one line each)
+    write_errors: list[str] = field(default_factory=list)
+    #: temporary files of a killed run removed from the output folder
+    removed_temporaries: int = 0
+    interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.failed == 0 else 2
+        return 0 if self.failed == 0 and not self.write_errors else 2
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -74,87 +118,128 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def _glob_root(pattern: str) -> Path:
-    parts = Path(pattern).parts
     fixed = []
-    for part in parts:
+    for part in Path(pattern).parts:
         if _GLOB_CHARS & set(part):
             break
         fixed.append(part)
     return Path(*fixed) if fixed else Path(".")
 
 
-def expand_inputs(inputs: Sequence[str], *, out_dir: str | os.PathLike, recursive: bool = False) -> list[InputItem]:
-    """Every input as an :class:`InputItem`, in the order given (folders and globs sorted)."""
-    out_dir = Path(out_dir)
-    out_res = out_dir.resolve()
-    found: list[tuple[str, Path | None, Path | None, str | None]] = []  # file, path, root, error
+def expand_inputs(inputs: Sequence[str | bytes | os.PathLike], *, out_dir: str | os.PathLike,
+                  recursive: bool = False) -> list[InputItem]:
+    """Every input as an :class:`InputItem`, in the order given (folders and globs sorted).
+
+    Raises :class:`InpaintscopeError` for an output folder that would collect its own outputs as
+    inputs; every other problem becomes an item with ``error`` set.
+    """
+    out_res = Path(os.path.realpath(out_dir))
+    ours = {Path(os.path.realpath(p)) for p in known_outputs(out_dir)}
+    state = out_res / STATE_DIR
+
+    def excluded(f: Path) -> bool:
+        real = Path(os.path.realpath(f))
+        return real in ours or _inside(real, state)
+
+    found: list[tuple[str, Path | None, str | None]] = []  # file, path, error
     stdin_used = False
-    for raw in inputs:
+    for raw_any in inputs:
+        raw = os.fsdecode(raw_any)
+        shown = printable(raw)
         if raw == STDIN:
-            found.append((STDIN, None, None, "stdin can be read only once" if stdin_used else None))
+            found.append((STDIN, None, "stdin can be read only once" if stdin_used else None))
             stdin_used = True
             continue
-        p = Path(raw).expanduser()
+        p = Path(os.path.expanduser(raw))
         if p.is_dir():
-            root_res = p.resolve()
+            root_res = Path(os.path.realpath(p))
+            dest = Path(os.path.realpath(Path(out_dir) / output_base(p)))
             if out_res == root_res or (recursive and _inside(out_res, root_res)):
-                raise InpaintscopeError(
-                    f"output folder {out_dir} is {'the input folder' if out_res == root_res else 'inside the input folder'} "
-                    f"{raw}; choose an output folder outside it (outputs would be read as inputs next time)")
-            files = [f for f in list_images(p, recursive=recursive) if not _inside(f.resolve(), out_res)]
-            found.extend((str(f), f, p, None) for f in files)
-        elif p.exists() or os.path.lexists(p):
-            found.append((str(p), p, p.parent, None))
+                where = "the input folder" if out_res == root_res else "inside the input folder"
+                raise InpaintscopeError(f"output folder {printable(os.fsdecode(out_dir))} is {where} {shown}; "
+                                        "choose an output folder outside it (outputs would be read as inputs next time)")
+            if dest == root_res or (recursive and _inside(dest, root_res)):
+                raise InpaintscopeError(f"the outputs of {shown} would be written into {shown} itself "
+                                        f"({printable(str(dest))}); choose an output folder outside it")
+            found.extend((printable(str(f)), f, None) for f in list_images(p, recursive=recursive) if not excluded(f))
+        elif os.path.lexists(p):
+            found.append((shown, p, None))
         elif _GLOB_CHARS & set(raw):
-            root = _glob_root(raw)
             matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(raw), recursive=True))
-            files = [m for m in matches if m.is_file() and not _inside(m.resolve(), out_res)]
+            files = [m for m in matches if not m.is_dir()]
+            kept = [m for m in files if not excluded(m)]
             if not files:
-                found.append((raw, None, None, f"{raw}: no files match this pattern"))
-            found.extend((str(m), m, root, None) for m in files)
+                found.append((shown, None, f"{shown}: no files match this pattern"))
+            elif not kept:
+                found.append((shown, None, f"{shown}: all {len(files)} matching file(s) are outputs an earlier "
+                                           f"detect run wrote into the output folder {printable(str(out_dir))}; "
+                                           "outputs are never read as inputs"))
+            found.extend((printable(str(m)), m, None) for m in kept)
         else:
-            found.append((raw, None, None, f"{raw}: no such file or folder"))
+            found.append((shown, None, f"{shown}: no such file or folder"))
 
     items: list[InputItem] = []
-    taken: set[tuple[str, str]] = set()
     seen: set[Path] = set()
-    for file, path, root, error in found:
+    owners: dict[PurePosixPath, str] = {}
+    for file, path, error in found:
         if error is not None or (path is None and file != STDIN):
             items.append(InputItem(file, None, error=error))
             continue
         if path is not None:
             # a file named twice (a folder and a glob over it) is analysed once
-            key = path.resolve()
+            key = Path(os.path.realpath(path))
             if key in seen:
                 continue
             seen.add(key)
-        if path is None:
-            rel_dir, stem, suffix = PurePosixPath("."), "stdin", ""
-        else:
-            rel = path.relative_to(root) if root is not None and _inside(path, root) else Path(path.name)
-            rel_dir, stem, suffix = PurePosixPath(*rel.parent.parts) if rel.parent.parts else PurePosixPath("."), path.stem, path.suffix
-        candidate = stem
-        if (str(rel_dir), candidate) in taken and suffix:
-            candidate = f"{stem}_{suffix.lstrip('.').lower()}"
-        n = 2
-        while (str(rel_dir), candidate) in taken:
-            candidate = f"{stem}_{n}"
-            n += 1
-        taken.add((str(rel_dir), candidate))
-        items.append(InputItem(file, path, rel_dir, candidate))
+        base = output_base(path)
+        if base in owners:
+            items.append(InputItem(file, None, error=f"its pictures would be {base}.*.png in the output folder, "
+                                                     f"like those of {owners[base]}; run it into another output folder"))
+            continue
+        owners[base] = file
+        items.append(InputItem(file, path, base))
     return items
 
 
 def _line(file: str, message: str) -> str:
+    message = printable(message)
     return f"error: {message}" if message.startswith(file) else f"error: {file}: {message}"
+
+
+def _reusable(prev: Mapping[str, Any] | None, fingerprint: InputFingerprint, *, model: str, pixel_threshold: float,
+              image_threshold: float, outputs: Mapping[str, PurePosixPath], folder: OutputFolder) -> bool:
+    """May ``prev`` stand for this run's result (see the module doc)?"""
+    return (prev is not None and prev.get("status") == "ok" and fingerprint.matches(prev)
+            and prev.get("model") == model and prev.get("pixel_threshold") == pixel_threshold
+            and prev.get("image_threshold") == image_threshold
+            and all(prev.get(k) == str(p) for k, p in outputs.items())
+            and folder.verified(prev, outputs))
+
+
+def _original_href(path: Path, out: Path) -> str | None:
+    try:
+        return href(os.path.relpath(os.path.abspath(path), out))
+    except ValueError:  # another drive (Windows)
+        return Path(os.path.abspath(path)).as_uri()
+
+
+def _settings_sentence(records: Sequence[Mapping[str, Any]], model: str, pixel: float, image: float) -> str:
+    text = f"This run: model {model}, pixel threshold {pixel:g}, image threshold {image:g}."
+    other = sum(1 for r in records if r.get("status") == "ok" and
+                (r.get("model"), r.get("pixel_threshold"), r.get("image_threshold")) != (model, pixel, image))
+    if other:
+        text += (f" {other} record(s) kept from earlier runs used another model or other thresholds "
+                 "(hover a decision to see its own).")
+    return text
 
 
 def run_batch(
     items: Sequence[InputItem],
-    out_dir: str | os.PathLike,
+    out: OutputFolder | str | os.PathLike,
     *,
     model: LoadedModel,
-    threshold: float = 0.5,
+    pixel_threshold: float = DEFAULT_PIXEL_THRESHOLD,
+    image_threshold: float = DEFAULT_IMAGE_THRESHOLD,
     tile: int,
     overlap: int,
     overlay: bool = True,
@@ -164,18 +249,30 @@ def run_batch(
     progress: bool | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> BatchSummary:
-    """Detect every item, write outputs and the three results files; never stops on a bad input.
+    """Detect every item, write its pictures and the results files; never stops on a bad input.
 
-    ``echo`` prints one line per failure (default: stderr, through tqdm so the bar stays
-    intact). ``progress``: None shows the bar only on a terminal.
+    ``out``: an :class:`OutputFolder` already opened (and locked) by the caller, or a path to
+    open here. ``echo`` prints one line per failure (default: stderr, through tqdm so the bar
+    stays intact). ``progress``: None shows the bar only on a terminal.
     """
     from tqdm import tqdm
 
     from .api import detect
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    jsonl = out_dir / RESULTS_JSONL
+    folder = out if isinstance(out, OutputFolder) else OutputFolder.open(out)
+    try:
+        return _run(items, folder, model=model, pixel_threshold=pixel_threshold, image_threshold=image_threshold,
+                    tile=tile, overlap=overlap, overlay=overlay, skip_existing=skip_existing, max_pixels=max_pixels,
+                    stdin_reader=stdin_reader, progress=progress, echo=echo, tqdm=tqdm, detect=detect)
+    finally:
+        if folder is not out:
+            folder.close()
+
+
+def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel, pixel_threshold: float,
+         image_threshold: float, tile: int, overlap: int, overlay: bool, skip_existing: bool, max_pixels: int,
+         stdin_reader: Callable[[], bytes] | None, progress: bool | None, echo: Callable[[str], None] | None,
+         tqdm: Any, detect: Callable[..., Any]) -> BatchSummary:
     if echo is None:
         def echo(msg: str) -> None:
             tqdm.write(msg, file=sys.stderr)
@@ -183,89 +280,124 @@ def run_batch(
         def stdin_reader() -> bytes:
             return sys.stdin.buffer.read()
 
-    input_files = {p.resolve() for it in items if it.path is not None for p in [it.path] if p.exists()}
-    for name in (RESULTS_JSONL, RESULTS_CSV, INDEX_HTML):
-        if (out_dir / name).resolve() in input_files:
-            raise InpaintscopeError(f"{out_dir / name} is one of the inputs; choose another output folder")
+    input_files = {Path(os.path.realpath(it.path)) for it in items if it.path is not None and os.path.lexists(it.path)}
+    # the records of earlier runs: results.jsonl, then what an unfinished run journalled (newer)
+    previous: dict[str, dict[str, Any]] = {r["file"]: r for r in read_records(folder.path / RESULTS_JSONL)}
+    for r in folder.unfinished_records:
+        previous.pop(r["file"], None)
+        previous[r["file"]] = r
+    by_output = {r[k]: r for r in previous.values() for k in OUTPUT_KEYS if r.get(k)}
 
-    old = read_records(jsonl) if skip_existing else []
-    old_by_file = {r["file"]: r for r in old}
-    if not skip_existing and jsonl.exists():
-        jsonl.unlink()  # a fresh run starts a fresh log; the final one is rewritten atomically below
-
-    summary = BatchSummary()
+    summary = BatchSummary(removed_temporaries=folder.removed_temporaries)
     start = time.perf_counter()
     current: dict[str, dict[str, Any]] = {}
-    order: list[str] = []
-    with open(jsonl, "a", encoding="utf-8") as log:
-        for item in tqdm(items, desc="detect", unit="img", file=sys.stderr, disable=None if progress is None else not progress):
-            outputs = item.outputs(out_dir, overlay=overlay)
-            prev = old_by_file.get(item.file)
-            if item.file not in current:
-                order.append(item.file)
-            if (skip_existing and prev is not None and prev.get("status") == "ok"
-                    and item.path is not None and all(p.is_file() for p in outputs.values())):
-                current[item.file] = prev
-                summary.skipped += 1
-                summary.ok += 1
-                continue
+    asked = {"model": printable(model.label), "pixel_threshold": pixel_threshold, "image_threshold": image_threshold}
+    try:
+        for item in tqdm(items, desc="detect", unit="img", file=sys.stderr,
+                         disable=None if progress is None else not progress):
             t0 = time.perf_counter()
+            outputs = item.outputs(overlay=overlay)
+            fingerprint: InputFingerprint | None = None
             try:
                 if item.error is not None:
                     raise InpaintscopeError(item.error)
-                clash = [p for p in outputs.values() if p.resolve() in input_files]
+                clash = [p for p in outputs.values() if Path(os.path.realpath(folder.path / p)) in input_files]
                 if clash:
-                    raise InpaintscopeError(f"output {clash[0]} would overwrite an input file; choose another output folder")
-                source: Any = stdin_reader() if item.path is None else item.path
-                if item.path is None and not source:
-                    raise InpaintscopeError("empty input on stdin (0 bytes)")
-                det = detect(source, model=model, threshold=threshold, tile=tile, overlap=overlap,
-                             max_pixels=max_pixels)
-                det.save(out_dir / item.rel_dir, item.stem, overlay=overlay)
-                det.image = None  # drop the pixels now, not at the next iteration
-                record = make_record(item.file, status="ok", error=None, **det.to_record())
-                summary.ok += 1
+                    raise InpaintscopeError(f"output {folder.display(clash[0])} would overwrite an "
+                                            "input file; choose another output folder")
+                if item.path is None:
+                    data = stdin_reader()
+                    if not data:
+                        raise InpaintscopeError("empty input on stdin (0 bytes)")
+                    fingerprint = InputFingerprint.of(data)
+                else:
+                    data, st = read_file_bytes(item.path)
+                    fingerprint = InputFingerprint.of(data, st)
+                    prev = previous.get(item.file) or by_output.get(str(outputs["mask"]))
+                    if skip_existing and _reusable(prev, fingerprint, outputs=outputs, folder=folder, **asked):
+                        current[item.file] = {**prev, "file": item.file}  # type: ignore[dict-item]
+                        summary.skipped += 1
+                        continue
+                foreign = folder.foreign(outputs.values())
+                if foreign:
+                    raise OutputWriteError(f"{folder.display(foreign[0])} exists and was not written by "
+                                           "inpaintscope detect; not overwritten (move it away or choose another "
+                                           "output folder)")
+                rgb = decode_image(data, name=item.file, max_pixels=max_pixels)
+                del data
+                det = detect(rgb, model=model, pixel_threshold=pixel_threshold, image_threshold=image_threshold,
+                             tile=tile, overlap=overlap, max_pixels=max_pixels)
+                det.source = item.file
+                del rgb
+                sums = {}
+                for kind, rel in outputs.items():  # mask, heatmap, overlay
+                    picture = det.picture(kind)
+                    # drop each full-size array as soon as nothing further needs it (peak memory
+                    # of 100 MP photos): the mask once drawn, the photo once in the overlay
+                    if kind == "mask":
+                        det.mask = None  # type: ignore[assignment]
+                    elif kind == "overlay":
+                        det.image = None
+                    png = encode_image(picture, "png")
+                    del picture
+                    sums[kind] = folder.write(rel, png)
+                    del png
+                det.image = None
+                record = detection_record(item.file, det, outputs={k: str(p) for k, p in outputs.items()},
+                                          output_sha256=sums, input_fingerprint=fingerprint,
+                                          seconds=time.perf_counter() - t0)
             except InpaintscopeError as e:
-                record = make_record(item.file, status="error", error=str(e), model=model.label,
-                                     version=_version(), seconds=round(time.perf_counter() - t0, 4))
+                record = detection_record(item.file, error=str(e), input_fingerprint=fingerprint,
+                                          seconds=time.perf_counter() - t0, **asked)
                 echo(_line(item.file, str(e)))
-                summary.failed += 1
-            except (MemoryError, RuntimeError, OSError) as e:
+            except (MemoryError, RuntimeError, OSError, ValueError) as e:
                 # not the user's fault, but one image must not end a long batch either
                 msg = f"internal error ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
-                record = make_record(item.file, status="error", error=msg, model=model.label,
-                                     version=_version(), seconds=round(time.perf_counter() - t0, 4))
+                record = detection_record(item.file, error=msg, input_fingerprint=fingerprint,
+                                          seconds=time.perf_counter() - t0, **asked)
                 echo(_line(item.file, msg))
-                summary.failed += 1
             current[item.file] = record
-            log.write(record_line(record))
-            log.flush()
+            folder.journal_record(record)
+    except KeyboardInterrupt:
+        summary.interrupted = True  # write what is done, then stop
 
-    # final files: older records of inputs not in this run first, then this run in input order
-    final = [r for r in old if r["file"] not in current]
-    final += [current[f] for f in order]
-    summary.records = final
+    run_records = [current[it.file] for it in items if it.file in current]
+    rewritten = {str(p) for it in items for p in it.outputs(overlay=True).values()}
+    rewritten |= {r[k] for r in run_records for k in OUTPUT_KEYS if r.get(k)}
+    final = [r for f, r in previous.items()
+             if f not in current and not any(r.get(k) in rewritten for k in OUTPUT_KEYS)]
+    final += run_records
+    summary.records, summary.run_records = final, run_records
+    for r in run_records:
+        if r["status"] == "ok":
+            summary.ok += 1
+        else:
+            summary.failed += 1
+    counts = count_decisions(run_records)
+    summary.flagged, summary.clean = counts["flagged"], counts["clean"]
     summary.seconds = time.perf_counter() - start
-    write_jsonl(jsonl, final)
-    write_csv(out_dir / RESULTS_CSV, final)
-    pictures: dict[str, str] = {}
-    for item in items:
-        kind = "overlay" if overlay else "heatmap"
-        p = item.outputs(out_dir, overlay=overlay)[kind]
-        if p.is_file():
-            pictures[item.file] = p.relative_to(out_dir).as_posix()
-    text = (f"{summary.ok} ok, {summary.failed} failed"
-            + (f" ({summary.skipped} skipped as already done)" if summary.skipped else "")
-            + f", {len(final)} records. Model {model.label}, threshold {threshold:g}.")
-    write_index_html(out_dir / INDEX_HTML, [(r, pictures.get(r["file"])) for r in final], summary=text)
+
+    real_paths = {it.file: it.path for it in items if it.path is not None}
+    rows = []
+    for r in final:
+        pictures = {k: r[k] for k in OUTPUT_KEYS if r.get(k) and os.path.isfile(folder.path / r[k])}
+        source = real_paths.get(r["file"]) or (Path(r["file"]) if r["file"] != STDIN else None)
+        original = _original_href(source, folder.path) if source is not None and source.is_file() else None
+        rows.append(IndexRow(r, original, pictures))
+    settings = _settings_sentence(final, asked["model"], pixel_threshold, image_threshold)
+    for name, text in ((RESULTS_JSONL, lambda: records_jsonl(final)), (RESULTS_CSV, lambda: records_csv(final)),
+                       (INDEX_HTML, lambda: render_index_html(rows, title=printable(folder.path.name),
+                                                              settings=settings))):
+        try:
+            folder.write(name, text().encode("utf-8"))
+        except OutputWriteError as e:
+            summary.write_errors.append(str(e))
+    if not summary.write_errors:
+        folder.compact()
+    if summary.interrupted:
+        raise KeyboardInterrupt
     return summary
 
 
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
-__all__ = ["INDEX_HTML", "RECORD_KEYS", "RESULTS_CSV", "RESULTS_JSONL", "BatchSummary", "InputItem",
+__all__ = ["INDEX_HTML", "RECORD_KEYS", "RESULTS_CSV", "RESULTS_JSONL", "STDIN", "BatchSummary", "InputItem",
            "expand_inputs", "run_batch"]

@@ -4,9 +4,11 @@ from .images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     ImageSource,
+    decode_image,
     encode_image,
     list_image_files,
     list_images,
+    read_file_bytes,
     read_image,
     read_mask,
     to_rgb,
@@ -15,5 +17,6 @@ from .images import (
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "ImageSource", "atomic_open", "atomic_write_bytes",
-    "atomic_write_text", "encode_image", "list_image_files", "list_images", "read_image", "read_mask", "to_rgb", "write_image",
+    "atomic_write_text", "decode_image", "encode_image", "list_image_files", "list_images", "read_file_bytes",
+    "read_image", "read_mask", "to_rgb", "write_image",
 ]

@@ -3,18 +3,17 @@
 :func:`read_image` is the one entry point for every input kind the product accepts: a path,
 raw bytes, a PIL image or a numpy array. It applies EXIF orientation and converts grayscale,
 palette, alpha, 16-bit and CMYK images to RGB uint8, and turns every way a file can be bad
-(missing, empty, truncated, corrupt, not an image, decompression bomb, unreadable) into an
-:class:`~inpaintscope.errors.ImageReadError` whose message is one clear line.
+(missing, empty, truncated, corrupt, not an image, decompression bomb, unreadable, a FIFO or
+device instead of a file, a float image holding NaN, infinities or negative values) into an
+:class:`~inpaintscope.errors.ImageReadError` whose message is one clear line. Pillow's
+process-wide size limit is never touched: our own ``max_pixels`` is checked on the header.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import stat
-import threading
-import warnings
-from collections.abc import Iterator
+import struct
 from pathlib import Path
 from typing import Union
 
@@ -67,6 +66,7 @@ def to_rgb(img: Image.Image | np.ndarray) -> np.ndarray:
         return np.repeat(arr[..., None], 3, axis=2)
     if mode == "F":
         arr = np.asarray(img, dtype=np.float64)
+        _check_float_pixels(arr)
         scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
         arr = np.clip(arr * scale, 0, 255).round().astype(np.uint8)
         return np.repeat(arr[..., None], 3, axis=2)
@@ -86,9 +86,11 @@ def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
     if arr.dtype == np.uint16:
         arr = (arr.astype(np.uint32) * 255 + 32767) // 65535
     elif np.issubdtype(arr.dtype, np.floating):
-        if arr.size and (np.nanmin(arr) < 0 or np.nanmax(arr) > 1):
+        if arr.size and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
+            raise ShapeError("float image array holds NaN or infinite values; it is not an image")
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
             raise ShapeError("float image arrays must be in [0, 1]; got values outside that range")
-        arr = np.round(np.nan_to_num(arr) * 255)
+        arr = np.round(arr * 255)
     elif arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
     elif arr.dtype != np.uint8:
@@ -117,65 +119,136 @@ def read_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             raise ImageReadError("empty input (0 bytes)")
         return _decode(io.BytesIO(data), "input bytes", max_pixels)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise ImageReadError(f"{path}: no such file")
-        if path.is_dir():
-            raise ImageReadError(f"{path}: is a directory, not an image")
-        try:
-            size = path.stat().st_size
-            with open(path, "rb") as f:
-                data = f.read()
-        except PermissionError:
-            raise ImageReadError(f"{path}: permission denied") from None
-        except OSError as e:
-            raise ImageReadError(f"{path}: cannot read ({e.strerror or e})") from None
-        if size == 0 or not data:
-            raise ImageReadError(f"{path}: empty file (0 bytes)")
-        return _decode(io.BytesIO(data), str(path), max_pixels)
+        data, _ = read_file_bytes(source)
+        return _decode(io.BytesIO(data), os.fspath(source), max_pixels)
     raise ImageReadError(f"cannot read an image from a {type(source).__name__}; "
                          "pass a path, bytes, a PIL image or a numpy array")
 
 
-_PIL_LIMIT_LOCK = threading.Lock()
+def _check_float_pixels(arr: np.ndarray) -> None:
+    """A float image (TIFF mode F) must hold finite, non-negative intensities."""
+    if not arr.size:
+        return
+    low, high = float(arr.min()), float(arr.max())  # NaN and ±inf propagate into min/max
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ImageReadError("float image holds NaN or infinite values: it is not a photo "
+                             "(convert it to 8- or 16-bit first)")
+    if low < 0:
+        raise ImageReadError(f"float image holds negative values (down to {low:g}): it is not a photo "
+                             "(convert it to 8- or 16-bit first)")
 
 
-@contextlib.contextmanager
-def _pillow_size_check_lifted() -> Iterator[None]:
-    with _PIL_LIMIT_LOCK:
-        saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None
-        try:
-            yield
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str:
+    for test, name in _FILE_KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait forever for a writer; on a
+    # regular file the flag has no effect.
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def read_file_bytes(path: str | os.PathLike) -> tuple[bytes, os.stat_result]:
+    """The whole content of the **regular file** ``path`` and its ``stat`` (taken on the open file).
+
+    FIFOs, devices and sockets are refused without blocking; every failure is an
+    :class:`ImageReadError` with a one-line reason.
+    """
+    label = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        kind = " (a broken symbolic link)" if os.path.islink(path) else ""
+        raise ImageReadError(f"{label}: no such file{kind}") from None
+    except PermissionError:
+        raise ImageReadError(f"{label}: permission denied") from None
+    except OSError as e:
+        raise ImageReadError(f"{label}: cannot read ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageReadError(f"{label}: is a directory, not an image")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError(f"{label}: is {_not_regular(st.st_mode)}, not a regular file; refused")
+    try:
+        with open(path, "rb", opener=_open_nonblocking) as f:
+            st = os.fstat(f.fileno())  # the file actually opened, not whatever the name pointed to before
+            if not stat.S_ISREG(st.st_mode):
+                raise ImageReadError(f"{label}: is {_not_regular(st.st_mode)}, not a regular file; refused")
+            data = f.read()
+    except PermissionError:
+        raise ImageReadError(f"{label}: permission denied") from None
+    except FileNotFoundError:
+        raise ImageReadError(f"{label}: no such file") from None
+    except OSError as e:
+        raise ImageReadError(f"{label}: cannot read ({e.strerror or e})") from None
+    if not data:
+        raise ImageReadError(f"{label}: empty file (0 bytes)")
+    return data, st
+
+
+def decode_image(data: bytes, *, name: str = "input bytes", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode encoded image ``data`` as RGB uint8; errors name the image ``name``."""
+    if not data:
+        raise ImageReadError(f"{name}: empty input (0 bytes)")
+    return _decode(io.BytesIO(bytes(data)), name, max_pixels)
+
+
+def _open_header(buf: io.BytesIO) -> Image.Image:
+    """``Image.open`` without Pillow's process-wide size check (``Image.MAX_IMAGE_PIXELS``).
+
+    Our own ``max_pixels`` is the limit, and it is checked by the caller before any pixel is
+    decoded. Lifting Pillow's global for the duration would switch the guard off for every other
+    thread, so the format plugins are asked directly, in Pillow's own order (registered formats,
+    then the common plugins, then all of them).
+    """
+    prefix = buf.getvalue()[:16]
+    tried: set[str] = set()
+    for loader in (None, Image.preinit, Image.init):
+        if loader is not None:
+            loader()
+        for fmt in [f for f in Image.ID if f not in tried]:
+            tried.add(fmt)
+            factory, accept = Image.OPEN[fmt]
+            try:
+                result = not accept or accept(prefix)
+                if result and not isinstance(result, str):
+                    buf.seek(0)
+                    return factory(buf, "")
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue
+    raise UnidentifiedImageError("cannot identify image file")
 
 
 def _decode(buf: io.BytesIO, label: str, max_pixels: int) -> np.ndarray:
     if buf.getvalue()[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc") and not _register_heif():
         raise ImageReadError(f"{label}: HEIC/HEIF needs an extra: pip install 'inpaintscope[heic]'")
     try:
-        with warnings.catch_warnings():
-            # Our own ``max_pixels`` is the limit (Pillow's 89 MP warning / 179 MP error would
-            # refuse legitimate 100+ MP photos); Pillow's check is lifted only while it parses
-            # the header, and the size is checked below before any pixel is decoded.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with _pillow_size_check_lifted():
-                img = Image.open(buf)
-            with img:
-                w, h = img.size
-                if w * h > max_pixels:
-                    raise ImageReadError(f"{label}: {w}×{h} = {w * h:,} pixels exceeds the limit of "
-                                         f"{max_pixels:,} (possible decompression bomb; raise max_pixels "
-                                         "if the image is genuine)")
-                if w < 1 or h < 1:
-                    raise ImageReadError(f"{label}: image has zero size")
-                img.load()
-                try:
-                    img = ImageOps.exif_transpose(img) or img
-                except Exception:  # a broken EXIF block must not cost us readable pixels
-                    pass
+        # Our own ``max_pixels`` is the limit: Pillow's (89 MP warning, 179 MP error) would refuse
+        # legitimate 100+ MP photos, so the header is parsed without it (see _open_header).
+        img = _open_header(buf)
+        with img:
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageReadError(f"{label}: {w}×{h} = {w * h:,} pixels exceeds the limit of "
+                                     f"{max_pixels:,} (possible decompression bomb; raise max_pixels "
+                                     "if the image is genuine)")
+            if w < 1 or h < 1:
+                raise ImageReadError(f"{label}: image has zero size")
+            img.load()
+            try:
+                img = ImageOps.exif_transpose(img) or img
+            except Exception:  # a broken EXIF block must not cost us readable pixels
+                pass
+            try:
                 return to_rgb(img)
+            except ImageReadError as e:
+                raise ImageReadError(f"{label}: {e}") from None
     except ImageReadError:
         raise
     except UnidentifiedImageError:

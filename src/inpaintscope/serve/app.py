@@ -28,13 +28,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..detection import detect
+from ..detection import detect, detection_record
 from ..detection.loader import WEIGHTS_DIR, LoadedModel, load_model
 from ..errors import InpaintscopeError
 from .errors import ApiError
 from .limits import ServeLimits, check_format, check_pixels
 from .pool import PoolFull, WorkerPool
-from .records import PICTURES, detection_record, parse_pictures, pictures
+from .records import PICTURES, parse_pictures, pictures
 from .upload import Upload, check_declared_length, is_multipart, receive_multipart, receive_raw
 
 log = logging.getLogger("inpaintscope.serve")
@@ -67,11 +67,12 @@ class Service:
         check_pixels(upload.path, max_pixels=self.limits.max_pixels, label=label)
         data = upload.path.read_bytes()
         try:
-            det = detect(data, model=self.loaded, threshold=pixel_threshold, max_pixels=self.limits.max_pixels)
+            det = detect(data, model=self.loaded, pixel_threshold=pixel_threshold, image_threshold=image_threshold,
+                         max_pixels=self.limits.max_pixels)
         except InpaintscopeError as e:
             # read_image names a byte buffer "input bytes"; the analyst knows it by its file name
             raise ApiError(422, "unreadable_image", str(e).replace("input bytes", label, 1)) from None
-        record = detection_record(det, file=label, image_threshold=image_threshold)
+        record = detection_record(label, det)
         record["images"] = pictures(det, kinds)
         return json.dumps(record, ensure_ascii=False).encode("utf-8")
 

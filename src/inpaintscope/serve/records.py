@@ -1,8 +1,7 @@
-"""The JSON answer of ``POST /v1/detect``: the results.jsonl record of the image, the thresholds
-used, and the pictures asked for as PNG data URLs.
-
-:func:`detection_record` is the only code here that knows the fields of a
-:class:`~inpaintscope.detection.Detection`; everything else goes through it.
+"""The JSON answer of ``POST /v1/detect``: the results.jsonl record of the image (the one record
+function of :mod:`inpaintscope.detection.report`, thresholds included) and the pictures asked
+for as PNG data URLs (drawn by :meth:`~inpaintscope.detection.Detection.picture`, as ``detect``
+writes them).
 """
 from __future__ import annotations
 
@@ -13,23 +12,13 @@ from typing import Any
 import numpy as np
 
 from ..detection import Detection
-from ..detection.render import heatmap_to_uint8, mask_to_uint8, render_overlay
-from ..detection.report import make_record
+from ..detection.api import PICTURE_KINDS
 from ..io import encode_image
 
 #: pictures a client may ask for with ``images=``: the 0/255 mask, the 8-bit heatmap, the
 #: overlay of the CLI (with colour bar), and the RGB image as analysed (EXIF orientation applied)
 PICTURES = ("mask", "heatmap", "overlay", "image")
 DEFAULT_PICTURES = ("mask", "heatmap", "overlay")
-
-
-def detection_record(det: Detection, *, file: str, image_threshold: float) -> dict[str, Any]:
-    """The results.jsonl record of ``det`` plus ``thresholds``: ``pixel`` made the mask and
-    regions, ``image`` the decision (``score >= image``)."""
-    record = make_record(file, status="ok", error=None, **det.to_record())
-    record["decision"] = bool(det.score >= image_threshold)
-    record["thresholds"] = {"pixel": det.threshold, "image": image_threshold}
-    return record
 
 
 def png_data_url(array: np.ndarray) -> str:
@@ -40,13 +29,8 @@ def pictures(det: Detection, kinds: Iterable[str]) -> dict[str, str]:
     """Each picture of ``kinds`` (see :data:`PICTURES`) as a PNG data URL."""
     out: dict[str, str] = {}
     for kind in kinds:
-        if kind == "mask":
-            out[kind] = png_data_url(mask_to_uint8(det.mask))
-        elif kind == "heatmap":
-            out[kind] = png_data_url(heatmap_to_uint8(det.heatmap))
-        elif kind == "overlay":
-            out[kind] = png_data_url(render_overlay(det.image, det.heatmap, threshold=det.threshold,
-                                                    boxes=[(r.x0, r.y0, r.x1, r.y1) for r in det.regions]))
+        if kind in PICTURE_KINDS:
+            out[kind] = png_data_url(det.picture(kind))
         elif kind == "image":
             out[kind] = png_data_url(det.image)
         else:

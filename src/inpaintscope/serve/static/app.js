@@ -139,11 +139,11 @@
     dec.className = "badge" + (r.decision ? " inpainted" : "");
     dec.dataset.decision = String(r.decision);
     $("score").textContent = r.score.toFixed(3);
-    $("image-threshold").textContent = r.thresholds.image.toFixed(2);
+    $("image-threshold").textContent = r.image_threshold.toFixed(2);
     $("file-name").textContent = r.file;
     $("size").textContent = `${w} × ${h}`;
     $("seconds").textContent = `${r.seconds.toFixed(2)} s`;
-    $("threshold").value = String(r.thresholds.pixel);
+    $("threshold").value = String(r.pixel_threshold);
 
     for (const id of ["original", "overlay"]) { $(id).width = w; $(id).height = h; }
     state.layer.width = w; state.layer.height = h;
@@ -151,8 +151,11 @@
     $("overlay").dataset.renders = "0";
 
     const n = r.regions.length;
+    const below = (r.regions_below_image_threshold || []).length;
     $("regions-note").textContent =
-      `${n} region${n === 1 ? "" : "s"} at pixel threshold ${r.thresholds.pixel.toFixed(2)}, as analysed by the server. ` +
+      `${n} region${n === 1 ? "" : "s"} at pixel threshold ${r.pixel_threshold.toFixed(2)}, as analysed by the server. ` +
+      (below ? `The image is called clean, so its ${below} candidate region${below === 1 ? "" : "s"} ` +
+               "(below the image threshold) are not listed as detections. " : "") +
       "The slider re-colours the mask here; \u201cRecompute\u201d sends the image again for regions and area at the new threshold.";
     const tbody = $("regions").tBodies[0];
     tbody.replaceChildren();
@@ -198,7 +201,7 @@
     const canvas = $("overlay");
     canvas.dataset.maskPixels = String(marked);
     canvas.dataset.cut = String(cut);
-    $("rerun").disabled = Math.abs(t - state.result.thresholds.pixel) < 1e-9;
+    $("rerun").disabled = Math.abs(t - state.result.pixel_threshold) < 1e-9;
     drawOverlay();
   }
 
