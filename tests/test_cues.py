@@ -110,3 +110,44 @@ def test_cached_cue_maps_are_cropped_flipped_and_batched_with_their_image() -> N
         torch.testing.assert_close(out["cues"][1] / 56, out["image"][1])
     batch = collate_samples([data[0], data[0]])
     assert batch["cues"].shape == (2, 2, 24, 24)
+
+
+def test_fit_logistic_recovers_known_weights_and_regenerated_threshold_hand_values() -> None:
+    from inpaintscope.evaluate.fusion import fit_logistic, regenerated_threshold
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20000, 2))
+    p = 1 / (1 + np.exp(-(1.5 * x[:, 0] - 2.0 * x[:, 1] + 0.25)))
+    y = (rng.random(20000) < p).astype(float)
+    w = fit_logistic(x, y, balanced=False, l2=0.0)
+    np.testing.assert_allclose(w, [1.5, -2.0, 0.25], atol=0.1)
+    assert regenerated_threshold([-0.6, -0.5, -0.4], [-0.2, -0.1]) == pytest.approx(-0.3)  # separated: midpoint
+    # overlapping: the candidate with the best balanced accuracy (0.75 at -0.3)
+    assert regenerated_threshold([-0.6, -0.3], [-0.3, -0.1]) == pytest.approx(-0.3)
+
+
+def test_detect_with_the_autoencoder_cue_uses_the_fusion_stored_in_the_checkpoint(tmp_path) -> None:
+    import inpaintscope
+    from inpaintscope.errors import InpaintscopeError
+    from inpaintscope.inpaint.autoencoder import load_autoencoder
+    from inpaintscope.models import create_model, save_checkpoint
+    from inpaintscope.models.cues.autoencoder import AutoencoderFusion, ratio_map
+
+    torch.manual_seed(0)
+    model = create_model("scope_tiny")
+    plain = save_checkpoint(tmp_path / "plain.safetensors", model.state_dict(), {"model": "scope_tiny", "kwargs": {}})
+    fusion = AutoencoderFusion(pixel=(0.0, 1.0, 0.0), image=(0.0, 0.0, 1.0, 0.0), regenerated_threshold=-0.3)
+    cued = save_checkpoint(tmp_path / "cued.safetensors", model.state_dict(),
+                           {"model": "scope_tiny", "kwargs": {}, "autoencoder_cue": {"fusion": fusion.to_dict()}})
+    img = _texture(64, 80)
+    with pytest.raises(InpaintscopeError, match="no fitted autoencoder-cue fusion"):
+        inpaintscope.detect(img, model=plain, cues=["autoencoder"])
+    det = inpaintscope.detect(img, model=cued, cues=["autoencoder"])
+    ratio = ratio_map(img, load_autoencoder("taef2"))
+    # pixel logits = the ratio map itself, image logit = its median (hand-set fusion)
+    np.testing.assert_allclose(det.heatmap, 1 / (1 + np.exp(-ratio)), atol=1e-5)
+    assert det.score == pytest.approx(1 / (1 + np.exp(-np.median(ratio))), abs=1e-5)
+    assert det.cues == ("autoencoder",) and det.regenerated == bool(np.median(ratio) >= -0.3)
+    assert inpaintscope.detect(img, model=cued).regenerated is None
+    with pytest.raises(InpaintscopeError, match="unknown cue"):
+        inpaintscope.detect(img, model=cued, cues=["nope"])
