@@ -262,14 +262,20 @@ def _check_inpainter_spec(spec: str) -> str:
     if name not in INPAINTERS:
         raise BuildConfigError(f"unknown inpainter {name!r}; choose from: {', '.join(INPAINTERS.names())}"
                                " (diffusers as diffusers:PATH)")
-    path_option = getattr(INPAINTERS.get(name), "path_option", None)
-    if path_option is None:
+    cls = INPAINTERS.get(name)
+    path_option = getattr(cls, "path_option", None)
+    if path_option is None or (not colon and getattr(cls, "path_optional", False)):
         if colon:
-            raise BuildConfigError(f"inpainter {name!r} takes no ':' argument (only diffusers:PATH does)")
+            raise BuildConfigError(f"inpainter {name!r} takes no ':' argument (diffusers:PATH and the learned "
+                                   "inpainters' NAME:WEIGHTS do)")
         return name
     if not arg:
         raise BuildConfigError(f"inpainter {name} needs a local model folder: --inpainters {name}:PATH "
                                "(nothing is downloaded)")
+    if not _is_diffusion(name):  # a learned inpainter with weights of the user's own training
+        if not Path(arg).expanduser().is_file():
+            raise BuildConfigError(f"--inpainters {name}:{arg}: no such weights file")
+        return f"{name}:{Path(arg).expanduser().resolve()}"
     from ..inpaint.diffusers_sd import check_pipeline_dir, require_diffusers
 
     try:
@@ -542,6 +548,8 @@ def _get_inpainter(name: str, split: str) -> Any:
             options["vae_range"] = cfg.vae_range
         if _is_diffusion(name):
             options = {"model": name.partition(":")[2], "steps": cfg.steps, "guidance": cfg.guidance}
+        elif ":" in name:  # NAME:WEIGHTS of a learned inpainter
+            options = {"weights": name.partition(":")[2]}
         cache[key] = create_inpainter(name.partition(":")[0], **options)
         _limit_threads()
     return cache[key]

@@ -59,9 +59,12 @@ def hole_width(hole: np.ndarray) -> float:
 
 
 class LearnedInpainter(Inpainter):
-    """A trained network from :mod:`.networks`; ``weights`` defaults to the shipped file of this name."""
+    """A trained network from :mod:`.networks`; ``weights`` defaults to the shipped file of this name
+    (the dataset builder takes ``NAME:WEIGHTS`` for weights of your own training)."""
 
     touches_unmasked: ClassVar[bool] = False
+    path_option: ClassVar[str] = "weights"
+    path_optional: ClassVar[bool] = True
 
     def __init__(self, *, weights: str | Path | None = None, max_side: int = 768, hole_width: int = 64,
                  context: float = 2.0, gap: int = 16) -> None:
