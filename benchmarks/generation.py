@@ -18,13 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_data() -> Path | None:
-    env = os.environ.get("INPAINTSCOPE_SHARED_DATA")
-    root = Path(env) if env else REPO.parent / "shared" / "data"
-    return root if root.is_dir() else None
+from _harness import markdown_table, shared_data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,10 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nGeneration throughput, samples/s at {args.size}² ({args.images} photos per cell, rectangle masks; "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}):\n")
-    print("| inpainter | mode | " + " | ".join(f"{w} worker{'s' if w > 1 else ''}" for w in worker_counts) + " |")
-    print("|---|---|" + "---:|" * len(worker_counts))
-    for name, mode, rates in rows:
-        print(f"| {name} | {mode} | " + " | ".join(f"{r:.2f}" for r in rates) + " |")
+    header = ["inpainter", "mode", *(f"{w} worker{'s' if w > 1 else ''}" for w in worker_counts)]
+    print(markdown_table(header, [[name, mode, *(f"{r:.2f}" for r in rates)] for name, mode, rates in rows],
+                         numeric_from=2))
     return 0
 
 

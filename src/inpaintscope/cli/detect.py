@@ -6,6 +6,8 @@ import time
 
 import click
 
+from .common import UserError
+
 
 @click.command("detect")
 @click.argument("inputs", nargs=-1, required=True)
@@ -13,7 +15,8 @@ import click
               help="Output folder: per-image mask/heatmap/overlay PNGs, results.jsonl, results.csv, index.html.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs.")
 @click.option("--model", "model", default=None, metavar="NAME|CHECKPOINT",
-              help="Shipped model name (default: 'default'), one of our .safetensors checkpoints, or an official IID-Net .pth.")
+              help="Shipped model name (default: 'default'), one of our .safetensors checkpoints, or an official "
+                   "IID-Net .pth.")
 @click.option("--pixel-threshold", type=click.FloatRange(0.0, 1.0), default=None,
               help="Probability at which a pixel enters the mask and the outlined regions [default: 0.5]. "
                    "Lower it to see fainter areas: it never changes the decision.")
@@ -71,9 +74,8 @@ def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | 
     shown = printable(out_dir)
     items = expand_inputs(inputs, out_dir=out, recursive=recursive)
     if not items:
-        click.echo("error: no input images found (folders contribute files with an image suffix; "
-                   "use --recursive to descend into sub-folders)", err=True)
-        sys.exit(2)
+        raise UserError("no input images found (folders contribute files with an image suffix; "
+                        "use --recursive to descend into sub-folders)")
     loaded = load_model(model, device=device)  # once for the whole run
     with OutputFolder.open(out) as folder:
         if folder.removed_temporaries:
@@ -87,7 +89,8 @@ def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | 
     elapsed = time.perf_counter() - start
     skipped = f"; {summary.skipped} skipped, already done and verified" if summary.skipped else ""
     click.echo(f"detect: {summary.ok} ok ({summary.flagged} flagged as inpainted, {summary.clean} clean{skipped}), "
-               f"{summary.failed} failed in {elapsed:.1f} s; model {printable(loaded.label)}, pixel threshold {pixel:g}, "
+               f"{summary.failed} failed in {elapsed:.1f} s; model {printable(loaded.label)}, "
+               f"pixel threshold {pixel:g}, "
                f"image threshold {image:g}")
     if summary.write_errors:
         for line in summary.write_errors:

@@ -1,4 +1,4 @@
-"""Captions for prompt-conditioned inpainters (the report prompted Stable Diffusion with COCO captions).
+"""Captions for prompt-conditioned inpainters (the Bochum report prompted Stable Diffusion with COCO captions).
 
 Accepted files (chosen by suffix):
 

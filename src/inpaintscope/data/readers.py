@@ -3,10 +3,10 @@
 Layouts:
 
 * **manifest** — what :func:`inpaintscope.data.build_dataset` writes (``manifest.jsonl``);
-* **report** — the report's naming: a folder (searched recursively) of ``<key>.original.*``,
-  ``<key>.mask.*`` and ``<key>.inpainted.*`` / ``.realfake.*`` / ``.fakefake.*`` with any image
-  suffix (its published data is lossless WebP). Files are paired by folder + key, never by
-  separately sorted lists (the report's ``CombinedDataset`` bug);
+* **report** — the Bochum report's naming (docs/references.md, §4.5): a folder (searched
+  recursively) of ``<key>.original.*``, ``<key>.mask.*`` and ``<key>.inpainted.*`` /
+  ``.realfake.*`` / ``.fakefake.*`` with any image suffix (its published data is lossless WebP).
+  Files are paired by folder + key, never by separately sorted lists (the report's ``CombinedDataset`` bug);
 * **folders** — generic ``images/`` + ``masks/`` trees, paired by relative path without suffix;
   an image without a mask is authentic.
 
@@ -50,7 +50,8 @@ class DatasetLayoutError(InpaintscopeError):
 
 def _check_gt_mode(gt_mode: str) -> str:
     if gt_mode not in GROUND_TRUTH_MODES:
-        raise DatasetLayoutError(f"unknown ground-truth mode {gt_mode!r}; choose one of {', '.join(GROUND_TRUTH_MODES)}")
+        raise DatasetLayoutError(f"unknown ground-truth mode {gt_mode!r}; "
+                                 f"choose one of {', '.join(GROUND_TRUTH_MODES)}")
     return gt_mode
 
 

@@ -44,14 +44,6 @@ class Source:
     relpath: str  # POSIX path relative to the SRC it came from; the identity of the photo
 
     @property
-    def key(self) -> int:
-        return stable_hash(self.relpath)
-
-    @property
-    def base_id(self) -> str:
-        return source_base_id(self.relpath)
-
-    @property
     def label(self) -> str:
         """The relpath as written to manifests, summaries and messages (:func:`printable_relpath`)."""
         return printable_relpath(self.relpath)
@@ -134,7 +126,7 @@ def prepare_image(image: np.ndarray, *, size: int | None, resize: ResizeMode = "
     """Bring a photo to ``size``×``size``.
 
     * ``crop`` (default): centre-crop to a square on the longer side, then resize — no distortion;
-    * ``stretch``: resize the whole photo to a square (aspect ratio not kept, as the report did
+    * ``stretch``: resize the whole photo to a square (aspect ratio not kept, as the Bochum report did
       for COCO);
     * ``none``: keep the native size (``size`` is ignored).
 

@@ -71,7 +71,7 @@ class SyntheticInpaintDataset(Dataset):
             inpainter = INPAINTERS[i % len(INPAINTERS)]
             fill = smooth if inpainter == "smooth_fill" else cv2.blur(noisy, (5, 5))
             noisy[y:y + h, x:x + w] = fill[y:y + h, x:x + w]
-            # a 2-px half-strength band around the core, like the blurred masks of the report
+            # a 2-px half-strength band around the core, like the blurred masks of the Bochum report
             soft[max(0, y - 2):y + h + 2, max(0, x - 2):x + w + 2] = 128
             soft[y:y + h, x:x + w] = 255
         gt = ground_truth(soft, self.gt_mode).astype(np.float32)
@@ -96,6 +96,7 @@ def open_synthetic(spec: str, *, split: str | None = "train", gt_mode: str = "co
     """Build the dataset a ``synthetic:N[xS]`` spec names (see the module docstring)."""
     m = _SPEC_RE.match(spec)
     if m is None:
-        raise InpaintscopeError(f"bad synthetic data spec {spec!r}; write synthetic:N or synthetic:NxS (e.g. synthetic:32x64)")
+        raise InpaintscopeError(f"bad synthetic data spec {spec!r}; write synthetic:N or synthetic:NxS "
+                                "(e.g. synthetic:32x64)")
     return SyntheticInpaintDataset(int(m[1]), size=int(m[2] or 64), seed=seed, split=split or "train",
                                    gt_mode=gt_mode, include_authentic=include_authentic)

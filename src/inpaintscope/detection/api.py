@@ -189,8 +189,10 @@ def resolve_thresholds(pixel_threshold: float | None = None, image_threshold: fl
         warnings.warn("threshold= is deprecated: it sets both pixel_threshold and image_threshold; "
                       "pass those instead", DeprecationWarning, stacklevel=3)
         pixel_threshold = image_threshold = _check_probability("threshold", threshold)
-    pixel = DEFAULT_PIXEL_THRESHOLD if pixel_threshold is None else _check_probability("pixel_threshold", pixel_threshold)
-    image = DEFAULT_IMAGE_THRESHOLD if image_threshold is None else _check_probability("image_threshold", image_threshold)
+    pixel = (DEFAULT_PIXEL_THRESHOLD if pixel_threshold is None
+             else _check_probability("pixel_threshold", pixel_threshold))
+    image = (DEFAULT_IMAGE_THRESHOLD if image_threshold is None
+             else _check_probability("image_threshold", image_threshold))
     return pixel, image
 
 

@@ -1,4 +1,4 @@
-"""Inpainters (classical and learned) and the report's compositing modes. See :mod:`.base`."""
+"""Inpainters (classical and learned) and the Bochum report's compositing modes. See :mod:`.base`."""
 from .base import INPAINTERS, Inpainter, create_inpainter, list_inpainters, register_inpainter
 
 from . import classical, patchmatch, autoencoder, diffusers_sd  # noqa: E402,F401  (registration)

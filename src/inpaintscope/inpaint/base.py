@@ -9,6 +9,7 @@ to the input. Subclasses implement ``_fill`` and register themselves with
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,10 +17,12 @@ import numpy as np
 from .._registry import Registry
 from ..contract import check_image, check_mask
 
-INPAINTERS: Registry[type["Inpainter"]] = Registry("inpainter")
+INPAINTERS: Registry[type[Inpainter]] = Registry("inpainter")
 
 
-def register_inpainter(name: str):
+def register_inpainter(name: str) -> Callable[[type[Inpainter]], type[Inpainter]]:
+    """Register an :class:`Inpainter` subclass under ``name`` (and set its ``name``)."""
+
     def deco(cls: type[Inpainter]) -> type[Inpainter]:
         cls.name = name
         return INPAINTERS.register(name)(cls)
@@ -43,7 +46,7 @@ class Inpainter:
         raise NotImplementedError
 
     def raw(self, image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
-        """The method's output as is (the report's ``inpainted`` file)."""
+        """The method's output as is (the Bochum report's ``inpainted`` file)."""
         check_image(image)
         mask = check_mask(mask, image.shape[:2])
         if not mask.any():
@@ -63,7 +66,7 @@ class Inpainter:
 
 
 def create_inpainter(name: str, **options: Any) -> Inpainter:
-    return INPAINTERS.get(name)(**options)
+    return INPAINTERS.create(name, **options)
 
 
 def list_inpainters() -> list[str]:

@@ -1,4 +1,4 @@
-"""The report's three compositing modes (reference-models.md §4.1).
+"""The three compositing modes of the Bochum report (docs/references.md, §4.3).
 
 Given an original photo and a soft 0–255 mask (255 = fully inpainted core, 1–254 = blurred band):
 

@@ -1,6 +1,7 @@
 """Stable Diffusion inpainting and Stable Diffusion's VAE, from local diffusers folders.
 
-The student report "Inpainting Detection" (Bochum) made its ``inpainted`` / ``realfake`` files
+The Bochum report (Adler et al. 2023, *Inpainting Detection*, a student project report;
+docs/references.md, §4.2 and §4.4) made its ``inpainted`` / ``realfake`` files
 with ``StableDiffusionInpaintPipeline`` (SD 1.5 inpainting; an SD 2 inpainting set for
 extrapolation) and its ``fakefake`` files with that pipeline's ``AutoencoderKL``. This module
 runs both from folders the user already has (``save_pretrained`` layout: ``model_index.json``,
@@ -248,7 +249,7 @@ class DiffusersInpainter(Inpainter):
         self.pipeline = load_pipeline(folder)
         self.fingerprint = _fingerprint(str(folder))
 
-    def for_sample(self, *, prompt: str, rng: np.random.Generator) -> "DiffusersInpainter":
+    def for_sample(self, *, prompt: str, rng: np.random.Generator) -> DiffusersInpainter:
         """This inpainter (same loaded pipeline) with one sample's prompt and a seed drawn from
         ``rng``, so :meth:`describe` records exactly what the call will use."""
         o = self.options
@@ -354,7 +355,7 @@ class DiffusersAutoencoder(LatentAutoencoder):
 
     @classmethod
     def from_folder(cls, path: str | Path, *, vae_range: str = DEFAULT_VAE_RANGE,
-                    **kw: Any) -> "DiffusersAutoencoder":
+                    **kw: Any) -> DiffusersAutoencoder:
         """Load from an AutoencoderKL folder or a pipeline folder (its ``vae/``); never downloads."""
         d = find_vae_dir(path)
         if d is None:

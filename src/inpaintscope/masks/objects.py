@@ -1,7 +1,7 @@
 """Object-shaped holes from instance polygons (COCO / YOLO-seg label files).
 
-The report removed whole objects found by YOLOv8 boxes and MaskFormer segments
-(``/work/shared/docs/reference-models.md`` §4.3). With ground-truth instance polygons we get
+The Bochum report removed whole objects found by YOLOv8 boxes and MaskFormer segments
+(docs/references.md, §4.1 "Objects"). With ground-truth instance polygons we get
 the same kind of hole without running a detector: the outline of a real object in the photo.
 
 **Label format** (Ultralytics YOLO-seg, as in ``coco128/labels``): one line per polygon,

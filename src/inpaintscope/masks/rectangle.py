@@ -1,7 +1,7 @@
-"""Random rectangles: the report's Dataset-1 mask generator.
+"""Random rectangles: the Dataset-1 mask generator of the Bochum report.
 
-Spec: ``/work/shared/docs/reference-models.md`` §4.2 (the report's ``inpainting.py``, itself
-based on a course-provided gist). For an image of width ``w`` (and likewise height ``h``)::
+The distribution of the Bochum report's generator (its ``inpainting.py``, itself based on a
+course-provided gist; docs/references.md, §4.1 "Rectangles"). For an image of width ``w`` (and likewise height ``h``)::
 
     minsize = 8·w/64                       (64 at 512; never below 8)
     cx = round(U·(w − minsize) + minsize/2)
@@ -78,7 +78,7 @@ def rectangle(
     rng: np.random.Generator,
     area: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """One random axis-aligned rectangle, distributed as in the report (§4.2).
+    """One random axis-aligned rectangle, distributed as in the report's generator (module doc).
 
     Without ``area`` this is exactly the report's distribution (no area control). With ``area``
     the rectangle is redrawn from the same ``rng`` until its drawn area fraction lies in

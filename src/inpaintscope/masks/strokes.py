@@ -1,7 +1,7 @@
 """Free-form brush strokes, like the NVIDIA irregular holes and the QuickDraw (QD-IMD) masks.
 
-The report's Dataset 2 used QD-IMD sketches (Iskakov 2018) dilated with a 15×15 maximum
-filter (``/work/shared/docs/reference-models.md`` §4.3); the NVIDIA irregular-mask set (Liu et
+The Bochum report's Dataset 2 (docs/references.md, §4.1) used QD-IMD sketches (Iskakov 2018)
+dilated with a 15×15 maximum filter; the NVIDIA irregular-mask set (Liu et
 al., ECCV 2018, partial convolutions) has the same look. Both are thick free-hand lines, so
 this generator draws random walks of thick line segments with round joints.
 

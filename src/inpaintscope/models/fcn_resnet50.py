@@ -1,4 +1,4 @@
-"""FCN-ResNet50: the report's baseline (``reference-models.md`` §3), in plain torch.
+"""FCN-ResNet50: the Bochum report's baseline (docs/references.md, §3), in plain torch.
 
 Architecture (Long et al., "Fully Convolutional Networks for Semantic Segmentation", CVPR 2015,
 on a ResNet-50 backbone, He et al. CVPR 2016, as torchvision's ``fcn_resnet50`` builds it):
@@ -24,8 +24,8 @@ download). Module names follow torchvision (``backbone.conv1``, ``backbone.layer
 so a converted torchvision state dict loads with ``create_model("fcn_resnet50",
 checkpoint=...)`` once its ``classifier.4`` (and ``aux_classifier.4``) are 1-class convs.
 
-Input: RGB in [0, 1] without mean/std normalisation, as the report trained it (§3.1);
-``imagenet_norm=True`` switches the preprocessing to ImageNet mean/std (§6.6), which suits
+Input: RGB in [0, 1] without mean/std normalisation, as the report trained it;
+``imagenet_norm=True`` switches the preprocessing to ImageNet mean/std, which suits
 ImageNet-initialised backbones.
 """
 from __future__ import annotations
@@ -167,6 +167,6 @@ class FCNResNet50(Detector):
 
 @register_model("fcn_resnet50")
 def fcn_resnet50(*, aux: bool = False, imagenet_norm: bool = False) -> FCNResNet50:
-    """The report's FCN-ResNet50 baseline (§3), trained from scratch here. 32,946,753 params
+    """The Bochum report's FCN-ResNet50 baseline, trained from scratch here. 32,946,753 params
     (35,306,818 with ``aux=True``)."""
     return FCNResNet50(aux=aux, imagenet_norm=imagenet_norm)

@@ -22,7 +22,7 @@ class EarlyStopping:
         """Record one validation loss; return True when it is a new best."""
         if loss < self.best - self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = loss, epoch, 0
-            # a real copy: the report's stopper stored a reference that kept changing
+            # a real copy: the Bochum report's stopper stored a reference that kept changing
             self.best_state = copy.deepcopy({k: v.detach() for k, v in model.state_dict().items()})
             return True
         self.bad_epochs += 1

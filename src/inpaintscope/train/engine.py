@@ -1,9 +1,10 @@
 """The training loop: :func:`fit` reads top to bottom (nanoGPT spirit), each step a small function.
 
-What it fixes relative to the seeds (reference-models.md §1.6, §2.2.4, §3.2, §6):
+What it fixes relative to the training code of IID-Net and of the Bochum report's NIX-Net and
+FCN-ResNet50 (docs/references.md, §1–§3):
 
-* early stopping keeps a **deep copy** of the best state (the report kept a reference to the
-  live model, so its "best" weights were the last epoch's) and restores it at the end;
+* early stopping keeps a **deep copy** of the best state (the Bochum report kept a reference to
+  the live model, so its "best" weights were the last epoch's) and restores it at the end;
   ``report_compat`` keeps the last epoch instead, to reproduce the report's numbers;
 * the plateau schedule maximises the validation metric (IID-Net stepped a mode='min'
   scheduler with an AUC, halving the LR every 11 validations);
@@ -411,7 +412,7 @@ def catch_up_last_weights(run: Run, state: TrainState) -> None:
 
 
 def restore_best(run: Run, state: TrainState) -> None:
-    """Put the best epoch's weights back into the model (unless reproducing the report's last-epoch habit)."""
+    """Put the best epoch's weights back into the model (unless reproducing the Bochum report's last-epoch habit)."""
     if not run.config.report_compat and state.stopper.best_state is not None:
         state.model.load_state_dict(state.stopper.best_state)
 
