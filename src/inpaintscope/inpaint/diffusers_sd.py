@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..errors import InpaintscopeError, MissingDependencyError, MissingWeightsError
+from ..errors import InpaintscopeError, MissingDependencyError, MissingWeightsError, install_hint
 from .autoencoder import STRIDE, LatentAutoencoder
 from .base import Inpainter, register_inpainter
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 NAME = "diffusers"
-INSTALL_HINT = 'pip install "inpaintscope[diffusers]"'
+INSTALL_HINT = install_hint("diffusers")
 #: Image sides are padded up to a multiple of this (SD's VAE down-samples by 8).
 SIZE_MULTIPLE = 8
 VAE_RANGES: tuple[str, ...] = ("correct", "report")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageReadError, ShapeError
+from ..errors import ImageReadError, ShapeError, install_hint
 from .atomic import atomic_write_bytes
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
@@ -226,7 +226,7 @@ def _open_header(buf: io.BytesIO) -> Image.Image:
 
 def _decode(buf: io.BytesIO, label: str, max_pixels: int) -> np.ndarray:
     if buf.getvalue()[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc") and not _register_heif():
-        raise ImageReadError(f"{label}: HEIC/HEIF needs an extra: pip install 'inpaintscope[heic]'")
+        raise ImageReadError(f"{label}: HEIC/HEIF needs an extra: {install_hint('heic')}")
     try:
         # Our own ``max_pixels`` is the limit: Pillow's (89 MP warning, 179 MP error) would refuse
         # legitimate 100+ MP photos, so the header is parsed without it (see _open_header).
