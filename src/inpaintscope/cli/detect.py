@@ -21,6 +21,10 @@ import click
               help="Image score at which a photo is called inpainted [default: 0.5].")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
               help="Deprecated: sets both --pixel-threshold and --image-threshold.")
+@click.option("--cues", default=None, metavar="autoencoder",
+              help="Opt-in cues (comma-separated): 'autoencoder' adds the autoencoder-trace cue for regions "
+                   "decoded by a latent autoencoder (Stable Diffusion-style) and flags fully re-decoded frames; "
+                   "about a minute per megapixel on a CPU.")
 @click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda",
               help="Where to run the model.")
 @click.option("--tile", type=click.IntRange(32), default=None, help="Tile side for large images [default: 1024].")
@@ -32,7 +36,7 @@ import click
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
               help="Refuse larger images (decompression-bomb guard) [default: 200,000,000].")
 def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | None, pixel_threshold: float | None,
-           image_threshold: float | None, threshold: float | None, device: str, tile: int | None,
+           image_threshold: float | None, threshold: float | None, cues: str | None, device: str, tile: int | None,
            overlap: int | None, skip_existing: bool, no_overlay: bool, max_pixels: int | None) -> None:
     """Detect inpainted regions in INPUTS (files, folders, glob patterns, or - for stdin).
 
@@ -52,7 +56,7 @@ def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | 
     import warnings
     from pathlib import Path
 
-    from ..detection.api import resolve_thresholds
+    from ..detection.api import check_cues, resolve_thresholds
     from ..detection.batch import expand_inputs, run_batch
     from ..detection.loader import load_model
     from ..detection.outputs import INDEX_HTML, RESULTS_CSV, RESULTS_JSONL, OutputFolder
@@ -74,13 +78,14 @@ def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | 
         click.echo("error: no input images found (folders contribute files with an image suffix; "
                    "use --recursive to descend into sub-folders)", err=True)
         sys.exit(2)
+    chosen_cues = check_cues([c.strip() for c in (cues or "").split(",") if c.strip()])
     loaded = load_model(model, device=device)  # once for the whole run
     with OutputFolder.open(out) as folder:
         if folder.removed_temporaries:
             click.echo(f"note: removed {folder.removed_temporaries} temporary file(s) left in {shown} by an "
                        "interrupted run", err=True)
         summary = run_batch(items, folder, model=loaded, pixel_threshold=pixel, image_threshold=image,
-                            tile=DEFAULT_TILE if tile is None else tile,
+                            cues=chosen_cues, tile=DEFAULT_TILE if tile is None else tile,
                             overlap=DEFAULT_OVERLAP if overlap is None else overlap,
                             overlay=not no_overlay, skip_existing=skip_existing,
                             max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
