@@ -37,9 +37,10 @@ def dataset() -> None:
               help="Seed: same sources + same seed give byte-identical datasets.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: min(2, CPUs)]. Does not change the output.")
-@click.option("--autoencoder", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Folder with latent-autoencoder weights (taef2_encoder.pth, taef2_decoder.pth), or a diffusers "
-                   "AutoencoderKL / SD pipeline folder (its vae/); needed for fakefake and the autoencoder inpainter.")
+@click.option("--autoencoder", default=None, metavar="DIR|taef2",
+              help="Latent autoencoder for fakefake and the autoencoder inpainter: 'taef2' (the TAEF2 weights "
+                   "shipped with inpaintscope), a folder with taef2_encoder.pth/.safetensors and taef2_decoder, "
+                   "or a diffusers AutoencoderKL / SD pipeline folder (its vae/).")
 @click.option("--vae-range", type=click.Choice(["correct", "report"]), default="correct", show_default=True,
               help="AutoencoderKL input range: correct = [-1, 1] as trained; report = [0, 1], the Bochum report's bug.")
 @click.option("--captions", type=click.Path(exists=True, dir_okay=False), default=None,

@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "detect": "inpaintscope.cli.detect:detect",
     "models": "inpaintscope.cli.models:models",
     "demo": "inpaintscope.cli.demo:demo",
+    "inpainter": "inpaintscope.cli.inpainter:inpainter",
     "serve": "inpaintscope.cli.serve:serve",
 }
 

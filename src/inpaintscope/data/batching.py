@@ -27,12 +27,15 @@ def collate_samples(batch: list[dict[str, Any]]) -> dict[str, Any]:
         raise ShapeError(f"items in a batch differ in size ({sorted(shapes)}); give them one size (a random crop "
                          "when training: augment.crop / --crop; one --size when building the dataset) "
                          "or use batch size 1")
-    return {
+    out = {
         "image": torch.stack([b["image"] for b in batch]),
         "mask": torch.stack([b["mask"] for b in batch]),
         "label": torch.stack([torch.as_tensor(b["label"], dtype=torch.int64) for b in batch]),
         "meta": [b.get("meta", {}) for b in batch],
     }
+    if "cues" in batch[0]:  # cue maps a trainer cached (models with cues, see train.augment.CachedCues)
+        out["cues"] = torch.stack([b["cues"] for b in batch])
+    return out
 
 
 def same_size_batches(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

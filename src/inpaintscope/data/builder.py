@@ -202,10 +202,12 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
     if uses_ae:
         if not autoencoder:
             what = "mode fakefake" if "fakefake" in modes else "inpainter autoencoder"
-            raise BuildConfigError(f"{what} needs autoencoder weights: pass --autoencoder DIR "
-                                   "(a folder with taef2_encoder.pth and taef2_decoder.pth, or a diffusers "
-                                   "AutoencoderKL / SD pipeline folder)")
-        if not Path(autoencoder).expanduser().is_dir():
+            raise BuildConfigError(f"{what} needs autoencoder weights: pass --autoencoder taef2 (shipped) or "
+                                   "--autoencoder DIR (a folder with taef2_encoder.pth and taef2_decoder.pth, or a "
+                                   "diffusers AutoencoderKL / SD pipeline folder)")
+        from ..inpaint.autoencoder import resolve_autoencoder_dir
+
+        if not resolve_autoencoder_dir(autoencoder).is_dir():
             raise BuildConfigError(f"--autoencoder {autoencoder}: no such folder")
         ae_kind, ae_dir = _check_autoencoder(autoencoder)
         autoencoder = str(ae_dir.resolve())
@@ -268,14 +270,20 @@ def _check_inpainter_spec(spec: str) -> str:
     if name not in INPAINTERS:
         raise BuildConfigError(f"unknown inpainter {name!r}; choose from: {', '.join(INPAINTERS.names())}"
                                " (diffusers as diffusers:PATH)")
-    path_option = getattr(INPAINTERS.get(name), "path_option", None)
-    if path_option is None:
+    cls = INPAINTERS.get(name)
+    path_option = getattr(cls, "path_option", None)
+    if path_option is None or (not colon and getattr(cls, "path_optional", False)):
         if colon:
-            raise BuildConfigError(f"inpainter {name!r} takes no ':' argument (only diffusers:PATH does)")
+            raise BuildConfigError(f"inpainter {name!r} takes no ':' argument (diffusers:PATH and the learned "
+                                   "inpainters' NAME:WEIGHTS do)")
         return name
     if not arg:
         raise BuildConfigError(f"inpainter {name} needs a local model folder: --inpainters {name}:PATH "
                                "(nothing is downloaded)")
+    if not _is_diffusion(name):  # a learned inpainter with weights of the user's own training
+        if not Path(arg).expanduser().is_file():
+            raise BuildConfigError(f"--inpainters {name}:{arg}: no such weights file")
+        return f"{name}:{Path(arg).expanduser().resolve()}"
     from ..inpaint.diffusers_sd import check_pipeline_dir, require_diffusers
 
     try:
@@ -488,13 +496,15 @@ def _dir_digest(path: str, *, names_only: bool = False) -> str:
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(cfg: BuildConfig, out: str, parent: int | None = None) -> None:
+def _init_worker(cfg: BuildConfig, out: str, parent: int | None = None,
+                 donors: dict[str, tuple[str, ...]] | None = None) -> None:
     """Per-process setup: one thread per library, and caches for heavy objects. ``parent``: the
-    build process's pid when this is a worker process (it must not outlive that process)."""
+    build process's pid when this is a worker process (it must not outlive that process).
+    ``donors``: each split's photos, the regions a ``splice`` may paste into that split's photos."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     _STATE.clear()
-    _STATE.update(cfg=cfg, out=Path(out), inpainters={}, posts={}, parent=parent)
+    _STATE.update(cfg=cfg, out=Path(out), inpainters={}, posts={}, parent=parent, donors=donors or {})
     if parent is not None:
         _die_with_parent(parent)
     _limit_threads()
@@ -531,20 +541,26 @@ def _limit_threads() -> None:
             torch.set_num_threads(1)
 
 
-def _get_inpainter(name: str) -> Any:
+def _get_inpainter(name: str, split: str) -> Any:
+    # a splice takes its donors from the photos of the same split, so no photo crosses splits
+    key = f"{name}@{split}" if name == "splice" else name
     cache = _STATE["inpainters"]
-    if name not in cache:
+    if key not in cache:
         from ..inpaint.base import create_inpainter
 
         cfg: BuildConfig = _STATE["cfg"]
         options: dict[str, Any] = {"weights": cfg.autoencoder} if name == "autoencoder" else {}
+        if name == "splice":
+            options = {"donors": _STATE["donors"].get(split, ())}
         if name == "autoencoder" and cfg.vae_range != "correct":
             options["vae_range"] = cfg.vae_range
         if _is_diffusion(name):
             options = {"model": name.partition(":")[2], "steps": cfg.steps, "guidance": cfg.guidance}
-        cache[name] = create_inpainter(name.partition(":")[0], **options)
+        elif ":" in name:  # NAME:WEIGHTS of a learned inpainter
+            options = {"weights": name.partition(":")[2]}
+        cache[key] = create_inpainter(name.partition(":")[0], **options)
         _limit_threads()
-    return cache[name]
+    return cache[key]
 
 
 def _get_autoencoder() -> Any:
@@ -634,7 +650,9 @@ def _build_sample(spec: SampleSpec, task: SourceTask, photo: np.ndarray, image: 
     mask = _make_sample_mask(spec.mask_kind, task.source, photo, image, cfg, mask_rng)
     from ..inpaint.compose import blend, make_composites
 
-    inpainter = _get_inpainter(spec.inpainter) if (spec.inpainter and cfg.needs_inpainter) else None
+    inpainter = _get_inpainter(spec.inpainter, task.split) if (spec.inpainter and cfg.needs_inpainter) else None
+    if spec.inpainter == "splice" and inpainter is not None:
+        inpainter = inpainter.excluding(str(task.source.path))  # never a region of the photo itself
     if inpainter is not None and _is_diffusion(spec.inpainter):
         # Prompt and torch seed are per sample; the bound copy records both in the manifest.
         inpainter = inpainter.for_sample(prompt=_prompt_for(task.source.relpath, cfg), rng=inpaint_rng)
@@ -892,7 +910,10 @@ def _build_locked(tasks: list[SourceTask], found: list[Source], cfg: BuildConfig
         n_reused += len(task.samples) - len(todo)
         if todo:
             pending.append(SourceTask(task.source, task.split, todo, task.duplicate_of))
-    results = _execute(pending, cfg, out, workers=workers, progress=progress)
+    donors: dict[str, tuple[str, ...]] = {}
+    for task in tasks:
+        donors[task.split] = donors.get(task.split, ()) + (str(task.source.path),)
+    results = _execute(pending, cfg, out, workers=workers, progress=progress, donors=donors)
     failed = sorted((f for r in results for f in r["failed"]), key=lambda f: f["id"])
     skipped += [{"source": r["source"], "reason": r["skipped"]} for r in results if r["skipped"]]
     skipped.sort(key=lambda d: d["source"])
@@ -911,8 +932,8 @@ def _build_locked(tasks: list[SourceTask], found: list[Source], cfg: BuildConfig
     return summary
 
 
-def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: int,
-             progress: bool) -> list[dict[str, Any]]:
+def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: int, progress: bool,
+             donors: dict[str, tuple[str, ...]] | None = None) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
     total = sum(len(t.samples) for t in tasks)
@@ -925,7 +946,7 @@ def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: i
             torch_threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
             env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
             try:
-                _init_worker(cfg, str(out))
+                _init_worker(cfg, str(out), donors=donors)
                 for task in tasks:
                     results.append(_run_task(task))
                     bar.update(len(task.samples))
@@ -946,7 +967,7 @@ def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: i
         # on Linux, macOS and Windows.
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(cfg, str(out), os.getpid())) as pool:
+                                 initializer=_init_worker, initargs=(cfg, str(out), os.getpid(), donors)) as pool:
             futures = {pool.submit(_run_task, t): t for t in tasks}
             remaining = set(futures)
             while remaining:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -157,23 +156,18 @@ def probe_source(path: Path, *, min_side: int = DEFAULT_MIN_SIDE, max_pixels: in
     never take a place in a split; truncated or corrupt pixel data is caught later, when the
     photo is decoded.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     from ..errors import ImageReadError
     from ..io import read_image
-    from ..io.images import _pillow_size_check_lifted
+    from ..io.images import read_image_size
 
     if path.is_symlink() and not path.exists():
         return f"broken symbolic link (its target {printable_relpath(os.readlink(path))} does not exist)"
     try:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with _pillow_size_check_lifted():  # only the header is parsed here
-                img = Image.open(path)
-            with img:
-                w, h = img.size
+        w, h = read_image_size(path)  # only the header is parsed here
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         try:  # let the one reader phrase the reason (HEIC extra missing, permission, ...)
             read_image(path, max_pixels=max_pixels)

@@ -17,6 +17,10 @@ Conventions (the same in the library, the CLI and the results files, and the sam
   components are in ``regions_below_image_threshold`` instead and are not drawn: they are not
   detections. Smaller specks stay in the mask and in ``area_fraction`` but are not listed.
 * ``area_fraction``: fraction of pixels in the mask.
+* ``cues=("autoencoder",)`` (opt-in, about a minute per megapixel on a CPU): the autoencoder-trace
+  cue (:mod:`inpaintscope.models.cues.autoencoder`) joins the detector's logits with the fusion
+  fitted for that model (stored in its checkpoint by ``inpaintscope calibrate --cues
+  autoencoder``); ``regenerated`` then says whether the whole frame reads as decoder output.
 
 A model whose output is not finite (NaN or infinity, e.g. a corrupt checkpoint) raises
 :class:`ModelOutputError` instead of answering: no NaN ever reaches a score or a results file.
@@ -27,7 +31,8 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +121,10 @@ class Detection:
     image: np.ndarray | None = None
     #: file name the image came from, when known (default stem for :meth:`save`)
     source: str | None = None
+    #: opt-in cues used (``("autoencoder",)`` or empty)
+    cues: tuple[str, ...] = ()
+    #: with the autoencoder cue: the whole frame reads as decoder output (else None)
+    regenerated: bool | None = None
 
     @property
     def verdict(self) -> str:
@@ -206,6 +215,35 @@ def _check_finite_logits(logits: np.ndarray, image_logit: float | None) -> None:
                                "are probably corrupt; retrain or use another checkpoint")
 
 
+#: the opt-in cues :func:`detect` knows
+KNOWN_CUES = ("autoencoder",)
+
+
+def check_cues(cues: Sequence[str]) -> tuple[str, ...]:
+    cues = tuple(dict.fromkeys([cues] if isinstance(cues, str) else cues))
+    unknown = [c for c in cues if c not in KNOWN_CUES]
+    if unknown:
+        raise InpaintscopeError(f"unknown cue {unknown[0]!r}; available: {', '.join(KNOWN_CUES)}")
+    return cues
+
+
+def _autoencoder_cue(loaded: Any, rgb: np.ndarray, mask_logits: np.ndarray,
+                     image_logit: float | None) -> tuple[np.ndarray, float, bool]:
+    """The detector's outputs joined with the autoencoder-trace cue (see the module doc)."""
+    from ..inpaint.autoencoder import load_autoencoder
+    from ..models.cues.autoencoder import AutoencoderFusion, ratio_map
+
+    params = (getattr(loaded.detector, "checkpoint_info", None) or {}).get("autoencoder_cue")
+    if params is None:
+        raise InpaintscopeError(f"model {loaded.label} has no fitted autoencoder-cue fusion; fit one with "
+                                "`inpaintscope calibrate CKPT --cues autoencoder --data VAL -o NEW` (the shipped "
+                                "default model has one)")
+    fusion = AutoencoderFusion.from_dict(params["fusion"] if "fusion" in params else params)
+    ratio = ratio_map(rgb, load_autoencoder(fusion.autoencoder), window=fusion.window)
+    logits, fused_image, regenerated, _median = fusion.fuse(mask_logits, image_logit, ratio)
+    return logits, fused_image, regenerated
+
+
 def detect(
     image: Any,
     *,
@@ -213,6 +251,7 @@ def detect(
     pixel_threshold: float | None = None,
     image_threshold: float | None = None,
     threshold: float | None = None,
+    cues: Sequence[str] = (),
     device: str | torch.device = "auto",
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
@@ -239,6 +278,10 @@ def detect(
     rgb = read_image(image, max_pixels=max_pixels)
     pred = predict_tiled(loaded.detector, rgb, tile=tile, overlap=overlap, device=loaded.device)
     _check_finite_logits(pred.mask_logits, pred.image_logit)
+    cues, regenerated = check_cues(cues), None
+    if "autoencoder" in cues:
+        logits, image_logit, regenerated = _autoencoder_cue(loaded, rgb, pred.mask_logits, pred.image_logit)
+        pred = replace(pred, mask_logits=logits, image_logit=image_logit)
     # sigmoid in place on the (possibly 24 MP) logit buffer: no second full-size float array
     scores = score_outputs(pred.mask_logits, pred.image_logit, pixel_threshold=pixel_threshold, in_place=True)
     heatmap, mask, score = scores.heatmap, scores.mask, scores.score
@@ -252,4 +295,4 @@ def detect(
                      regions=found if decision else [], regions_below_image_threshold=[] if decision else found,
                      area_fraction=area_fraction, pixel_threshold=pixel_threshold,
                      image_threshold=image_threshold, model=loaded.label, version=__version__,
-                     seconds=seconds, width=w, height=h, image=rgb, source=source)
+                     seconds=seconds, width=w, height=h, image=rgb, source=source, cues=cues, regenerated=regenerated)

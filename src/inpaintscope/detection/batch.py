@@ -212,11 +212,12 @@ def _line(file: str, message: str) -> str:
 
 
 def _reusable(prev: Mapping[str, Any] | None, fingerprint: InputFingerprint, *, model: str, pixel_threshold: float,
-              image_threshold: float, outputs: Mapping[str, PurePosixPath], folder: OutputFolder) -> bool:
+              image_threshold: float, cues: list[str], outputs: Mapping[str, PurePosixPath],
+              folder: OutputFolder) -> bool:
     """May ``prev`` stand for this run's result (see the module doc)?"""
     return (prev is not None and prev.get("status") == "ok" and fingerprint.matches(prev)
             and prev.get("model") == model and prev.get("pixel_threshold") == pixel_threshold
-            and prev.get("image_threshold") == image_threshold
+            and prev.get("image_threshold") == image_threshold and (prev.get("cues") or []) == cues
             and all(prev.get(k) == str(p) for k, p in outputs.items())
             and folder.verified(prev, outputs))
 
@@ -245,6 +246,7 @@ def run_batch(
     model: LoadedModel,
     pixel_threshold: float = DEFAULT_PIXEL_THRESHOLD,
     image_threshold: float = DEFAULT_IMAGE_THRESHOLD,
+    cues: Sequence[str] = (),
     tile: int,
     overlap: int,
     overlay: bool = True,
@@ -267,6 +269,7 @@ def run_batch(
     folder = out if isinstance(out, OutputFolder) else OutputFolder.open(out)
     try:
         return _run(items, folder, model=model, pixel_threshold=pixel_threshold, image_threshold=image_threshold,
+                    cues=list(cues),
                     tile=tile, overlap=overlap, overlay=overlay, skip_existing=skip_existing, max_pixels=max_pixels,
                     stdin_reader=stdin_reader, progress=progress, echo=echo, tqdm=tqdm, detect=detect)
     finally:
@@ -275,7 +278,7 @@ def run_batch(
 
 
 def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel, pixel_threshold: float,
-         image_threshold: float, tile: int, overlap: int, overlay: bool, skip_existing: bool, max_pixels: int,
+         image_threshold: float, cues: list[str], tile: int, overlap: int, overlay: bool, skip_existing: bool, max_pixels: int,
          stdin_reader: Callable[[], bytes] | None, progress: bool | None, echo: Callable[[str], None] | None,
          tqdm: Any, detect: Callable[..., Any]) -> BatchSummary:
     if echo is None:
@@ -296,7 +299,8 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
     summary = BatchSummary(removed_temporaries=folder.removed_temporaries)
     start = time.perf_counter()
     current: dict[str, dict[str, Any]] = {}
-    asked = {"model": printable(model.label), "pixel_threshold": pixel_threshold, "image_threshold": image_threshold}
+    asked = {"model": printable(model.label), "pixel_threshold": pixel_threshold, "image_threshold": image_threshold,
+             "cues": cues}
     try:
         for item in tqdm(items, desc="detect", unit="img", file=sys.stderr,
                          disable=None if progress is None else not progress):
@@ -331,7 +335,7 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
                 rgb = decode_image(data, name=item.file, max_pixels=max_pixels)
                 del data
                 det = detect(rgb, model=model, pixel_threshold=pixel_threshold, image_threshold=image_threshold,
-                             tile=tile, overlap=overlap, max_pixels=max_pixels)
+                             cues=cues, tile=tile, overlap=overlap, max_pixels=max_pixels)
                 det.source = item.file
                 del rgb
                 sums = {}

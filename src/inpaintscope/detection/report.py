@@ -15,6 +15,9 @@ CLI, the demo and any server share it). Every record has exactly :data:`RECORD_K
 ``regions``                     boxes ``{x0, y0, x1, y1, area, mean_probability, max_probability}``
                                 of an image called inpainted (empty for a clean one)
 ``regions_below_image_threshold``  the same boxes of an image called clean (not detections)
+``cues``                        opt-in cues used (``["autoencoder"]`` or ``[]``)
+``regenerated``                 with the autoencoder cue: true when the whole frame reads as decoder
+                                output (a latent-diffusion pipeline's raw result); otherwise null
 ``width``, ``height``           image size in pixels (after EXIF orientation)
 ``mask``, ``heatmap``,          the pictures written, as paths relative to the output folder
 ``overlay``                     (null when not written)
@@ -53,7 +56,7 @@ if TYPE_CHECKING:
 
 RECORD_KEYS: tuple[str, ...] = (
     "file", "status", "error", "decision", "score", "pixel_threshold", "image_threshold",
-    "area_fraction", "regions", "regions_below_image_threshold", "width", "height",
+    "area_fraction", "regions", "regions_below_image_threshold", "cues", "regenerated", "width", "height",
     "mask", "heatmap", "overlay", "output_sha256", "input_size", "input_mtime_ns", "input_sha256",
     "model", "version", "seconds",
 )
@@ -105,6 +108,7 @@ def detection_record(
     model: str | None = None,
     pixel_threshold: float | None = None,
     image_threshold: float | None = None,
+    cues: Sequence[str] | None = None,
     outputs: Mapping[str, str] | None = None,
     output_sha256: Mapping[str, str] | None = None,
     input_fingerprint: InputFingerprint | None = None,
@@ -133,8 +137,10 @@ def detection_record(
             area_fraction=round(detection.area_fraction, 6),
             regions=[r.to_dict() for r in detection.regions],
             regions_below_image_threshold=[r.to_dict() for r in detection.regions_below_image_threshold],
-            width=int(detection.width), height=int(detection.height), version=detection.version)
+            width=int(detection.width), height=int(detection.height), version=detection.version,
+            regenerated=detection.regenerated)
         model = detection.model if model is None else model
+        cues = detection.cues if cues is None else cues
         pixel_threshold = detection.pixel_threshold if pixel_threshold is None else pixel_threshold
         image_threshold = detection.image_threshold if image_threshold is None else image_threshold
         seconds = detection.seconds if seconds is None else seconds
@@ -142,6 +148,7 @@ def detection_record(
         rec.update(status="error", error=printable(" ".join(str(error).split())) or "unknown error",
                    version=__version__)
     rec.update(model=None if model is None else printable(model), pixel_threshold=pixel_threshold,
+               cues=list(cues or []),
                image_threshold=image_threshold,
                seconds=None if seconds is None else round(float(seconds), 4))
     for kind in OUTPUT_KEYS:

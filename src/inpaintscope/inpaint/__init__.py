@@ -1,7 +1,7 @@
 """Inpainters (classical and learned) and the Bochum report's compositing modes. See :mod:`.base`."""
 from .base import INPAINTERS, Inpainter, create_inpainter, list_inpainters, register_inpainter
 
-from . import classical, patchmatch, autoencoder, diffusers_sd  # noqa: E402,F401  (registration)
+from . import classical, patchmatch, criminisi, clone, autoencoder, diffusers_sd, learned  # noqa: E402,F401  (registration)
 from .autoencoder import LatentAutoencoder, load_autoencoder  # noqa: E402
 from .compose import MODES, blend, make_composites  # noqa: E402
 from .postprocess import PostProcess, parse_postprocess  # noqa: E402

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..contract import check_image
+from ..contract import check_image, check_mask
 from ..errors import InpaintscopeError, MissingWeightsError
 from .base import Inpainter, register_inpainter
 from .classical import require_known, telea_fill
@@ -108,13 +108,35 @@ def build_decoder() -> nn.Sequential:
     )
 
 
+#: the TAEF2 weights shipped with the package (MIT licence, see weights/taef2/LICENSE);
+#: ``--autoencoder taef2`` (or ``open_autoencoder("taef2")``) uses them
+SHIPPED_TAEF2 = Path(__file__).resolve().parents[1] / "weights" / "taef2"
+
+
+def resolve_autoencoder_dir(directory: str | Path) -> Path:
+    """``"taef2"`` → the shipped TAEF2 folder (unless a folder of that name exists here); else the path."""
+    d = Path(directory).expanduser()
+    return SHIPPED_TAEF2 if str(directory) == "taef2" and not d.exists() else d
+
+
+def _weights_file(directory: Path, name: str) -> Path:
+    """``name`` (a ``.pth`` file name) or its ``.safetensors`` twin, whichever exists."""
+    twin = (directory / name).with_suffix(".safetensors")
+    return twin if twin.is_file() and not (directory / name).is_file() else directory / name
+
+
 def _load_state(module: nn.Module, path: Path) -> None:
     torch = _nets().torch
     if not path.is_file():
         raise MissingWeightsError(f"autoencoder weights not found: {path} (inpaintscope never downloads "
                                   "weights; pass the directory holding taef2_encoder.pth and taef2_decoder.pth)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
         raise InpaintscopeError(f"{path}: not a loadable PyTorch state dict ({e})") from None
     if not isinstance(state, dict):
@@ -177,7 +199,7 @@ class LatentAutoencoder:
         if not d.is_dir():
             raise MissingWeightsError(f"autoencoder weights directory not found: {d} (inpaintscope never "
                                       f"downloads weights; it must hold {ENCODER_FILE} and {DECODER_FILE})")
-        return cls.from_paths(d / ENCODER_FILE, d / DECODER_FILE, **kw)
+        return cls.from_paths(_weights_file(d, ENCODER_FILE), _weights_file(d, DECODER_FILE), **kw)
 
     def describe(self) -> dict[str, Any]:
         """What a dataset manifest records about this autoencoder."""
@@ -215,12 +237,12 @@ TAEF2, AUTOENCODER_KL = "taef2", "autoencoderkl"
 def autoencoder_layout(directory: str | Path) -> tuple[str, Path]:
     """``("taef2", folder)`` for the TAEF2 files, ``("autoencoderkl", folder)`` for a diffusers
     AutoencoderKL folder (or a pipeline folder, whose ``vae/`` is returned); else a one-line
-    :class:`MissingWeightsError` naming what is missing."""
-    d = Path(directory).expanduser()
+    :class:`MissingWeightsError` naming what is missing. ``"taef2"`` names the shipped TAEF2."""
+    d = resolve_autoencoder_dir(directory)
     if not d.is_dir():
         raise MissingWeightsError(f"autoencoder weights directory not found: {d} (inpaintscope never downloads "
-                                  "weights)")
-    taef2 = [f for f in (ENCODER_FILE, DECODER_FILE) if (d / f).is_file()]
+                                  "weights; --autoencoder taef2 uses the TAEF2 weights shipped with it)")
+    taef2 = [f for f in (ENCODER_FILE, DECODER_FILE) if _weights_file(d, f).is_file()]
     if not taef2:
         from .diffusers_sd import find_vae_dir
 
@@ -255,8 +277,9 @@ _CACHE_LOCK = threading.Lock()
 def load_autoencoder(directory: str | Path, *, vae_range: str | None = None) -> LatentAutoencoder:
     """:func:`open_autoencoder`, cached per resolved path for this process (the dataset
     builder creates an ``autoencoder`` inpainter for many images; loading is ~0.1 s each)."""
-    d = Path(directory).expanduser()
-    key = (str((d / ENCODER_FILE).resolve()), str((d / DECODER_FILE).resolve()), str(vae_range or "correct"))
+    d = resolve_autoencoder_dir(directory)
+    key = (str(_weights_file(d, ENCODER_FILE).resolve()), str(_weights_file(d, DECODER_FILE).resolve()),
+           str(vae_range or "correct"))
     with _CACHE_LOCK:
         ae = _CACHE.get(key)
         if ae is None:
@@ -272,7 +295,9 @@ class AutoencoderInpainter(Inpainter):
     Mimics what a latent-diffusion inpainter's output looks like to a detector: the hole holds
     plausible (smooth) content and *every* pixel carries the autoencoder's reconstruction error.
     ``raw`` is that full reconstruction (the report's ``inpainted`` file); ``inpaint`` pastes it
-    into the hole only. Option ``weights``: directory with the TAEF2 files (required), or a
+    into the hole only, and so needs only a window around the hole: the hole's bounding box plus
+    ``margin`` px (a multiple of the latent grid, so the window's pixels sit on the same 8-px grid
+    as in the full frame). Option ``weights``: directory with the TAEF2 files (required), or a
     diffusers AutoencoderKL folder, for which ``vae_range`` applies (see :mod:`.diffusers_sd`).
     """
 
@@ -288,10 +313,33 @@ class AutoencoderInpainter(Inpainter):
         if self.autoencoder.kind != TAEF2:
             self.options.update(self.autoencoder.describe())
 
+    margin = 64
+
     def _fill(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         require_known(mask)
         prefilled = telea_fill(image, mask, radius=self.options["radius"])
         return self.autoencoder.roundtrip(prefilled)
+
+    def inpaint(self, image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
+        """The full-frame result inside the hole, computed on a window around it (much cheaper for
+        small holes; pixels far from the window border match the full frame's to within the
+        GroupNorm statistics of the window)."""
+        check_image(image)
+        mask = check_mask(mask, image.shape[:2])
+        if not mask.any():
+            return image.copy()
+        require_known(mask)
+        h, w = mask.shape
+        ys, xs = np.nonzero(mask)
+        g = STRIDE
+        y0, x0 = max(0, (ys.min() - self.margin) // g * g), max(0, (xs.min() - self.margin) // g * g)
+        y1, x1 = min(h, ys.max() + 1 + self.margin), min(w, xs.max() + 1 + self.margin)
+        prefilled = telea_fill(image, mask, radius=self.options["radius"])
+        window = self.autoencoder.roundtrip(np.ascontiguousarray(prefilled[y0:y1, x0:x1]))
+        out = image.copy()
+        region = out[y0:y1, x0:x1]
+        region[mask[y0:y1, x0:x1]] = window[mask[y0:y1, x0:x1]]
+        return out
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

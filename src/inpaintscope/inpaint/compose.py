@@ -84,7 +84,13 @@ def make_composites(original: np.ndarray, soft: np.ndarray, modes: tuple[str, ..
     if "fakefake" in modes and autoencoder is None:
         raise InpaintscopeError("mode 'fakefake' needs an autoencoder; pass autoencoder=<directory with the "
                                 "TAEF2 weights taef2_encoder.pth and taef2_decoder.pth>")
-    raw = inpainter.raw(original, soft > 0, rng=rng) if need_inpainter else None
+    raw = None
+    if need_inpainter:
+        # realfake uses only the fill under the soft mask, which ``inpaint`` may compute on a
+        # window around the hole (the autoencoder inpainter does); ``inpainted`` needs the raw frame
+        hole = soft > 0
+        raw = inpainter.raw(original, hole, rng=rng) if "inpainted" in modes else inpainter.inpaint(original, hole,
+                                                                                                     rng=rng)
     out: dict[str, Any] = {}
     for mode in modes:
         if mode == "inpainted":

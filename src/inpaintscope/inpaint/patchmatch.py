@@ -222,6 +222,12 @@ class _Solver:
             wsum += wt
         self.Pf[self.hlin] = acc / np.maximum(wsum, 1e-12)[:, None]
 
+    def copy_centres(self) -> None:
+        """Each hole pixel takes the centre colour of its own patch's match: coherent runs of the
+        field become pixel-exact copies of the source (sharp, like a content-aware fill whose
+        field has converged), instead of the blend of ``p²`` votes."""
+        self.Pf[self.hlin] = self.Pf.take(self.N.take(self.hlin), axis=0)
+
     def set_hole(self, values: np.ndarray) -> None:
         """Set the hole's colours from an unpadded h×w×3 array."""
         hy, hx = np.divmod(self.hlin, self.wp)
@@ -239,13 +245,17 @@ class _NoSource(Exception):
 
 def patchmatch_fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator, patch_size: int = 7,
                     em_iters: int = 4, final_em_iters: int = 2, pm_iters: int = 2, margin: float = 0.5,
-                    pca_dims: int = 24, max_levels: int = 6) -> np.ndarray:
+                    pca_dims: int = 24, max_levels: int = 6, voting: str = "mean") -> np.ndarray:
     """Fill ``mask`` (bool H×W) in an RGB uint8 image by coarse-to-fine PatchMatch + EM voting.
 
     ``margin``: known context around the hole's bounding box, as a fraction of its longer side
-    (at least 4 patches). Returns the whole image with only hole pixels changed. Falls back to
-    Telea when no fully-known patch exists (the hole covers almost everything).
+    (at least 4 patches). ``voting``: ``mean`` (Wexler's weighted vote at every step) or
+    ``centre`` (the last step copies each pixel from its own match, see
+    :meth:`_Solver.copy_centres`). Returns the whole image with only hole pixels changed. Falls
+    back to Telea when no fully-known patch exists (the hole covers almost everything).
     """
+    if voting not in ("mean", "centre"):
+        raise InpaintscopeError(f"patchmatch voting must be 'mean' or 'centre', got {voting!r}")
     require_known(mask)
     p = int(patch_size)
     ys, xs = np.nonzero(mask)
@@ -290,10 +300,13 @@ def patchmatch_fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Gener
             solver.refresh()
             solver.vote()  # Wexler: the first fine estimate comes from the up-sampled NNF
         n_em = final_em_iters if li == 0 else em_iters
-        for _ in range(n_em):
+        for it in range(n_em):
             solver.refresh()
             solver.patchmatch(pm_iters)
-            solver.vote()
+            if li == 0 and it == n_em - 1 and voting == "centre":
+                solver.copy_centres()
+            else:
+                solver.vote()
         prev = solver
 
     assert prev is not None
@@ -312,12 +325,15 @@ class PatchMatchInpainter(Inpainter):
 
     Options: ``patch_size`` (odd, default 7), ``em_iters`` per coarse level (4),
     ``final_em_iters`` at full resolution (2), ``pm_iters`` PatchMatch passes per EM step (2),
-    ``margin`` context around the hole as a fraction of its extent (0.5), ``pca_dims`` (24).
-    Deterministic for a given ``rng`` state.
+    ``margin`` context around the hole as a fraction of its extent (0.5), ``pca_dims`` (24),
+    ``voting`` (``mean``; ``centre`` for sharp, copy-like fills). Deterministic for a given
+    ``rng`` state.
     """
 
+    voting = "mean"
+
     def __init__(self, *, patch_size: int = 7, em_iters: int = 4, final_em_iters: int = 2, pm_iters: int = 2,
-                 margin: float = 0.5, pca_dims: int = 24) -> None:
+                 margin: float = 0.5, pca_dims: int = 24, voting: str | None = None) -> None:
         if int(patch_size) != patch_size or patch_size < 3 or patch_size % 2 == 0 or patch_size > 31:
             raise InpaintscopeError(f"patchmatch patch_size must be an odd integer in 3..31, got {patch_size!r}")
         for name, v in (("em_iters", em_iters), ("final_em_iters", final_em_iters), ("pm_iters", pm_iters)):
@@ -327,8 +343,19 @@ class PatchMatchInpainter(Inpainter):
             raise InpaintscopeError(f"patchmatch margin must be a fraction in [0, 4], got {margin!r}")
         if int(pca_dims) != pca_dims or pca_dims < 1:
             raise InpaintscopeError(f"patchmatch pca_dims must be a positive integer, got {pca_dims!r}")
+        voting = self.voting if voting is None else voting
+        if voting not in ("mean", "centre"):
+            raise InpaintscopeError(f"patchmatch voting must be 'mean' or 'centre', got {voting!r}")
         super().__init__(patch_size=int(patch_size), em_iters=int(em_iters), final_em_iters=int(final_em_iters),
-                         pm_iters=int(pm_iters), margin=float(margin), pca_dims=int(pca_dims))
+                         pm_iters=int(pm_iters), margin=float(margin), pca_dims=int(pca_dims), voting=voting)
 
     def _fill(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return patchmatch_fill(image, mask, rng=rng, **self.options)
+
+
+@register_inpainter("patchmatch_sharp")
+class SharpPatchMatchInpainter(PatchMatchInpainter):
+    """PatchMatch completion whose last step copies pixels instead of averaging votes: sharp fills
+    made of pixel-exact chunks of the surroundings, like a converged content-aware fill."""
+
+    voting = "centre"

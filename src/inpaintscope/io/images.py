@@ -16,6 +16,7 @@ import os
 import stat
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -198,7 +199,7 @@ def decode_image(data: bytes, *, name: str = "input bytes", max_pixels: int = DE
     return _decode(io.BytesIO(bytes(data)), name, max_pixels)
 
 
-def _open_header(buf: io.BytesIO) -> Image.Image:
+def _open_header(buf: BinaryIO) -> Image.Image:
     """``Image.open`` without Pillow's process-wide size check (``Image.MAX_IMAGE_PIXELS``).
 
     Our own ``max_pixels`` is the limit, and it is checked by the caller before any pixel is
@@ -206,7 +207,8 @@ def _open_header(buf: io.BytesIO) -> Image.Image:
     thread, so the format plugins are asked directly, in Pillow's own order (registered formats,
     then the common plugins, then all of them).
     """
-    prefix = buf.getvalue()[:16]
+    buf.seek(0)
+    prefix = buf.read(16)
     tried: set[str] = set()
     for loader in (None, Image.preinit, Image.init):
         if loader is not None:
@@ -222,6 +224,13 @@ def _open_header(buf: io.BytesIO) -> Image.Image:
             except (SyntaxError, IndexError, TypeError, struct.error):
                 continue
     raise UnidentifiedImageError("cannot identify image file")
+
+
+def read_image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` from the file's header alone, without Pillow's process-wide size
+    check (see :func:`_open_header`); raises what ``Image.open`` raises for a non-image."""
+    with open(path, "rb") as f, _open_header(f) as img:
+        return img.size
 
 
 def _decode(buf: io.BytesIO, label: str, max_pixels: int) -> np.ndarray:

@@ -50,6 +50,10 @@ from torch import nn
 from ..errors import ShapeError
 from ..tiling import pad_to_multiple
 from .base import Detector, DetectorOutput, Preprocessing, register_model
+from .cues.copy import copy_cue
+
+#: cues a SCOPE model can take as extra input channels, and their channel counts
+CUES = {"copy": 2}
 
 
 def bayar_constrain(weight: torch.Tensor) -> torch.Tensor:
@@ -194,7 +198,8 @@ class Scope(Detector):
 
     def __init__(self, *, widths: tuple[int, int, int, int] = (16, 32, 64, 128),
                  depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3,
-                 clip: float = 8.0, head_hidden: int = 32, stem_stride: int = 1) -> None:
+                 clip: float = 8.0, head_hidden: int = 32, stem_stride: int = 1,
+                 cues: tuple[str, ...] = (), cue_dropout: float = 0.0) -> None:
         super().__init__()
         # kwargs also come from checkpoint files: check types and signs before building anything
         widths, depths = _int_sequence("widths", widths, 4, minimum=1), _int_sequence("depths", depths, 5, minimum=0)
@@ -204,6 +209,16 @@ class Scope(Detector):
             raise ShapeError(f"clip must be a finite number (grey levels), got {clip!r}")
         if stem_stride not in (1, 2) or isinstance(stem_stride, bool):
             raise ShapeError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
+        if isinstance(cues, str) or not all(isinstance(c, str) for c in cues):
+            raise ShapeError(f"cues must be a list of cue names, got {cues!r}")
+        unknown = sorted(set(cues) - set(CUES))
+        if unknown:
+            raise ShapeError(f"unknown cue(s) {unknown}; available: {', '.join(CUES)}")
+        if not (isinstance(cue_dropout, (int, float)) and 0.0 <= cue_dropout < 1.0):
+            raise ShapeError(f"cue_dropout must be in [0, 1), got {cue_dropout!r}")
+        self.cues = tuple(cues)
+        self.cue_dropout = float(cue_dropout)
+        self.cue_channels = sum(CUES[c] for c in self.cues)
         self.front = NoiseFrontEnd(bayar_channels=bayar_channels, clip=clip)
         self.stem_stride = int(stem_stride)
         self.stride = 16 * self.stem_stride
@@ -214,7 +229,7 @@ class Scope(Detector):
         # stem_stride 2 folds each 2×2 block of residuals into channels (pixel unshuffle: no
         # information lost) so the network proper starts at half resolution.
         s2 = self.stem_stride ** 2
-        self.stem = ConvBN(self.front.out_channels * s2, c0, k=1)
+        self.stem = ConvBN(self.front.out_channels * s2 + self.cue_channels, c0, k=1)
         self.downs = nn.ModuleList([ConvBN(chans[i], chans[i + 1], stride=2) for i in range(4)])
         # dilations at /16 widen the receptive field (context for large holes) at no extra cost
         self.stages = nn.ModuleList([
@@ -227,9 +242,13 @@ class Scope(Detector):
         self.image_head = nn.Sequential(nn.Linear(2 * c2 + 2, head_hidden), nn.ReLU(inplace=True),
                                         nn.Linear(head_hidden, 1))
 
-    def forward(self, x: torch.Tensor) -> DetectorOutput:
+    def forward(self, x: torch.Tensor, cue_maps: torch.Tensor | None = None) -> DetectorOutput:
+        """``cue_maps`` (B×C×H×W, see :meth:`compute_cues`) may be passed by a trainer that
+        cached them; otherwise they are computed here, so the model stays a function of ``x``."""
         self.check_input(x)
         h, w = x.shape[-2:]
+        if self.cues and cue_maps is None:
+            cue_maps = self.compute_cues(x)
         # padded here, not by predict: the image head must pool over the unpadded area only
         x = pad_to_multiple(x, self.stride)
         # NHWC is what oneDNN's depthwise and 1×1 kernels are fast on (about 1.3× on CPU here)
@@ -237,6 +256,8 @@ class Scope(Detector):
         r = self.front(x)
         if self.stem_stride > 1:
             r = F.pixel_unshuffle(r, self.stem_stride).contiguous(memory_format=torch.channels_last)
+        if self.cues:
+            r = torch.cat([r, self._cue_input(cue_maps, r.shape[-2:])], dim=1)
         y = self.stages[0](self.stem(r))
         skips = [y]
         for down, stage in zip(self.downs, self.stages[1:]):
@@ -257,6 +278,30 @@ class Scope(Detector):
         stats = torch.stack([flat.topk(k, dim=1).values.mean(dim=1), flat.mean(dim=1)], dim=1)
         image_logit = self.image_head(torch.cat([pooled, stats], dim=1))
         return DetectorOutput(mask_logits=logits, image_logit=image_logit)
+
+    def compute_cues(self, x01: torch.Tensor) -> torch.Tensor:
+        """The cue maps of an RGB [0, 1] batch at input size: the copy cue's strength (scaled to
+        about [−1, 3]) and coherence ([0, 1])."""
+        maps = []
+        if "copy" in self.cues:
+            copy = copy_cue(x01)
+            maps.append(torch.cat([copy[:, :1] / 4.0, copy[:, 1:]], dim=1))
+        return torch.cat(maps, dim=1).to(x01.dtype)
+
+    def _cue_input(self, cue_maps: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        """Cue maps padded like the image and brought to the stem's resolution; during training
+        each image's cues are dropped (zeroed: "no evidence") with probability ``cue_dropout``,
+        so the network also works where a cue says nothing."""
+        if cue_maps.shape[1] != self.cue_channels:
+            raise ShapeError(f"expected {self.cue_channels} cue channels, got {cue_maps.shape[1]}")
+        maps = pad_to_multiple(cue_maps, self.stride)
+        if self.stem_stride > 1:
+            maps = F.avg_pool2d(maps, self.stem_stride)
+        maps = maps[..., : size[0], : size[1]]
+        if self.training and self.cue_dropout:
+            keep = (torch.rand(maps.shape[0], 1, 1, 1, device=maps.device) >= self.cue_dropout).to(maps.dtype)
+            maps = maps * keep
+        return maps.contiguous(memory_format=torch.channels_last)
 
     @staticmethod
     def _pool(feat: torch.Tensor, h: int, w: int, scale: int) -> torch.Tensor:
@@ -289,3 +334,13 @@ def scope_fast(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int
     on CPU, with a larger receptive field. The default detector's architecture."""
     return Scope(widths=(32, 64, 128, 192), depths=depths, bayar_channels=bayar_channels, clip=clip,
                  head_hidden=head_hidden, stem_stride=2)
+
+
+@register_model("scope_cue")
+def scope_cue(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0,
+              head_hidden: int = 32, cues: tuple[str, ...] = ("copy",), cue_dropout: float = 0.0) -> Scope:
+    """``scope_fast`` with cue maps as extra input channels at the stem (early fusion): by default
+    the copy cue (:mod:`.cues.copy`), which finds regions copied from elsewhere in the same photo
+    (exemplar fills, clone stamp). Trained with ``cue_dropout`` so a silent cue does no harm."""
+    return Scope(widths=(32, 64, 128, 192), depths=depths, bayar_channels=bayar_channels, clip=clip,
+                 head_hidden=head_hidden, stem_stride=2, cues=cues, cue_dropout=cue_dropout)

@@ -67,10 +67,37 @@ class AugmentedDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = dict(self.dataset[i])
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        item["image"], item["mask"] = augment_pair(item["image"], item["mask"], rng=rng, config=self.config)
+        cues = item.get("cues")
+        image = item["image"] if cues is None else torch.cat([item["image"], cues.to(item["image"].dtype)])
+        image, item["mask"] = augment_pair(image, item["mask"], rng=rng, config=self.config)
+        item["image"] = image[:3].contiguous()
+        if cues is not None:  # cropped, flipped and turned with the image (cue maps are invariant to these)
+            item["cues"] = image[3:].contiguous()
         if self.config.crop is not None and int(item["label"]) == 1 and not bool(item["mask"].any()):
             # A crop that misses the inpainted region shows only untouched pixels (realfake and
             # fakefake leave everything outside the mask bit-identical): its image label is 0.
             item["label"] = torch.zeros_like(torch.as_tensor(item["label"]))
         return item
 
+
+
+class CachedCues(Dataset):
+    """Add a cue model's cue maps (``item["cues"]``, C×H×W) to each item, computed once per item
+    on the whole image and kept in memory as float16."""
+
+    def __init__(self, dataset: Dataset, model_name: str, model_kwargs: dict[str, Any]) -> None:
+        from ..models import create_model
+
+        self.dataset = dataset
+        self.compute = create_model(model_name, **model_kwargs).compute_cues
+        self.cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = dict(self.dataset[i])
+        if i not in self.cache:
+            self.cache[i] = self.compute(item["image"][None])[0].to(torch.float16)
+        item["cues"] = self.cache[i].float()
+        return item

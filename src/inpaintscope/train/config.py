@@ -59,6 +59,12 @@ class TrainConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     #: start from these weights (a checkpoint of the same model and kwargs) instead of random init
     init: str | None = None
+    #: ``strict``: ``init`` must match the model exactly; ``warm``: copy what fits (see
+    #: :mod:`inpaintscope.train.warm_start`), e.g. to add input channels to a trained model
+    init_mode: str = "strict"
+    #: compute a cue model's cue maps once per training image (full image, then cropped with
+    #: it), instead of on every crop: faster, and the cue sees the whole photo as at inference
+    cache_cues: bool = True
     #: dataset path(s) (``open_dataset``) or ``synthetic:N[xS]``; several are concatenated
     data: list[str] = field(default_factory=list)
     #: validation data; empty = take ``val_split`` from ``data``
@@ -113,6 +119,7 @@ class TrainConfig:
             self.augment = _coerce("augment", self.augment, AugmentConfig)
         crop = self.augment.crop
         checks = [
+            (self.init_mode in ("strict", "warm"), f"init_mode must be strict or warm, got {self.init_mode!r}"),
             (self.gt_mode in GROUND_TRUTH_MODES, f"gt_mode must be one of {GROUND_TRUTH_MODES}, got {self.gt_mode!r}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
             (self.device in DEVICES or self.device.startswith("cuda:"),

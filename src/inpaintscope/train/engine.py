@@ -41,12 +41,13 @@ from ..evaluate.metrics import MetricAccumulator
 from ..models import create_model, save_checkpoint
 from ..models.checkpoint import load_state_dict
 from ..models.inference import forward_padded, resolve_device
-from .augment import AugmentedDataset
+from .augment import AugmentedDataset, CachedCues
 from .config import TrainConfig
 from .distributed import Processes, setup_distributed
 from .early_stopping import EarlyStopping
 from .logs import write_logs
 from .losses import build_loss, image_bce_loss
+from .warm_start import warm_start
 from .run_folder import BEST_WEIGHTS, LAST_WEIGHTS, STATE_FILE, last_weights_step, open_run_folder, save_last_checkpoint
 
 
@@ -164,6 +165,8 @@ def build_run(config: TrainConfig, *, train_dataset: Dataset | None, val_dataset
     if val_dataset is None and config.val_split is not None:
         val_dataset = open_data(config.val_data or config.data, split=config.val_split, modes=config.modes,
                                 gt_mode=config.gt_mode, include_authentic=config.include_authentic)
+    if config.cache_cues and getattr(create_model(config.model, **config.model_kwargs), "cues", ()):
+        train_dataset = CachedCues(train_dataset, config.model, config.model_kwargs)
     train_data = AugmentedDataset(train_dataset, config.augment, seed=config.seed)
     sampler = DistributedSampler(train_data, num_replicas=procs.world, rank=procs.rank, shuffle=True, seed=config.seed)
     return Run(config=config, run_dir=Path(config.out), device=device, procs=procs, train_data=train_data,
@@ -177,7 +180,12 @@ def build_state(run: Run, checkpoint: dict[str, Any] | None) -> TrainState:
     torch.manual_seed(config.seed)  # same initial weights on every rank and every repeat
     # ``init`` fine-tunes from earlier weights (e.g. the shipped model, to continue training it
     # in a later session); a resumed run overwrites them with its own state.
-    model = create_model(config.model, checkpoint=config.init, **config.model_kwargs).to(run.device)
+    if config.init is not None and config.init_mode == "warm":
+        model = create_model(config.model, **config.model_kwargs)
+        warm_start(model, config.init)
+    else:
+        model = create_model(config.model, checkpoint=config.init, **config.model_kwargs)
+    model = model.to(run.device)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler: Any = None
@@ -236,8 +244,9 @@ def train_step(run: Run, state: TrainState, batch: dict[str, Any]) -> float:
     """One optimiser step on ``batch``; returns its loss."""
     x = batch["image"].to(run.device, non_blocking=True)
     y = batch["mask"].to(run.device, non_blocking=True)
+    extra = {"cue_maps": batch["cues"].to(run.device, non_blocking=True)} if "cues" in batch else {}
     with run.autocast():
-        out = state.train_model(state.model.preprocess(x))
+        out = state.train_model(state.model.preprocess(x), **extra)
     loss = compute_loss(run, out.mask_logits, out.image_logit, y, batch["label"].to(run.device))
     if not torch.isfinite(loss):
         raise InpaintscopeError(f"loss became {loss.item()} at step {state.global_step}; lower lr or use amp=bf16/none")

@@ -1,0 +1,108 @@
+"""Fitting how an opt-in cue joins a detector: the autoencoder-trace cue's fusion parameters.
+
+The detector is trained without the autoencoder cue (four autoencoder passes per training
+crop would cost more than the training itself on a CPU), so its map enters afterwards, by
+logistic regression on validation photos — the cheap "late fusion" path: the detector's
+logits and the cue's features are the inputs, the ground truth the target.
+
+* **pixels**: ``a·mask_logit + b·ratio + c``, fitted on up to ``pixels_per_image`` pixels per
+  image drawn at random (authentic photos: all negative; manipulated ones: their ``core``
+  ground truth), classes weighted equally;
+* **image**: ``α·image_logit + β·q99(ratio) + δ·median(ratio) + γ`` on every image, classes
+  weighted equally (the calibrated score keeps meaning "as likely inpainted as not");
+* **regenerated**: the threshold on the median ratio halfway between the largest authentic
+  median and the smallest median of a fully re-decoded frame (the ``inpainted`` mode of an
+  autoencoder inpainter) when they separate, else the one with the best balanced accuracy.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..errors import InpaintscopeError
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, balanced: bool = True, l2: float = 1e-4,
+                 max_iter: int = 100) -> np.ndarray:
+    """Weights ``w`` (one per column of ``x``) and bias, last, maximising the (class-balanced)
+    logistic likelihood with a small L2 penalty on the weights (Newton's method)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if x.ndim != 2 or x.shape[0] != y.size:
+        raise InpaintscopeError(f"need an N×K feature matrix and N labels, got {x.shape} and {y.size}")
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == y.size:
+        raise InpaintscopeError("fusion needs both classes (authentic and manipulated)")
+    weight = np.where(y == 1, 0.5 / n_pos, 0.5 / (y.size - n_pos)) if balanced else np.full(y.size, 1 / y.size)
+    a = np.hstack([x, np.ones((x.shape[0], 1))])
+    w = np.zeros(a.shape[1])
+    reg = np.full(a.shape[1], l2)
+    reg[-1] = 0.0  # the bias is not penalised
+    for _ in range(max_iter):
+        p = 1.0 / (1.0 + np.exp(-(a @ w)))
+        grad = a.T @ (weight * (p - y)) + reg * w
+        hess = (a * (weight * p * (1 - p))[:, None]).T @ a + np.diag(reg)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return w
+
+
+def regenerated_threshold(authentic: Iterable[float], regenerated: Iterable[float]) -> float:
+    """A median-ratio threshold separating authentic photos from fully re-decoded frames."""
+    neg, pos = np.sort(np.asarray(list(authentic), float)), np.sort(np.asarray(list(regenerated), float))
+    if not neg.size or not pos.size:
+        raise InpaintscopeError("the regenerated threshold needs authentic photos and fully re-decoded frames")
+    if neg[-1] < pos[0]:
+        return float((neg[-1] + pos[0]) / 2)
+    candidates = np.unique(np.concatenate([neg, pos]))
+    bacc = [0.5 * ((neg < t).mean() + (pos >= t).mean()) for t in candidates]
+    return float(candidates[int(np.argmax(bacc))])
+
+
+def fit_autoencoder_fusion(loaded: Any, dataset: Any, autoencoder: Any, *, window: int = 32,
+                           pixels_per_image: int = 2048, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Fit :class:`~inpaintscope.models.cues.autoencoder.AutoencoderFusion` for ``loaded`` (a
+    :class:`~inpaintscope.detection.loader.LoadedModel`) on ``dataset`` (a reader of
+    :mod:`inpaintscope.data.readers`: authentic, realfake/fakefake and, for the regenerated
+    threshold, ``inpainted`` items). Returns the fusion and what it was fitted on."""
+    from tqdm.auto import tqdm
+
+    from ..detection.tiling import predict_tiled
+    from ..models.cues.autoencoder import AutoencoderFusion, ratio_map, ratio_statistics
+
+    rng = np.random.default_rng(seed)
+    pix_x, pix_y, img_x, img_y = [], [], [], []
+    medians: dict[str, list[float]] = {"authentic": [], "regenerated": []}
+    for item in tqdm(dataset, desc="fusion", unit="image", disable=not progress):
+        mode = item["meta"].get("mode")
+        rgb = (item["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        pred = predict_tiled(loaded.detector, rgb, device=loaded.device)
+        ratio = ratio_map(rgb, autoencoder, window=window)
+        q99, median = ratio_statistics(ratio)
+        logit = 0.0 if pred.image_logit is None else float(pred.image_logit)
+        label = int(item["label"])
+        if mode == "authentic":
+            medians["authentic"].append(median)
+        if mode == "inpainted":
+            medians["regenerated"].append(median)
+        img_x.append([logit, q99, median])
+        img_y.append(label)
+        if mode == "inpainted":
+            continue  # a re-decoded frame has no region to localise
+        truth = np.zeros(ratio.shape, bool) if label == 0 else item["mask"][0].numpy() > 0.5
+        pick = rng.choice(truth.size, size=min(pixels_per_image, truth.size), replace=False)
+        pix_x.append(np.stack([pred.mask_logits.reshape(-1)[pick], ratio.reshape(-1)[pick]], axis=1))
+        pix_y.append(truth.reshape(-1)[pick])
+    if not pix_x:
+        raise InpaintscopeError("no authentic or pasted-back items to fit the pixel fusion on")
+    pixel = fit_logistic(np.concatenate(pix_x), np.concatenate(pix_y).astype(float))
+    image = fit_logistic(np.asarray(img_x), np.asarray(img_y, float))
+    fusion = AutoencoderFusion(pixel=tuple(float(v) for v in pixel), image=tuple(float(v) for v in image),  # type: ignore[arg-type]
+                               regenerated_threshold=regenerated_threshold(medians["authentic"], medians["regenerated"]),
+                               window=window)
+    return {"fusion": fusion.to_dict(), "n_images": len(img_y), "n_manipulated": int(sum(img_y)),
+            "n_pixels": int(sum(len(v) for v in pix_y)), "n_regenerated": len(medians["regenerated"])}

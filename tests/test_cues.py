@@ -1,0 +1,153 @@
+"""Detection cues: the copy (self-similarity) cue and the autoencoder reconstruction-ratio cue."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inpaintscope.models.cues.autoencoder import reconstruction_ratio
+from inpaintscope.models.cues.copy import copy_cue, descriptors
+
+
+def _texture(h: int = 160, w: int = 200, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # smooth random texture: noise blurred at two scales, so patches are distinctive but not white
+    import cv2
+
+    noise = rng.normal(0, 1, (h, w, 3)).astype(np.float32)
+    tex = cv2.GaussianBlur(noise, (0, 0), 1.5) * 60 + cv2.GaussianBlur(noise, (0, 0), 6) * 200 + 128
+    return np.clip(tex, 0, 255).astype(np.uint8)
+
+
+def _tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
+
+
+@pytest.mark.parametrize("offset", [(60, 70), (61, 73)])  # even and odd offsets
+def test_copy_cue_marks_both_ends_of_a_copied_region(offset: tuple[int, int]) -> None:
+    img = _texture()
+    dy, dx = offset
+    img[80:120, 100:140] = img[80 - dy:120 - dy, 100 - dx:140 - dx]
+    maps = copy_cue(_tensor(img))[0].numpy()
+    assert maps.shape == (2, *img.shape[:2])
+    coherence = maps[1]
+    target = coherence[86:114, 106:134].mean()
+    source = coherence[86 - dy:114 - dy, 106 - dx:134 - dx].mean()
+    elsewhere = np.delete(coherence, np.s_[70:130], axis=0)[:, :].mean()
+    assert target > 0.6 and source > 0.6, (target, source)
+    assert elsewhere < 0.35, elsewhere
+    assert maps[0][86:114, 106:134].mean() > maps[0].mean()  # exact copies match strongly
+
+
+def test_copy_cue_is_a_pure_function_and_handles_tiny_images() -> None:
+    x = _tensor(_texture(64, 72))
+    torch.testing.assert_close(copy_cue(x), copy_cue(x))
+    batch = torch.cat([x, x.flip(-1)])
+    torch.testing.assert_close(copy_cue(batch)[1:], copy_cue(x.flip(-1)))  # images searched independently
+    tiny = torch.rand(1, 3, 20, 20)
+    assert float(copy_cue(tiny).abs().sum()) == 0.0
+
+
+def test_dct_descriptors_ignore_brightness_and_measure_contrast() -> None:
+    g = torch.from_numpy(_texture(40, 40)[..., 0].astype(np.float32))
+    d1, c1 = descriptors(g)
+    d2, c2 = descriptors(g + 17.0)
+    torch.testing.assert_close(d1, d2, atol=1e-3, rtol=0)  # AC coefficients only
+    torch.testing.assert_close(c1, c2, atol=1e-2, rtol=1e-4)
+    flat_d, flat_c = descriptors(torch.full((40, 40), 90.0))
+    assert float(flat_d.abs().max()) < 1e-3 and float(flat_c.max()) < 1e-3
+
+
+def _lattice(x: torch.Tensor) -> torch.Tensor:
+    """An idempotent 'autoencoder': AE(AE(x)) = AE(x)."""
+    return torch.round(x * 4) / 4
+
+
+def test_reconstruction_ratio_hand_computed_on_an_idempotent_autoencoder() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 64, 64)
+    x[..., :, 32:] = _lattice(x[..., :, 32:])  # the right half already is "decoder output"
+    ratio = reconstruction_ratio(x, _lattice, window=8)[0, 0]
+    # left: e2 = 0 and e1 > 0 → log(eps / e1) ≪ 0; right (away from the seam): e1 = e2 = 0 → log(1) = 0
+    assert float(ratio[:, 40:].abs().max()) < 1e-6
+    assert float(ratio[:, :24].max()) < -5.0
+    ident = reconstruction_ratio(x, lambda t: t, window=8)
+    assert float(ident.abs().max()) < 1e-6
+
+
+def test_warm_start_grows_scope_fast_into_scope_cue_without_changing_its_outputs(tmp_path) -> None:
+    from inpaintscope.models import create_model, save_checkpoint
+    from inpaintscope.train.warm_start import warm_start
+
+    torch.manual_seed(0)
+    base = create_model("scope_fast").eval()
+    path = save_checkpoint(tmp_path / "base.safetensors", base.state_dict(), {"model": "scope_fast", "kwargs": {}})
+    grown = create_model("scope_cue").eval()
+    report = warm_start(grown, path)
+    assert report["widened"] == ["stem.conv.weight"] and not report["fresh"]
+    x = torch.rand(1, 3, 80, 96)
+    with torch.no_grad():
+        a, b = base(x), grown(x)
+    torch.testing.assert_close(a.mask_logits, b.mask_logits)
+    torch.testing.assert_close(a.image_logit, b.image_logit)
+
+
+def test_cached_cue_maps_are_cropped_flipped_and_batched_with_their_image() -> None:
+    from inpaintscope.data.batching import collate_samples
+    from inpaintscope.train.augment import AugmentedDataset
+    from inpaintscope.train.config import AugmentConfig
+
+    yy, xx = torch.meshgrid(torch.arange(40.0), torch.arange(56.0), indexing="ij")
+    image = torch.stack([yy / 40, xx / 56, (yy + xx) / 96])
+    item = {"image": image, "mask": torch.zeros(1, 40, 56), "label": 0, "meta": {},
+            "cues": torch.stack([yy, xx])}  # cue planes that record where each pixel came from
+    data = AugmentedDataset([item], AugmentConfig(crop=24, hflip=True, vflip=True, rot90=True), seed=3)
+    for epoch in range(4):
+        data.set_epoch(epoch)
+        out = data[0]
+        assert out["cues"].shape == (2, 24, 24) and out["image"].shape == (3, 24, 24)
+        torch.testing.assert_close(out["cues"][0] / 40, out["image"][0])  # the same pixels, the same place
+        torch.testing.assert_close(out["cues"][1] / 56, out["image"][1])
+    batch = collate_samples([data[0], data[0]])
+    assert batch["cues"].shape == (2, 2, 24, 24)
+
+
+def test_fit_logistic_recovers_known_weights_and_regenerated_threshold_hand_values() -> None:
+    from inpaintscope.evaluate.fusion import fit_logistic, regenerated_threshold
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20000, 2))
+    p = 1 / (1 + np.exp(-(1.5 * x[:, 0] - 2.0 * x[:, 1] + 0.25)))
+    y = (rng.random(20000) < p).astype(float)
+    w = fit_logistic(x, y, balanced=False, l2=0.0)
+    np.testing.assert_allclose(w, [1.5, -2.0, 0.25], atol=0.1)
+    assert regenerated_threshold([-0.6, -0.5, -0.4], [-0.2, -0.1]) == pytest.approx(-0.3)  # separated: midpoint
+    # overlapping: the candidate with the best balanced accuracy (0.75 at -0.3)
+    assert regenerated_threshold([-0.6, -0.3], [-0.3, -0.1]) == pytest.approx(-0.3)
+
+
+def test_detect_with_the_autoencoder_cue_uses_the_fusion_stored_in_the_checkpoint(tmp_path) -> None:
+    import inpaintscope
+    from inpaintscope.errors import InpaintscopeError
+    from inpaintscope.inpaint.autoencoder import load_autoencoder
+    from inpaintscope.models import create_model, save_checkpoint
+    from inpaintscope.models.cues.autoencoder import AutoencoderFusion, ratio_map
+
+    torch.manual_seed(0)
+    model = create_model("scope_tiny")
+    plain = save_checkpoint(tmp_path / "plain.safetensors", model.state_dict(), {"model": "scope_tiny", "kwargs": {}})
+    fusion = AutoencoderFusion(pixel=(0.0, 1.0, 0.0), image=(0.0, 0.0, 1.0, 0.0), regenerated_threshold=-0.3)
+    cued = save_checkpoint(tmp_path / "cued.safetensors", model.state_dict(),
+                           {"model": "scope_tiny", "kwargs": {}, "autoencoder_cue": {"fusion": fusion.to_dict()}})
+    img = _texture(64, 80)
+    with pytest.raises(InpaintscopeError, match="no fitted autoencoder-cue fusion"):
+        inpaintscope.detect(img, model=plain, cues=["autoencoder"])
+    det = inpaintscope.detect(img, model=cued, cues=["autoencoder"])
+    ratio = ratio_map(img, load_autoencoder("taef2"))
+    # pixel logits = the ratio map itself, image logit = its median (hand-set fusion)
+    np.testing.assert_allclose(det.heatmap, 1 / (1 + np.exp(-ratio)), atol=1e-5)
+    assert det.score == pytest.approx(1 / (1 + np.exp(-np.median(ratio))), abs=1e-5)
+    assert det.cues == ("autoencoder",) and det.regenerated == bool(np.median(ratio) >= -0.3)
+    assert inpaintscope.detect(img, model=cued).regenerated is None
+    with pytest.raises(InpaintscopeError, match="unknown cue"):
+        inpaintscope.detect(img, model=cued, cues=["nope"])
