@@ -23,8 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 
 
+NO_SHARED_DATA = ("the shared data folder is not available (set INPAINTSCOPE_SHARED_DATA; see the README, "
+                  "'Data for the recipes'); nothing to measure")
+
+
 def shared_data() -> Path | None:
-    """``$INPAINTSCOPE_SHARED_DATA`` if set, else ``../shared/data`` beside the clone; None when absent."""
+    """``$INPAINTSCOPE_SHARED_DATA`` if set, else the ``shared/data`` folder beside the clone (the
+    README's "Data for the recipes"); None when absent (print :data:`NO_SHARED_DATA` then)."""
     env = os.environ.get("INPAINTSCOPE_SHARED_DATA")
     root = Path(env) if env else REPO.parent / "shared" / "data"
     return root if root.is_dir() else None

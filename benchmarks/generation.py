@@ -1,7 +1,7 @@
 """Dataset-generation throughput per inpainter, at 512², with 1 and 2 worker processes.
 
 Each cell is a real ``build_dataset`` run (rectangle masks, realfake mode) over the first N
-photos of ``../shared/data/photos`` (sorted relative paths) into a fresh temporary folder, so
+photos of the shared data folder's ``photos/`` (sorted relative paths) into a fresh temporary folder, so
 the time includes reading and preparing photos, masks, inpainting, compositing, PNG writing
 and — for 2 workers — starting the worker processes. When the TAEF2 weights exist, a
 ``fakefake`` row (autoencoder round trip, no inpainter) is added. Prints a Markdown table.
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _harness import markdown_table, shared_data
+from _harness import NO_SHARED_DATA, markdown_table, shared_data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = shared_data()
     if data is None:
-        print("../shared/data is not available (set INPAINTSCOPE_SHARED_DATA); nothing to measure")
+        print(NO_SHARED_DATA)
         return 0
     from inpaintscope.data.builder import BuildConfig, build_dataset
     from inpaintscope.data.sources import discover_sources

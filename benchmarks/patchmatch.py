@@ -1,7 +1,7 @@
 """Time the PatchMatch inpainter on a 512² photo with a 10 % hole (median of 3 runs).
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/patchmatch.py``. Uses a photo from
-``../shared/data/photos`` (or ``$INPAINTSCOPE_SHARED_DATA``) and falls back to scikit-image's
+Run: ``OMP_NUM_THREADS=1 python benchmarks/patchmatch.py``. Uses a photo from the
+shared data folder's ``photos/`` (see ``_harness.shared_data``) and falls back to scikit-image's
 bundled ``astronaut`` sample. Two holes are timed: a centred square and, when the shared
 irregular masks exist, the one whose area is closest to 10 % (free-form holes spread over the
 image, so the processed window is larger).

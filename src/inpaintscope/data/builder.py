@@ -34,6 +34,9 @@ larger than ``max_pixels``, a dangling symbolic link) are skipped with their rea
 summary. Byte-identical copies of a photo under several names all go to the split of the
 first copy (so no photo is both trained and tested on); they are listed in the summary's
 ``duplicate_sources`` and reported on stderr.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

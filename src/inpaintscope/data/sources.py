@@ -10,6 +10,9 @@ are therefore taken over the raw bytes (``os.fsencode``: the same bytes as UTF-8
 ordinary name, so ids and seeds do not change), and outputs (manifest, summary, messages)
 name such a source by :func:`printable_relpath`: each undecodable byte written as ``\\xNN``
 (a backslash, ``x`` and two hex digits). A split file may list the source in that form.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ Items follow the dataset contract of :func:`inpaintscope.data.readers.open_datas
 
 Spec string (used by ``--data``): ``synthetic:N`` or ``synthetic:NxS`` = N images of S×S
 pixels (default 64), e.g. ``synthetic:32x64``. Splits get disjoint random streams.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

@@ -188,7 +188,7 @@ def auc_from_histograms(pos: np.ndarray, neg: np.ndarray) -> float | None:
 
 
 def report_iou(counts: Sequence[tuple[int, int, int]], *, batch: int = REPORT_BATCH) -> float | None:
-    """The report's IoU from per-image ``(TP, FP, FN)`` in dataset order (see module docstring)."""
+    """The Bochum report's IoU from per-image ``(TP, FP, FN)`` in dataset order (see module docstring)."""
     if not counts:
         return None
     values = []

@@ -4,6 +4,9 @@ The layout of the Bochum report's result tables (FCN-ResNet50 and NIX-Net traine
 compositing mode, tested on each; see docs/references.md, "The Bochum report"): one row per
 trained model, one column per value of a breakdown key (compositing ``mode`` such as
 realfake/fakefake, or ``inpainter``), plus an ``all`` column, each cell one named metric.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

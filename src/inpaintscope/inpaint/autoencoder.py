@@ -8,6 +8,9 @@ the module layout below follows TAEF2's published layout (O. Boer Bohan's TAESD 
 autoencoders; docs/references.md, §6) exactly so the key names of the
 published fp16 state dicts (``0.weight``, ``1.conv.0.weight``, ``11.pool.1.weight``, ...) load with
 ``strict=True``. We never download weights: the user passes the directory that holds them.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -294,7 +297,7 @@ class AutoencoderInpainter(Inpainter):
 
     Mimics what a latent-diffusion inpainter's output looks like to a detector: the hole holds
     plausible (smooth) content and *every* pixel carries the autoencoder's reconstruction error.
-    ``raw`` is that full reconstruction (the report's ``inpainted`` file); ``inpaint`` pastes it
+    ``raw`` is that full reconstruction (the Bochum report's ``inpainted`` file); ``inpaint`` pastes it
     into the hole only, and so needs only a window around the hole: the hole's bounding box plus
     ``margin`` px (a multiple of the latent grid, so the window's pixels sit on the same 8-px grid
     as in the full frame). Option ``weights``: directory with the TAEF2 files (required), or a

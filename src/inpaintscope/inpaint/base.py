@@ -6,6 +6,9 @@ pixel (a latent autoencoder re-encodes the whole image, as Stable Diffusion does
 ``Inpainter.inpaint`` pastes the fill into the hole so pixels outside the mask are bit-identical
 to the input. Subclasses implement ``_fill`` and register themselves with
 ``@register_inpainter("name")``; ``create_inpainter(name, **options)`` builds one.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

@@ -12,6 +12,9 @@ A generator is a function ``fn(shape, *, rng, area, **options) -> (hole, params)
 Gaussian blur, radius 3: the 255 core is the hole eroded by ~8 px and the > 0 band extends
 ~8 px outside) and retries (from the same ``rng``, so still deterministic) until the soft mask
 has a non-empty core and does not cover the whole image.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -85,7 +88,7 @@ def resolve_area(area: tuple[float, float] | None, default: tuple[float, float] 
 
 
 def soften(hole: np.ndarray, radius: float = DEFAULT_BLUR_RADIUS) -> np.ndarray:
-    """Blur a bool hole into a soft uint8 mask with PIL's Gaussian blur (as the report does).
+    """Blur a bool hole into a soft uint8 mask with PIL's Gaussian blur (as the Bochum report does).
 
     ``radius=0`` returns the hard mask as 0/255.
     """

@@ -6,6 +6,9 @@ Here a file is picked with ``rng`` (optionally only among files whose hole fract
 ``area``), optionally flipped / rotated by multiples of 90°, resized to the image and
 binarised at > 127. White (255) is the hole unless ``invert=True`` (QD-IMD draws black
 strokes on white).
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

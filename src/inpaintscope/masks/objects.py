@@ -10,6 +10,9 @@ A line with exactly four numbers after the class is read as a YOLO *box* ``cx cy
 plain detection labels work too. **Each line is one object**: the format has no instance id,
 so an object split over several lines (occluded COCO instances) yields one candidate per
 visible part, and Ultralytics' merged multi-part lines are filled as one polygon.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

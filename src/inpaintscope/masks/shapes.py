@@ -8,6 +8,9 @@ A target area is drawn uniformly from ``area``; the first shapes split it (each 
 the area still missing), later ones top it up when overlap or the border ate some of it. A
 shape that would push the area past the upper bound is redrawn smaller, so the result always
 lies in ``[lo, hi]``.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

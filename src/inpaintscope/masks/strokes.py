@@ -9,6 +9,9 @@ Each stroke is a walk of a few segments whose heading turns by a normal angle pe
 bounces off the image border. Strokes are added segment by segment until the drawn area
 reaches a target drawn uniformly from ``area``; a segment that would push the area past the
 upper bound is dropped, so the result always lies in ``[lo, hi]``.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

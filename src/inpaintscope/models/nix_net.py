@@ -9,13 +9,13 @@ no channel widths; we follow the three re-implementations of the Bochum report (
 
 * the SRM residual is computed **inside** the model from the [0, 1] RGB input with a fixed
   (non-trainable) filter bank stored as a buffer, so it runs on the model's device and a
-  checkpoint is self-contained (the report computed it in the Dataset on CPU);
+  checkpoint is self-contained (the Bochum report computed it in the Dataset on CPU);
 * upsample targets are taken from the actual feature sizes at forward time, so any H, W
-  divisible by 8 works; at 512² this is identical to the report's hard-coded sizes;
+  divisible by 8 works; at 512² this is identical to the Bochum report's hard-coded sizes;
 * the head's final BN(1) + ReLU before the 1×1 output conv is kept for fidelity, which makes
   the pre-affine map non-negative: the logits are ``a·z + b`` with ``z ≥ 0``.
 
-Input: RGB float in [0, 1], no mean/std normalisation. Output: mask logits only (the report's
+Input: RGB float in [0, 1], no mean/std normalisation. Output: mask logits only (the Bochum report's
 NIX has no image-level head).
 """
 from __future__ import annotations
@@ -34,10 +34,10 @@ RESIDUAL_MODES: tuple[str, ...] = ("report", "rgbn")
 
 
 def srm_kernels(*, vertical_s3: bool = True) -> torch.Tensor:
-    """The three 5×5 SRM kernels of the report's residual as a 3×3×5×5 weight (out, in, kH, kW).
+    """The three 5×5 SRM kernels of the Bochum report's residual as a 3×3×5×5 weight (out, in, kH, kW).
 
     Each output channel applies one filter to R, G and B with identical weights and sums them,
-    as the report's code does. ``vertical_s3`` selects the report's S3 (centre *column*
+    as the Bochum report's code does. ``vertical_s3`` selects the Bochum report's S3 (centre *column*
     [1, −2, 1] / 2); ``False`` gives RGB-N's horizontal second difference (centre row).
     """
     s1 = torch.tensor([[-1, 2, -2, 2, -1],
@@ -61,10 +61,10 @@ def srm_kernels(*, vertical_s3: bool = True) -> torch.Tensor:
 class SRMResidual(nn.Module):
     """Fixed SRM noise residual of a [0, 1] RGB batch (no parameters; the kernel is a buffer).
 
-    ``mode="report"`` (default, the report's residual): ``r = clip(x01 − SRM(255·x01), −1, 1)``, then min–max
+    ``mode="report"`` (default, the Bochum report's residual): ``r = clip(x01 − SRM(255·x01), −1, 1)``, then min–max
     normalised **per image** (over channels and pixels) to [0, 1]; a flat image (max == min)
     maps to 0 instead of dividing by zero. The subtraction of a 0–255-scale response from a
-    [0, 1] image saturates heavily; that is what the report trained on, so we keep it.
+    [0, 1] image saturates heavily; that is what the Bochum report trained on, so we keep it.
 
     ``mode="rgbn"``: the plain RGB-N residual (Zhou et al. 2018) ``SRM(x01)`` with a horizontal S3, no
     subtraction, clipping or normalisation, for readers who take the paper's Eq. 3 literally.
@@ -108,7 +108,7 @@ class ResidualBlock(nn.Module):
 
 
 class Up(nn.Module):
-    """The report's up arrow ``U``: bilinear resize (align_corners=False) to a size given at call
+    """The Bochum report's up arrow ``U``: bilinear resize (align_corners=False) to a size given at call
     time, then 1×1 conv."""
 
     def __init__(self, cin: int, cout: int) -> None:
@@ -122,7 +122,7 @@ class Up(nn.Module):
 
 
 def _down(cin: int, cout: int) -> nn.Conv2d:
-    """The report's down arrow ``S``: 3×3 stride-2 conv with bias."""
+    """The Bochum report's down arrow ``S``: 3×3 stride-2 conv with bias."""
     return nn.Conv2d(cin, cout, 3, 2, 1)
 
 
@@ -135,9 +135,9 @@ class ConvBlock(nn.Sequential):
 
 
 class Fusion(nn.Module):
-    """The report's multi-scale exchange on (f1, f2, f3) at strides (2, 4, 8): pure sums, no norm.
+    """The Bochum report's multi-scale exchange on (f1, f2, f3) at strides (2, 4, 8): pure sums, no norm.
 
-    Every arrow has its own weights (eight modules); the report's parameter counts only match
+    Every arrow has its own weights (eight modules); the Bochum report's parameter counts only match
     with no sharing, which we verified against all three variants.
     """
 
@@ -169,7 +169,7 @@ class NIXNet(Detector):
     Input H and W must be multiples of 8 (three stride-2 stages).
     """
 
-    preprocessing = Preprocessing()  # RGB in [0, 1], as in the report
+    preprocessing = Preprocessing()  # RGB in [0, 1], as in the Bochum report
     size_multiple = 8
     stream_channels = (128, 256, 512)
 

@@ -9,6 +9,9 @@ so old run folders resume.
 Defaults follow the training recipe of the Bochum report's FCN-ResNet50 and NIX-Net (docs/references.md,
 §2 and §3): Adam lr 1e-4, batch 8, early stopping on validation loss with patience 5 and
 min_delta 0, ground truth ``core``.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Early stopping on the validation loss, keeping a real copy of the best weights."""
+"""Early stopping on the validation loss, keeping a real copy of the best weights.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
+"""
 from __future__ import annotations
 
 import copy

@@ -5,7 +5,7 @@ FCN-ResNet50 (docs/references.md, §1–§3):
 
 * early stopping keeps a **deep copy** of the best state (the Bochum report kept a reference to
   the live model, so its "best" weights were the last epoch's) and restores it at the end;
-  ``report_compat`` keeps the last epoch instead, to reproduce the report's numbers;
+  ``report_compat`` keeps the last epoch instead, to reproduce the Bochum report's numbers;
 * the plateau schedule maximises the validation metric (IID-Net stepped a mode='min'
   scheduler with an AUC, halving the LR every 11 validations);
 * augmentation never resamples (crops, flips, 90° turns only);
@@ -17,6 +17,9 @@ A run is two objects: a :class:`Run`, what stays fixed while training (config, d
 processes, data, loss), and a :class:`TrainState`, what changes (model, optimiser, schedule,
 counters, early stopping), which is exactly what a checkpoint holds. The run folder and its
 crash-consistent checkpoints are described in :mod:`inpaintscope.train.run_folder`.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -47,8 +50,8 @@ from .distributed import Processes, setup_distributed
 from .early_stopping import EarlyStopping
 from .logs import write_logs
 from .losses import build_loss, image_bce_loss
-from .warm_start import warm_start
 from .run_folder import BEST_WEIGHTS, LAST_WEIGHTS, STATE_FILE, last_weights_step, open_run_folder, save_last_checkpoint
+from .warm_start import warm_start
 
 
 @dataclass

@@ -11,6 +11,9 @@ string and built by :func:`build_loss`:
   exactly as the official code computes it (:func:`iid_focal_bce`);
 * terms are joined with ``+`` and take an optional weight after ``:`` and optional
   parameters in brackets: ``"bce+dice:0.5"``, ``"focal(alpha=0.5,gamma=1)+dice:2"``.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
