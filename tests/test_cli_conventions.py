@@ -20,6 +20,7 @@ from inpaintscope.cli.common import FractionRange, UserError, comma_list, user_e
 from inpaintscope.cli.main import SUBCOMMANDS, cli, main
 from inpaintscope.errors import InpaintscopeError, UnknownNameError
 from inpaintscope.inpaint import INPAINTERS, create_inpainter, list_inpainters
+from inpaintscope.inpaint.learned.networks import INPAINT_NETS, create_inpaint_net, list_inpaint_nets
 from inpaintscope.io import write_image
 from inpaintscope.masks import MASKS, create_mask, list_masks
 from inpaintscope.models import MODELS, create_model, list_models
@@ -105,10 +106,12 @@ REGISTRIES = [
     (MASKS, list_masks, lambda name: create_mask(name, (64, 64), rng=np.random.default_rng(0))),
     (INPAINTERS, list_inpainters, create_inpainter),
     (MODELS, list_models, create_model),
+    (INPAINT_NETS, list_inpaint_nets, create_inpaint_net),
 ]
 
 
-@pytest.mark.parametrize(("registry", "list_fn", "create_fn"), REGISTRIES, ids=["masks", "inpainters", "models"])
+@pytest.mark.parametrize(("registry", "list_fn", "create_fn"), REGISTRIES,
+                         ids=["masks", "inpainters", "models", "inpaint_nets"])
 def test_every_registry_has_a_create_and_list_pair(registry, list_fn, create_fn) -> None:
     assert list_fn() == registry.names() == sorted(registry.names()) and list_fn()
     with pytest.raises(UnknownNameError, match=f"unknown {registry.kind} 'no_such_name'"):

@@ -21,9 +21,9 @@ from inpaintscope.io import encode_image
 from test_detect_support import bright_probability, cli_command, make_checkpoint, registered, square_image
 from test_io_images import bomb_png, deny_reading
 
-KEYS = {"file", "status", "error", "width", "height", "score", "decision", "area_fraction", "regions", "cues", "regenerated",
-        "regions_below_image_threshold", "pixel_threshold", "image_threshold", "mask", "heatmap", "overlay",
-        "output_sha256", "input_size", "input_mtime_ns", "input_sha256", "model", "version", "seconds"}
+KEYS = {"file", "status", "error", "width", "height", "score", "decision", "area_fraction", "regions", "cues",
+        "regenerated", "regions_below_image_threshold", "pixel_threshold", "image_threshold", "mask", "heatmap",
+        "overlay", "output_sha256", "input_size", "input_mtime_ns", "input_sha256", "model", "version", "seconds"}
 
 
 @pytest.fixture(scope="module")

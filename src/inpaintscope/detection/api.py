@@ -238,7 +238,7 @@ def _autoencoder_cue(loaded: Any, rgb: np.ndarray, mask_logits: np.ndarray,
         raise InpaintscopeError(f"model {loaded.label} has no fitted autoencoder-cue fusion; fit one with "
                                 "`inpaintscope calibrate CKPT --cues autoencoder --data VAL -o NEW` (the shipped "
                                 "default model has one)")
-    fusion = AutoencoderFusion.from_dict(params["fusion"] if "fusion" in params else params)
+    fusion = AutoencoderFusion.from_dict(params.get("fusion", params))
     ratio = ratio_map(rgb, load_autoencoder(fusion.autoencoder), window=fusion.window)
     logits, fused_image, regenerated, _median = fusion.fuse(mask_logits, image_logit, ratio)
     return logits, fused_image, regenerated

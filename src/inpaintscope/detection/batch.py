@@ -278,7 +278,8 @@ def run_batch(
 
 
 def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel, pixel_threshold: float,
-         image_threshold: float, cues: list[str], tile: int, overlap: int, overlay: bool, skip_existing: bool, max_pixels: int,
+         image_threshold: float, cues: list[str], tile: int, overlap: int, overlay: bool, skip_existing: bool,
+         max_pixels: int,
          stdin_reader: Callable[[], bytes] | None, progress: bool | None, echo: Callable[[str], None] | None,
          tqdm: Any, detect: Callable[..., Any]) -> BatchSummary:
     if echo is None:

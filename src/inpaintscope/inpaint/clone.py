@@ -180,7 +180,8 @@ def splice_fill(image: np.ndarray, mask: np.ndarray, donor: np.ndarray, *,
         src_pad = np.pad(patch, ((2, 2), (2, 2), (0, 0)), mode="edge")
         centre = (x0 + bw // 2, y0 + bh // 2)
         try:
-            blended = cv2.seamlessClone(np.ascontiguousarray(src_pad[..., ::-1]), np.ascontiguousarray(image[..., ::-1]),
+            blended = cv2.seamlessClone(np.ascontiguousarray(src_pad[..., ::-1]),
+                                        np.ascontiguousarray(image[..., ::-1]),
                                         m8, centre, cv2.NORMAL_CLONE)[..., ::-1]
             out[mask] = blended[mask]
             params["poisson"] = True
@@ -204,7 +205,7 @@ class SpliceInpainter(Inpainter):
         super().__init__(donors=f"{len(files)} photos")
         self.donors = files
 
-    def excluding(self, path: str) -> "SpliceInpainter":
+    def excluding(self, path: str) -> SpliceInpainter:
         """A copy that never picks ``path`` (the photo being edited) as its donor."""
         other = copy.copy(self)
         other.donors = tuple(d for d in self.donors if d != path) or self.donors
