@@ -222,13 +222,15 @@ def test_checkpoint_labels_name_runs_by_their_folder(tmp_path, checkpoint):
     a = _run_folder(tmp_path / "runs", "a", checkpoint)
     a_cal = _run_folder(tmp_path / "runs", "a", checkpoint, stem="calibrated")
     b = _run_folder(tmp_path / "runs", "b", checkpoint)
-    loose = tmp_path / "other" / "best.safetensors"
+    loose = tmp_path / "other" / "best.safetensors"  # not in a run folder: named after the file
     loose.parent.mkdir()
     loose.write_bytes(b"x")
-    assert checkpoint_labels([a, a_cal, b, checkpoint]) == ["a", "a/calibrated", "b", "tiny"]
+    assert checkpoint_labels([a, a_cal, b, checkpoint, loose]) == ["a", "a/calibrated", "b", "tiny", "best"]
     assert checkpoint_labels([checkpoint, checkpoint]) == ["tiny", "tiny"]  # the same file twice
-    # two different files that would both be "best": every row gets its path instead
-    assert checkpoint_labels([a, loose]) == [str(a), str(loose)]
+    # two different files that would both be "a": every row gets its path instead
+    other_a = tmp_path / "other" / "a.safetensors"
+    other_a.write_bytes(b"x")
+    assert checkpoint_labels([a, other_a]) == [str(a), str(other_a)]
 
 
 def test_cli_evaluate_table_rows_are_run_folders_or_labels(tmp_path, checkpoint):
