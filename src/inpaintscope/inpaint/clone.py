@@ -175,9 +175,12 @@ def splice_fill(image: np.ndarray, mask: np.ndarray, donor: np.ndarray, *,
     out = image.copy()
     local = mask[y0:y1, x0:x1]
     if rng.random() < 1 / 3 and bh > 4 and bw > 4 and local.sum() > 16:
-        # OpenCV's Poisson blending wants the mask away from the patch border
-        m8 = np.pad(local.astype(np.uint8) * 255, 2)
-        src_pad = np.pad(patch, ((2, 2), (2, 2), (0, 0)), mode="edge")
+        # OpenCV erodes the blending mask by 3 px and keeps the destination's gradients outside it:
+        # with the hole itself as mask, the step from the surroundings to the content being replaced
+        # survives inside the hole. Growing the mask by 4 px puts that border on known pixels (only
+        # the hole is copied back); the padding keeps the grown mask away from the patch border.
+        m8 = cv2.dilate(np.pad(local.astype(np.uint8) * 255, 6), np.ones((9, 9), np.uint8))
+        src_pad = np.pad(patch, ((6, 6), (6, 6), (0, 0)), mode="edge")
         centre = (x0 + bw // 2, y0 + bh // 2)
         try:
             blended = cv2.seamlessClone(np.ascontiguousarray(src_pad[..., ::-1]),
