@@ -20,24 +20,17 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
+from _harness import fmt, markdown_table, set_threads
 
 METRICS = ("f1@0.5", "iou@0.5", "f1@best", "auc_pixel", "image_auc", "image_acc@0.5", "image_bacc@0.5",
            "authentic_fp_area")
 CONDITIONS = (("clean", None), ("jpeg 90", "jpeg:90"), ("jpeg 75", "jpeg:75"), ("resize 0.5×", "resize:0.5"))
 
 
-def fmt(v: float | None) -> str:
-    return "–" if v is None else f"{v:.3f}"
-
-
 def table(rows: list[tuple[str, dict]], first: str, extra: str | None = None) -> str:
     head = [first, *METRICS] + ([extra] if extra else [])
-    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
-    for name, m in rows:
-        cells = [fmt(m.get(k)) for k in METRICS] + ([str(m.get(extra, ""))] if extra else [])
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(head, [[name, *(fmt(m.get(k)) for k in METRICS), *([str(m.get(extra, ""))] if extra else [])]
+                                 for name, m in rows])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,13 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="runs/model_card")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
 
+    from inpaintscope.data import open_data
     from inpaintscope.detection import DEFAULT_MODEL
     from inpaintscope.evaluate import evaluate
     from inpaintscope.evaluate.perturb import PerturbedDataset
     from inpaintscope.models import load_detector
-    from inpaintscope.data import open_data
 
     ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_MODEL
     model = load_detector(ckpt)
