@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv bench clean default-data native-data default-model heldout-data native-test-data model-card
+.PHONY: demo test lint venv bench clean default-data native-data default-model heldout-data native-test-data model-card \
+	need-photos need-weights need-masks
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Lint (settings in pyproject.toml, [tool.ruff]); `ruff format --check` joins once the tree is formatted.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/generation.py
 
@@ -29,15 +34,29 @@ clean:
 	rm -rf $(VENV) build *.egg-info
 
 # The default detector's recipe (see configs/default.yaml and src/inpaintscope/weights/MODEL_CARD.md).
+# Its photos, masks and TAEF2 weights are third-party data that does not ship with inpaintscope: the
+# recipes read them from $(SHARED) (../shared/data beside the clone; `make default-data SHARED=/path`
+# to point elsewhere). Each target checks first and stops with one line when they are missing.
 SHARED ?= ../shared/data
-default-data: $(STAMP)
+need-photos:
+	@test -d "$(SHARED)/photos" || { echo "error: $(SHARED)/photos not found: the dataset recipes need the shared photos \
+	(set SHARED=/path/to/data; see the README, 'Data for the recipes')" >&2; exit 2; }
+need-weights:
+	@test -f "$(SHARED)/weights/taef2_encoder.pth" -a -f "$(SHARED)/weights/taef2_decoder.pth" || { echo "error: \
+	TAEF2 weights not found in $(SHARED)/weights (taef2_encoder.pth, taef2_decoder.pth): fakefake and the autoencoder \
+	inpainter need them (set SHARED=/path/to/data; see the README, 'Data for the recipes')" >&2; exit 2; }
+need-masks:
+	@test -d "$(SHARED)/masks/irregular" || { echo "error: $(SHARED)/masks/irregular not found: the held-out sets use \
+	the NVIDIA irregular masks (set SHARED=/path/to/data; see the README, 'Data for the recipes')" >&2; exit 2; }
+
+default-data: need-photos need-weights $(STAMP)
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/default \
 	  --masks rectangle,strokes,shapes,objects --inpainters telea,ns,patchmatch,autoencoder \
 	  --modes realfake,fakefake --per-image 3 --size 256 --split configs/splits/shared_photos.txt \
 	  --seed 0 --autoencoder $(SHARED)/weights --post none,none,jpeg:90,jpeg:75,webp:80 --authentic
 
 # Native-resolution supplement (train/val photos only): teaches what untouched full-size photos look like.
-native-data: $(STAMP)
+native-data: need-photos need-weights $(STAMP)
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/native \
 	  --masks rectangle,strokes,shapes,objects --inpainters telea,ns,patchmatch,autoencoder \
 	  --modes realfake,fakefake --per-image 2 --resize none --split configs/splits/shared_photos_trainval.txt \
@@ -53,12 +72,12 @@ default-model: default-data native-data
 
 # Evaluation sets of the model card (test photos only, never trained on): biharmonic + unseen masks at
 # 256², and native-resolution photos (three trained-on inpainters and biharmonic). Then the card's numbers.
-heldout-data: $(STAMP)
+heldout-data: need-photos need-masks $(STAMP)
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/heldout --masks rectangle,strokes,folder \
 	  --mask-dir $(SHARED)/masks/irregular --inpainters biharmonic --modes realfake --size 256 \
 	  --mask-area 0.03,0.3 --split configs/splits/shared_photos_test_only.txt --seed 1 --authentic
 
-native-test-data: $(STAMP)
+native-test-data: need-photos need-masks $(STAMP)
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/native_test --masks rectangle,strokes,shapes,folder \
 	  --mask-dir $(SHARED)/masks/irregular --inpainters telea,ns,patchmatch,biharmonic --modes realfake \
 	  --resize none --split configs/splits/shared_photos_test_only.txt --seed 2 --authentic

@@ -16,7 +16,8 @@ import time
 from collections import defaultdict
 
 import numpy as np
-import torch
+
+from _harness import set_threads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-mode", type=int, default=None, help="at most N evenly spaced images per mode")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
 
     from inpaintscope import detect
     from inpaintscope.data import open_data

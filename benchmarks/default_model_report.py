@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import ConcatDataset, Dataset
+
+from _harness import fmt, markdown_table, set_threads
 
 METRICS = ("f1@0.5", "iou@0.5", "f1@best", "auc_pixel", "image_auc", "image_bacc@0.5", "authentic_fp_area")
 CONDITIONS = (("PNG", None), ("JPEG 90", "jpeg:90"), ("WebP 80", "webp:80"), ("0.5× resize", "resize:0.5"))
@@ -61,17 +62,10 @@ class WithFamily(Dataset):
         return item
 
 
-def fmt(v: float | None) -> str:
-    return "–" if v is None else f"{v:.3f}"
-
-
 def table(rows: list[tuple[str, dict]], first: str, extra: str | None = None) -> str:
     head = [first, *METRICS] + ([extra] if extra else [])
-    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
-    for name, m in rows:
-        cells = [fmt(m.get(k)) for k in METRICS] + ([str(m.get(extra, ""))] if extra else [])
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(head, [[name, *(fmt(m.get(k)) for k in METRICS), *([str(m.get(extra, ""))] if extra else [])]
+                                 for name, m in rows])
 
 
 def authentic_summary(report: Any) -> dict[str, float]:
@@ -91,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="runs/model_card")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
 
     from inpaintscope.data import open_data
     from inpaintscope.detection import DEFAULT_MODEL

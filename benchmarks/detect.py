@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import statistics
-import subprocess
 import sys
 import time
+
+from _harness import markdown_table, median_seconds, peak_rss_mb, run_cell
 
 DEFAULT_SIZES = "512,1024,2048,6000x4000"
 ANCHOR = "iid_net"
@@ -36,7 +34,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(text), int(text)
 
 
-def run_cell(spec: str, size: str, threads: int, repeats: int, tile: int, overlap: int) -> dict:
+def measure_cell(spec: str, size: str, threads: int, repeats: int, tile: int, overlap: int) -> dict:
     """Child process: one model at one size; prints a JSON line."""
     import numpy as np
     import torch
@@ -60,30 +58,19 @@ def run_cell(spec: str, size: str, threads: int, repeats: int, tile: int, overla
     detect(rng.integers(0, 256, (min(h, tile), min(w, tile), 3), dtype=np.uint8), model=model, tile=tile,
            overlap=overlap)
     image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        detect(image, model=model, tile=tile, overlap=overlap)
-        times.append(time.perf_counter() - t)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"model": model.label, "size": size, "pixels": w * h, "seconds": statistics.median(times),
-            "peak_rss_mb": round(peak_mb, 1), "load_seconds": round(load_s, 3), "threads": threads}
+    seconds = median_seconds(lambda: detect(image, model=model, tile=tile, overlap=overlap), repeats, warmup=False)
+    return {"model": model.label, "size": size, "pixels": w * h, "seconds": seconds,
+            "peak_rss_mb": round(peak_rss_mb(), 1), "load_seconds": round(load_s, 3), "threads": threads}
 
 
 def measure(spec: str, size: str, args: argparse.Namespace) -> dict | None:
-    cmd = [sys.executable, os.path.abspath(__file__), "--cell", spec, size, "--threads", str(args.threads),
-           "--repeats", str(args.repeats), "--tile", str(args.tile), "--overlap", str(args.overlap)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
-    except subprocess.TimeoutExpired:
-        print(f"  {spec} @ {size}: timed out after {args.timeout} s", file=sys.stderr)
+    result = run_cell(__file__, ["--cell", spec, size, "--threads", str(args.threads), "--repeats", str(args.repeats),
+                                 "--tile", str(args.tile), "--overlap", str(args.overlap)],
+                      timeout=args.timeout, env={"OMP_NUM_THREADS": str(args.threads)})
+    if "error" in result:
+        reason = f"timed out after {args.timeout} s" if result["error"] == "timeout" else f"failed ({result['error']})"
+        print(f"  {spec} @ {size}: {reason}", file=sys.stderr)
         return None
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        print(f"  {spec} @ {size}: failed ({tail})", file=sys.stderr)
-        return None
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"  {result['model']} @ {size}: {result['seconds']:.3f} s, peak RSS {result['peak_rss_mb']:.0f} MB",
           file=sys.stderr)
     return result
@@ -91,9 +78,7 @@ def measure(spec: str, size: str, args: argparse.Namespace) -> dict | None:
 
 def table(main: dict[str, dict | None], anchor: dict[str, dict | None], sizes: list[str]) -> str:
     label = next((r["model"] for r in main.values() if r), "model")
-    lines = [f"Model: `{label}`; anchor: `{ANCHOR}` (random init). Seconds per image (median), peak RSS.", "",
-             "| size | pixels | s/image | s/MP | peak RSS (MB) | iid_net s/image | iid_net RSS (MB) | speed-up |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = []
     for size in sizes:
         m, a = main.get(size), anchor.get(size)
         w, h = parse_size(size)
@@ -102,8 +87,10 @@ def table(main: dict[str, dict | None], anchor: dict[str, dict | None], sizes: l
                   if m else ["n/a"] * 3)
         cells += [f"{a['seconds']:.3f}", f"{a['peak_rss_mb']:.0f}"] if a else ["–", "–"]
         cells.append(f"{a['seconds'] / m['seconds']:.1f}×" if (m and a) else "–")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    header = ["size", "pixels", "s/image", "s/MP", "peak RSS (MB)", "iid_net s/image", "iid_net RSS (MB)", "speed-up"]
+    return (f"Model: `{label}`; anchor: `{ANCHOR}` (random init). Seconds per image (median), peak RSS.\n\n"
+            + markdown_table(header, rows))
 
 
 def main() -> None:
@@ -122,7 +109,8 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.cell:
-        print(json.dumps(run_cell(args.cell[0], args.cell[1], args.threads, args.repeats, args.tile, args.overlap)))
+        print(json.dumps(measure_cell(args.cell[0], args.cell[1], args.threads, args.repeats, args.tile,
+                                      args.overlap)))
         return
     spec = f"arch:{args.arch}" if args.arch else f"load:{args.model or ''}"
     sizes = [s for s in args.sizes.split(",") if s]

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _harness import peak_rss_mb
 
 
 def make_photo(width: int, height: int, path: Path, *, seed: int = 0) -> None:
@@ -61,7 +62,7 @@ def measure(photo: Path, out: Path, model: str | None) -> tuple[float, float]:
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(proc.stderr)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, seconds
+    return peak_rss_mb(children=True), seconds
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Dataset-generation throughput per inpainter, at 512², with 1 and 2 worker processes.
 
 Each cell is a real ``build_dataset`` run (rectangle masks, realfake mode) over the first N
-photos of ``../shared/data/photos`` (sorted relative paths) into a fresh temporary folder, so
+photos of the shared data folder's ``photos/`` (sorted relative paths) into a fresh temporary folder, so
 the time includes reading and preparing photos, masks, inpainting, compositing, PNG writing
 and — for 2 workers — starting the worker processes. When the TAEF2 weights exist, a
 ``fakefake`` row (autoencoder round trip, no inpainter) is added. Prints a Markdown table.
@@ -18,13 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_data() -> Path | None:
-    env = os.environ.get("INPAINTSCOPE_SHARED_DATA")
-    root = Path(env) if env else REPO.parent / "shared" / "data"
-    return root if root.is_dir() else None
+from _harness import NO_SHARED_DATA, markdown_table, shared_data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = shared_data()
     if data is None:
-        print("../shared/data is not available (set INPAINTSCOPE_SHARED_DATA); nothing to measure")
+        print(NO_SHARED_DATA)
         return 0
     from inpaintscope.data.builder import BuildConfig, build_dataset
     from inpaintscope.data.sources import discover_sources
@@ -72,10 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nGeneration throughput, samples/s at {args.size}² ({args.images} photos per cell, rectangle masks; "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}):\n")
-    print("| inpainter | mode | " + " | ".join(f"{w} worker{'s' if w > 1 else ''}" for w in worker_counts) + " |")
-    print("|---|---|" + "---:|" * len(worker_counts))
-    for name, mode, rates in rows:
-        print(f"| {name} | {mode} | " + " | ".join(f"{r:.2f}" for r in rates) + " |")
+    header = ["inpainter", "mode", *(f"{w} worker{'s' if w > 1 else ''}" for w in worker_counts)]
+    print(markdown_table(header, [[name, mode, *(f"{r:.2f}" for r in rates)] for name, mode, rates in rows],
+                         numeric_from=2))
     return 0
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from generation import shared_data  # noqa: E402
+from _harness import NO_SHARED_DATA, shared_data  # noqa: E402
 
 BINS = ((0.01, 0.10), (0.10, 0.20), (0.20, 0.30), (0.30, 0.40))
 DEFAULT = "telea,ns,biharmonic,patchmatch,patchmatch_sharp,criminisi,gated,edgeconnect,fourier,safepaint"
@@ -140,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"picture: {args.picture}", file=sys.stderr)
     data = shared_data()
     if data is None:
-        print("../shared/data is not available (set INPAINTSCOPE_SHARED_DATA); nothing to measure")
+        print(NO_SHARED_DATA)
         return 0
     photos = test_photos(data, args.photos)
     masks = bin_masks(data, args.photos)
-    print(f"{len(photos)} test photos at 512², NVIDIA irregular masks ({', '.join(str(len(v)) for v in masks.values())} "
+    mask_counts = ', '.join(str(len(v)) for v in masks.values())
+    print(f"{len(photos)} test photos at 512², NVIDIA irregular masks ({mask_counts} "
           f"per bin), {args.threads} thread(s)", file=sys.stderr)
     print(table(run(names, photos, masks, args.threads)))
     return 0

@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _harness import markdown_table, peak_rss_mb, run_cell
 
 ANCHOR = "iid_net"
 TOO_SLOW = "OOM/too slow"
 
 
-def run_cell(name: str, size: int, threads: int, repeats: int, cap: float) -> dict:
+def measure_cell(name: str, size: int, threads: int, repeats: int, cap: float) -> dict:
     """Child process: one model at one size. Returns the measurements (printed as JSON)."""
     import torch
 
@@ -57,40 +57,34 @@ def run_cell(name: str, size: int, threads: int, repeats: int, cap: float) -> di
     return {
         "model": name, "size": f"{w}x{h}", "threads": threads, "params": count_parameters(model),
         "seconds": statistics.median(times), "runs": len(times), "warmup_s": warmup,
-        # Linux reports ru_maxrss in KiB
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
 def measure(name: str, size: int, *, threads: int, repeats: int, cap: float) -> dict:
     """Run one cell in a fresh interpreter; a timeout or a dead child becomes TOO_SLOW."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--cell", name, str(size),
-           "--threads", str(threads), "--repeats", str(repeats), "--cap", str(cap)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cap)
-    except subprocess.TimeoutExpired:
-        return {"model": name, "size": f"{size}x{size}", "error": TOO_SLOW}
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["killed"])[-1]
-        # SIGKILL (-9) is the OOM killer's signature
-        err = TOO_SLOW if proc.returncode in (-9, 137) or "memory" in tail.lower() else f"error: {tail}"
-        return {"model": name, "size": f"{size}x{size}", "error": err}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_cell(__file__, ["--cell", name, str(size), "--threads", str(threads), "--repeats", str(repeats),
+                                 "--cap", str(cap)], timeout=cap)
+    if "error" in result:
+        err = result["error"]
+        # SIGKILL is the OOM killer's signature
+        too_slow = err in ("timeout", "killed") or "memory" in err.lower()
+        return {"model": name, "size": f"{size}x{size}", "error": TOO_SLOW if too_slow else f"error: {err}"}
+    return result
 
 
 def markdown(results: list[dict], anchor: dict[str, dict]) -> str:
-    rows = ["| model | params (M) | size | s / image | peak RSS (MB) | × faster than iid_net |",
-            "|---|---:|---|---:|---:|---:|"]
+    rows = []
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['model']} | | {r['size']} | {r['error']} | | |")
+            rows.append([r["model"], "", r["size"], r["error"], "", ""])
             continue
         a = anchor.get(r["size"])
         ratio = f"{a['seconds'] / r['seconds']:.1f}" if a and "error" not in a else "–"
         runs = "" if r["runs"] > 1 else " (1 run)"
-        rows.append(f"| {r['model']} | {r['params'] / 1e6:.2f} | {r['size']} | {r['seconds']:.3f}{runs} "
-                    f"| {r['peak_rss_mb']:.0f} | {ratio} |")
-    return "\n".join(rows)
+        rows.append([r["model"], f"{r['params'] / 1e6:.2f}", r["size"], f"{r['seconds']:.3f}{runs}",
+                     f"{r['peak_rss_mb']:.0f}", ratio])
+    return markdown_table(["model", "params (M)", "size", "s / image", "peak RSS (MB)", "× faster than iid_net"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--repeats and --threads must be ≥ 1 and --cap > 0")
 
     if args.cell:
-        print(json.dumps(run_cell(args.cell[0], int(args.cell[1]), args.threads, args.repeats, args.cap)))
+        print(json.dumps(measure_cell(args.cell[0], int(args.cell[1]), args.threads, args.repeats, args.cap)))
         return 0
 
     from inpaintscope.models import list_models

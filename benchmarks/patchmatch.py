@@ -1,7 +1,7 @@
 """Time the PatchMatch inpainter on a 512² photo with a 10 % hole (median of 3 runs).
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/patchmatch.py``. Uses a photo from
-``../shared/data/photos`` (or ``$INPAINTSCOPE_SHARED_DATA``) and falls back to scikit-image's
+Run: ``OMP_NUM_THREADS=1 python benchmarks/patchmatch.py``. Uses a photo from the
+shared data folder's ``photos/`` (see ``_harness.shared_data``) and falls back to scikit-image's
 bundled ``astronaut`` sample. Two holes are timed: a centred square and, when the shared
 irregular masks exist, the one whose area is closest to 10 % (free-form holes spread over the
 image, so the processed window is larger).
@@ -9,31 +9,22 @@ image, so the processed window is larger).
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from _harness import median_seconds, shared_data
 from inpaintscope.inpaint import create_inpainter
-from inpaintscope.io import list_images, read_image, read_mask
+from inpaintscope.io import list_image_files, read_image, read_mask
 
 SIZE = 512
 RUNS = 3
 
 
-def shared_data() -> Path | None:
-    env = os.environ.get("INPAINTSCOPE_SHARED_DATA")
-    for cand in ([Path(env)] if env else []) + [Path(__file__).resolve().parents[1].parent / "shared" / "data"]:
-        if cand.is_dir():
-            return cand
-    return None
-
-
 def load_photo(data: Path | None) -> tuple[np.ndarray, str]:
-    photos = list_images(data / "photos") if data and (data / "photos").is_dir() else []
+    photos = list_image_files(data / "photos") if data and (data / "photos").is_dir() else []
     if photos:
         path = photos[0]
         return cv2.resize(read_image(path), (SIZE, SIZE), interpolation=cv2.INTER_AREA), str(path)
@@ -55,7 +46,7 @@ def irregular_hole(data: Path | None, fraction: float = 0.10) -> tuple[np.ndarra
     if folder is None or not folder.is_dir():
         return None
     # The second bin (files 250–499 of 1500 in name order) holds 10–20 % holes; take the closest to 10 %.
-    files = list_images(folder)[200:300]
+    files = list_image_files(folder)[200:300]
     masks = [(abs((read_mask(f) > 127).mean() - fraction), f) for f in files]
     _, best = min(masks)
     m = read_mask(best) > 127
@@ -66,12 +57,8 @@ def irregular_hole(data: Path | None, fraction: float = 0.10) -> tuple[np.ndarra
 
 def time_fill(image: np.ndarray, mask: np.ndarray) -> float:
     inpainter = create_inpainter("patchmatch")
-    times = []
-    for i in range(RUNS):
-        t0 = time.perf_counter()
-        inpainter.inpaint(image, mask, rng=np.random.default_rng(i))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    rng = np.random.default_rng(0)
+    return median_seconds(lambda: inpainter.inpaint(image, mask, rng=rng), RUNS, warmup=False)
 
 
 def main() -> int:

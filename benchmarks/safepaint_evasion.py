@@ -22,7 +22,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from generation import shared_data  # noqa: E402
+from _harness import NO_SHARED_DATA, shared_data  # noqa: E402
 
 
 def build(photos: Path, out: Path, inpainter: str) -> None:
@@ -30,7 +30,8 @@ def build(photos: Path, out: Path, inpainter: str) -> None:
     from inpaintscope.data.sources import discover_sources
 
     cfg = BuildConfig(masks=("rectangle", "strokes", "shapes", "folder"), inpainters=(inpainter,), modes=("realfake",),
-                      per_image=1, size=None, resize="none", split=str(REPO / "configs/splits/shared_photos_test_half.txt"),
+                      per_image=1, size=None, resize="none",
+                      split=str(REPO / "configs/splits/shared_photos_test_half.txt"),
                       seed=31, mask_dir=str(photos.parent / "masks" / "irregular"), mask_area=(0.05, 0.3),
                       authentic=True)
     build_dataset([s.path for s in discover_sources([photos])], out, cfg, workers=1, progress=True)
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     data = shared_data()
     if data is None:
-        print("../shared/data is not available (set INPAINTSCOPE_SHARED_DATA); nothing to measure")
+        print(NO_SHARED_DATA)
         return 0
     from inpaintscope.data import open_data
     from inpaintscope.detection.loader import load_model

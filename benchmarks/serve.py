@@ -16,6 +16,7 @@ clients, so no request should be refused; the run is bounded by ``--requests`` a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import io
 import json
@@ -28,6 +29,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
+
+from _harness import markdown_table
 
 
 def photo_jpeg(size: int, seed: int) -> bytes:
@@ -81,10 +84,8 @@ class RssSampler(threading.Thread):
 
         total = 0
         for p in [self.proc, *self.proc.children(recursive=True)]:
-            try:
+            with contextlib.suppress(psutil.Error):  # a child that just exited
                 total += p.memory_info().rss
-            except psutil.Error:
-                pass
         return total
 
     def run(self) -> None:
@@ -192,14 +193,14 @@ def main() -> None:
         print(json.dumps(summary))
     else:
         print(f"{len(ok)}/{args.requests} ok, {len(errors)} errors; {summary['throughput_rps']} req/s over "
-              f"{summary['wall_s']} s; {args.concurrency} clients, server --workers {args.workers} --queue {args.queue}, "
+              f"{summary['wall_s']} s; {args.concurrency} clients, server --workers {args.workers} "
+              f"--queue {args.queue}, "
               f"images={args.images}")
         print(f"server RSS: idle {summary['idle_rss_mib']} MiB, peak {summary['peak_rss_mib']} MiB "
               f"(first half {summary['peak_rss_first_half_mib']}, second half {summary['peak_rss_second_half_mib']}); "
               f"load average {summary['load_avg_1m']} on {summary['cpus']} CPUs")
-        print("\n| size | requests | p50 latency (s) | p95 latency (s) |\n|---|---:|---:|---:|")
-        for r in rows:
-            print(f"| {r['size']} | {r['n']} | {r['p50_s']:.3f} | {r['p95_s']:.3f} |")
+        print("\n" + markdown_table(["size", "requests", "p50 latency (s)", "p95 latency (s)"],
+                                    [[r["size"], r["n"], f"{r['p50_s']:.3f}", f"{r['p95_s']:.3f}"] for r in rows]))
         for _, size, _, err in errors[:5]:
             print(f"error ({size}²): {err}", file=sys.stderr)
     sys.exit(1 if errors else 0)

@@ -104,3 +104,32 @@ def test_cli_calibrate_writes_a_new_checkpoint(tmp_path):
     assert load_detector(out) is not None
     again = CliRunner().invoke(cli, ["calibrate", str(src), "--data", "synthetic:12x32", "-o", str(src)])
     assert again.exit_code == 2 and "never overwritten" in again.output
+
+
+def test_cli_calibrate_takes_shipped_names_warns_on_little_data_and_labels_its_progress(tmp_path):
+    out = tmp_path / "calibrated.safetensors"
+    result = CliRunner().invoke(cli, ["calibrate", "default", "--data", "synthetic:12x32", "--split", "val",
+                                      "--device", "cpu", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    warnings_ = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings_) == 1 and "fewer than 30" in warnings_[0], result.stderr
+    assert "calibrate:" in result.stderr and "evaluate:" not in result.stderr
+    assert read_checkpoint_info(out)["model"] == "scope_fast"
+
+
+def test_calibration_warns_only_below_the_minimum_per_class(tmp_path, monkeypatch):
+    import warnings
+
+    from inpaintscope.evaluate import calibration
+
+    torch.manual_seed(0)
+    model = create_model("scope_tiny")
+    src = save_checkpoint(tmp_path / "model.safetensors", model.state_dict(), {"model": "scope_tiny", "kwargs": {}})
+    with pytest.warns(calibration.CalibrationWarning, match=r"\d+ manipulated and \d+ authentic images"):
+        fit = calibration.calibrate_checkpoint(src, ["synthetic:12x32"], out=tmp_path / "a.safetensors")
+    monkeypatch.setattr(calibration, "MIN_IMAGES_PER_CLASS", min(fit.n_positive, fit.n - fit.n_positive))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", calibration.CalibrationWarning)
+        calibration.calibrate_checkpoint(src, ["synthetic:12x32"], out=tmp_path / "b.safetensors")
+    with pytest.raises(InpaintscopeError, match="never overwritten"):
+        calibration.calibrate_checkpoint(src, ["synthetic:12x32"], out=src)

@@ -86,7 +86,8 @@ def test_build_writes_report_layout_and_manifest(built: dict) -> None:
     assert json.loads((out / "summary.json").read_text())["samples"] == 12
     for r in records:
         sid, split = r["id"], r["split"]
-        assert r["files"] == {role: f"{split}/{sid}.{role}.png" for role in ("original", "mask", "inpainted", "realfake")}
+        assert r["files"] == {role: f"{split}/{sid}.{role}.png"
+                              for role in ("original", "mask", "inpainted", "realfake")}
         assert r["modes"] == {m: f"{split}/{sid}.{m}.png" for m in ("inpainted", "realfake")}
         assert r["size"] == [64, 64]
         assert r["seed"]["entropy"] == [7, stable_hash(r["source"]), r["seed"]["sample_index"]]

@@ -1,4 +1,4 @@
-"""Dataset readers on the three layouts: our manifest, the report's naming (WebP), images/ + masks/."""
+"""Dataset readers on the three layouts: our manifest, the Bochum report's naming (WebP), images/ + masks/."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +11,11 @@ from torch.utils.data import DataLoader
 from inpaintscope.data.batching import collate_samples
 from inpaintscope.data.builder import BuildConfig, build_dataset
 from inpaintscope.data.readers import (
-    DatasetLayoutError, FolderDataset, ManifestDataset, ReportLayoutDataset, detect_layout,
+    DatasetLayoutError,
+    FolderDataset,
+    ManifestDataset,
+    ReportLayoutDataset,
+    detect_layout,
     open_dataset,
 )
 from inpaintscope.errors import ShapeError

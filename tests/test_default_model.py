@@ -40,7 +40,8 @@ def test_default_model_finds_the_inpainted_region(name: str, inpainter: str, see
     image = _photo(name)
     rng = np.random.default_rng(seed)
     sample = make_mask("rectangle", image.shape[:2], rng=rng, area=(0.05, 0.12))
-    fake = make_composites(image, sample.soft, ("realfake",), inpainter=create_inpainter(inpainter), rng=rng)["realfake"]
+    fake = make_composites(image, sample.soft, ("realfake",), inpainter=create_inpainter(inpainter),
+                           rng=rng)["realfake"]
     det = inpaintscope.detect(fake)
     truth = sample.core
     iou = np.logical_and(det.mask, truth).sum() / np.logical_or(det.mask, truth).sum()

@@ -23,8 +23,8 @@ from inpaintscope.detection import (
     detect,
     find_regions,
     load_model,
+    loader as loader_mod,
 )
-from inpaintscope.detection import loader as loader_mod
 from inpaintscope.detection.render import _BOX_FLAGGED_RGB, caption_height, colour_bar_width
 from inpaintscope.errors import InpaintscopeError, MissingWeightsError
 from inpaintscope.io import encode_image
@@ -63,7 +63,8 @@ def test_detection_fields_hand_computed(bright_ckpt: Path) -> None:
     assert isinstance(d.score, float) and d.score == pytest.approx(P_WHITE, abs=1e-6)
     assert d.decision is True and (d.pixel_threshold, d.image_threshold) == (0.5, 0.5)
     assert d.regions_below_image_threshold == []
-    assert d.regions == [Region(20, 30, 50, 70, 1200, pytest.approx(P_WHITE, abs=1e-5), pytest.approx(P_WHITE, abs=1e-5))]
+    white = pytest.approx(P_WHITE, abs=1e-5)
+    assert d.regions == [Region(20, 30, 50, 70, 1200, white, white)]
     assert d.model.startswith("_test_detect_tiny:bright.safetensors@") and d.version == inpaintscope.__version__
     assert 0 < d.seconds < 10
 
@@ -80,7 +81,8 @@ def test_clean_image_and_thresholds(bright_ckpt: Path) -> None:
     assert low.regions == [] and [r.area for r in low.regions_below_image_threshold] == [64 * 64]
     # an image threshold below the score flags it
     flagged = detect(dark, model=bright_ckpt, pixel_threshold=P_DARK - 0.01, image_threshold=P_DARK - 0.01)
-    assert flagged.decision is True and flagged.regions[0].area == 64 * 64 and flagged.regions_below_image_threshold == []
+    assert flagged.decision is True and flagged.regions[0].area == 64 * 64
+    assert flagged.regions_below_image_threshold == []
     # the deprecated single threshold sets both, with a warning
     with pytest.warns(DeprecationWarning, match="threshold= is deprecated"):
         old = detect(dark, model=bright_ckpt, threshold=P_DARK - 0.01)

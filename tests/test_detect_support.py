@@ -53,7 +53,7 @@ def registered() -> Iterator[str]:
         yield NAME
     finally:
         if added:
-            MODELS._entries.pop(NAME, None)
+            MODELS.unregister(NAME)
 
 
 def bright_state(model: TinyDetector) -> dict[str, torch.Tensor]:
@@ -84,7 +84,8 @@ def make_checkpoint(path: Path, *, kind: str = "bright", seed: int = 0, **kwargs
     return save_checkpoint(path, sd, {"model": NAME, "kwargs": kwargs})
 
 
-def square_image(size: int = 96, *, box: tuple[int, int, int, int] = (20, 30, 50, 70), noise_seed: int | None = None) -> np.ndarray:
+def square_image(size: int = 96, *, box: tuple[int, int, int, int] = (20, 30, 50, 70),
+                 noise_seed: int | None = None) -> np.ndarray:
     """Dark image (value 20) with a white (255) box ``x0, y0, x1, y1`` (exclusive)."""
     img = np.full((size, size, 3), 20, np.uint8)
     x0, y0, x1, y1 = box

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from inpaintscope.detection import detect, predict_tiled, run_model, tile_starts
-from inpaintscope.tiling import _ramp_window
 from inpaintscope.errors import InpaintscopeError
+from inpaintscope.tiling import _ramp_window
 from test_detect_support import TinyDetector, bright_probability, bright_state, registered
 
 

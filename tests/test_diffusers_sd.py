@@ -191,7 +191,7 @@ def test_vae_range_report_is_recorded_and_is_the_reports_formula(sd_build: dict,
     assert r["inpainter"]["name"] == "autoencoder" and r["inpainter"]["vae_range"] == "report"
     original, soft = read_image(out / r["files"]["original"]), read_mask(out / r["files"]["mask"])
     vae = AutoencoderKL.from_pretrained(str(vae_dir), local_files_only=True).eval()
-    with torch.no_grad():  # the report: ToTensor() [0, 1] in, posterior mode, decode, clamp to [0, 1]
+    with torch.no_grad():  # the Bochum report: ToTensor() [0, 1] in, posterior mode, decode, clamp to [0, 1]
         x = torch.from_numpy(original.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
         y = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(0, 1)
     expected = np.round(y[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)

@@ -191,3 +191,72 @@ def test_cli_evaluate_not_a_checkpoint(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(cli, ["evaluate", str(bad), "--data", "synthetic:8", "--no-progress"])
     assert result.exit_code == 2 and "not a safetensors checkpoint" in result.output
+
+
+# --------------------------------------------------------------------------- model names, labels, subsets
+
+
+def test_cli_evaluate_accepts_shipped_model_names(tmp_path):
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(cli, ["evaluate", "default", "--data", "synthetic:4x32", "--split", "val",
+                                      "--out", str(out), "--no-progress", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    info = EvalReport.load(out / "eval.json").info
+    assert info["checkpoint"] == "default" and info["model"] == "scope_fast"
+    unknown = CliRunner().invoke(cli, ["evaluate", "no_such_model", "--data", "synthetic:4x32", "--no-progress"])
+    assert unknown.exit_code == 2 and "neither a checkpoint file nor a shipped model" in unknown.stderr
+
+
+def _run_folder(root, name, checkpoint, stem="best"):
+    import shutil
+
+    run = root / name
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.yaml").write_text("model: tiny\n")
+    return shutil.copy(checkpoint, run / f"{stem}.safetensors")
+
+
+def test_checkpoint_labels_name_runs_by_their_folder(tmp_path, checkpoint):
+    from inpaintscope.evaluate.tables import checkpoint_labels
+
+    a = _run_folder(tmp_path / "runs", "a", checkpoint)
+    a_cal = _run_folder(tmp_path / "runs", "a", checkpoint, stem="calibrated")
+    b = _run_folder(tmp_path / "runs", "b", checkpoint)
+    loose = tmp_path / "other" / "best.safetensors"  # not in a run folder: named after the file
+    loose.parent.mkdir()
+    loose.write_bytes(b"x")
+    assert checkpoint_labels([a, a_cal, b, checkpoint, loose]) == ["a", "a/calibrated", "b", "tiny", "best"]
+    assert checkpoint_labels([checkpoint, checkpoint]) == ["tiny", "tiny"]  # the same file twice
+    # two different files that would both be "a": every row gets its path instead
+    other_a = tmp_path / "other" / "a.safetensors"
+    other_a.write_bytes(b"x")
+    assert checkpoint_labels([a, other_a]) == [str(a), str(other_a)]
+
+
+def test_cli_evaluate_table_rows_are_run_folders_or_labels(tmp_path, checkpoint):
+    a = _run_folder(tmp_path / "runs", "a", checkpoint)
+    b = _run_folder(tmp_path / "runs", "b", checkpoint)
+    base = ["evaluate", "--table", str(a), str(b), "--data", "synthetic:4x32", "--no-progress", "--device", "cpu"]
+    result = CliRunner().invoke(cli, base)
+    assert result.exit_code == 0, result.output
+    assert "| a (realfake) |" in result.stdout and "| b (realfake) |" in result.stdout
+    named = CliRunner().invoke(cli, [*base, "--label", "first", "--label", "second"])
+    assert named.exit_code == 0, named.output
+    assert "| first |" in named.stdout and "| second |" in named.stdout
+    wrong = CliRunner().invoke(cli, [*base, "--label", "only-one"])
+    assert wrong.exit_code == 2 and "give one per checkpoint" in wrong.stderr
+
+
+def test_evenly_spaced_subsets_and_evaluation_data():
+    from inpaintscope.evaluate.selection import evenly_spaced, open_evaluation_data
+
+    items = list(range(10))
+    assert list(evenly_spaced(items, 4)) == [0, 2, 5, 7]  # i·10 // 4
+    assert evenly_spaced(items, None) is items and evenly_spaced(items, 10) is items
+    with pytest.raises(InpaintscopeError, match="at least 1"):
+        evenly_spaced(items, 0)
+    full = open_evaluation_data(["synthetic:10x32"], split="val")
+    part = open_evaluation_data(["synthetic:10x32"], split="val", limit=4)
+    assert [part[i]["meta"]["id"] for i in range(4)] == [full[i]["meta"]["id"] for i in (0, 2, 5, 7)]
+    laundered = open_evaluation_data(["synthetic:10x32"], split="val", limit=4, post="jpeg:75")
+    assert len(laundered) == 4 and laundered[0]["meta"]["perturbation"] == "jpeg:75"

@@ -88,6 +88,21 @@ def test_splice_takes_the_fill_from_the_donor(tmp_path) -> None:
                                   inp.inpaint(img, hole, rng=np.random.default_rng(4)))
 
 
+def test_splice_poisson_blending_keeps_nothing_of_the_replaced_content() -> None:
+    # OpenCV erodes the blending mask: a mask equal to the hole kept the old content's border
+    # (here pure red) inside the fill; the grown mask takes the border from the surroundings
+    img, hole = _photo(), _hole()
+    img[hole] = (255, 0, 0)
+    donor = _photo(seed=5)[..., ::-1].copy()
+    seeds = [s for s in range(40) if splice_fill(img, hole, donor, rng=np.random.default_rng(s))[1]["poisson"]]
+    assert seeds, "no seed took the Poisson path"
+    for seed in seeds[:3]:
+        out, _ = splice_fill(img, hole, donor, rng=np.random.default_rng(seed))
+        np.testing.assert_array_equal(out[~hole], img[~hole])
+        red = np.abs(out[hole].astype(int) - (255, 0, 0)).sum(axis=1)
+        assert red.min() > 100, f"seed {seed}: the fill kept pixels of the replaced content"
+
+
 def test_splice_needs_donors() -> None:
     with pytest.raises(InpaintscopeError, match="donors"):
         create_inpainter("splice")

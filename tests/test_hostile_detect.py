@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import signal
-import stat
 import subprocess
 import threading
 import time
@@ -210,7 +209,8 @@ def test_bad_input_user_files_are_never_overwritten(ckpt: str, tmp_path: Path, c
     Path("user/index.html").write_text("<html>my page</html>")
     assert run(["detect", "same/q.png", "-o", "user", "--model", ckpt]) == 2
     assert "user/results.csv exists and was not written by inpaintscope detect" in capsys.readouterr().err
-    assert Path("user/results.csv").read_text() == "name,mine\n" and Path("user/index.html").read_text() == "<html>my page</html>"
+    assert Path("user/results.csv").read_text() == "name,mine\n"
+    assert Path("user/index.html").read_text() == "<html>my page</html>"
     assert sorted(p.name for p in Path("user").iterdir()) == ["index.html", "results.csv"]
 
 
@@ -370,7 +370,8 @@ def test_fault_disk_full_every_input_tried_then_resume(ckpt: str, tmp_path: Path
         assert no_temporaries(out)
 
 
-def test_fault_second_run_on_a_locked_folder_is_refused(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_fault_second_run_on_a_locked_folder_is_refused(ckpt: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
     src = write_png(tmp_path / "a.png", square_image(32))
     out = tmp_path / "out"
     with OutputFolder.open(out):  # another run holds the folder

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from inpaintscope.errors import InpaintscopeError, ShapeError, UnknownNameError
 from inpaintscope.models import Preprocessing, count_parameters, create_model, list_models
 from inpaintscope.models.iid_net import (
-    IIDNet,
     LOCAL_ATTENTION_KERNEL,
+    IIDNet,
     bayar_constrain,
     cosine_topk,
     global_attention,
@@ -26,6 +26,9 @@ torch.set_num_threads(1)
 
 
 def _shared_docs() -> Path:
+    """Where third-party test data lives beside the repository (never in it): here
+    ``iid_net_state_dict.json``, the key names and shapes of the official IID-Net weights,
+    listed from the official release; tests that need it skip when it is absent."""
     env = os.environ.get("INPAINTSCOPE_SHARED_DATA")
     if env:
         return Path(env).resolve().parent / "docs"
@@ -57,7 +60,7 @@ def test_registered_and_parameter_counts(model: IIDNet) -> None:
 def test_state_dict_keys_and_shapes_equal_official(model: IIDNet) -> None:
     path = _shared_docs() / "iid_net_state_dict.json"
     if not path.is_file():
-        pytest.skip(f"{path} not found (the shared docs are not mounted)")
+        pytest.skip(f"{path} not found (third-party test data kept outside the repository)")
     ref = json.loads(path.read_text())
     sd = model.state_dict()
     assert set(sd) == set(ref["keys"])
@@ -111,7 +114,7 @@ def test_preprocessing_is_bgr_minus_one_one() -> None:
 # --------------------------------------------------------------------------- Bayar
 
 def _official_inplace_constraint(weight: torch.Tensor) -> None:
-    """Independent re-statement of the official in-place rewrite (reference-models.md §1.3.2):
+    """Independent re-statement of the official code's in-place Bayar rewrite (docs/references.md §1):
     a (kH, kW, out, in) view, ×1e4, zero centres, then kernels [:, :, 0, k] normalised."""
     view = weight.permute(2, 3, 0, 1)
     view.mul_(10000.0)

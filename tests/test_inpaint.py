@@ -19,6 +19,7 @@ from inpaintscope.inpaint.autoencoder import (
 from inpaintscope.inpaint.base import Inpainter
 from inpaintscope.inpaint.compose import MODES, blend, make_composites
 from inpaintscope.inpaint.postprocess import PostProcess, PostProcessSpecError, parse_postprocess
+from inpaintscope.io import write_image
 from inpaintscope.tiling import tile_starts
 
 MAGENTA = np.array([255, 0, 255], np.uint8)
@@ -48,6 +49,12 @@ def _make(name: str, request: pytest.FixtureRequest) -> Inpainter:
         request.getfixturevalue("torch_one_thread")
         # a tiny random pipeline (skips without the diffusers extra); 2 steps keep it fast
         return create_inpainter(name, model=request.getfixturevalue("tiny_sd_pipeline"), steps=2)
+    if name == "splice":  # cuts its fill from other photos: one donor, far from the placeholder colour
+        donors = request.getfixturevalue("tmp_path") / "donors"
+        donors.mkdir()
+        yy, xx = np.mgrid[:80, :90]
+        write_image(donors / "donor.png", np.stack([60 + xx, 120 + yy // 2, np.full_like(xx, 80)], -1).astype(np.uint8))
+        return create_inpainter(name, donors=donors)
     return create_inpainter(name)
 
 

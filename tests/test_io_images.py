@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from inpaintscope.errors import ImageReadError, ShapeError
-from inpaintscope.io import images as images_mod
-from inpaintscope.io import read_image
+from inpaintscope.io import images as images_mod, read_image
 
 
 def _png_bytes(img: Image.Image) -> bytes:
@@ -213,8 +212,7 @@ def test_atomic_writes_leave_no_temporaries_and_respect_the_umask(tmp_path):
         umask = os.umask(0)
         os.umask(umask)
         assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~umask
-    with pytest.raises(RuntimeError):
-        with atomic_open(tmp_path / "b.txt", "w") as f:
-            f.write("half")
-            raise RuntimeError("killed mid-write")
+    with pytest.raises(RuntimeError), atomic_open(tmp_path / "b.txt", "w") as f:
+        f.write("half")
+        raise RuntimeError("killed mid-write")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]

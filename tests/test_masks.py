@@ -148,7 +148,7 @@ def test_bad_area_range_is_a_user_error(fn: Any) -> None:
         fn(SHAPE, rng=np.random.default_rng(0), area=(0.4, 0.2))
 
 
-# --- rectangle: the report's generator -------------------------------------------------------
+# --- rectangle: the Bochum report's generator ------------------------------------------------
 
 def test_rectangle_hand_computed() -> None:
     # (H, W) = (256, 512): minsize 64 across, 32 down.
@@ -221,7 +221,7 @@ def test_shapes_kinds_option() -> None:
     for seed in range(4):
         _, params = shapes((128, 128), rng=np.random.default_rng(seed), kinds=("ellipse",))
         assert {s["kind"] for s in params["shapes"]} == {"ellipse"}
-        assert 1 <= len(params["shapes"])
+        assert len(params["shapes"]) >= 1
     with pytest.raises(InpaintscopeError, match="subset of"):
         shapes((128, 128), rng=np.random.default_rng(0), kinds=("hexagon",))
 

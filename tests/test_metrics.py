@@ -121,7 +121,7 @@ def test_report_iou_matches_sklearn_jaccard_per_batch():
     gts = [rng.random((8, 8)) < 0.3 for _ in range(11)]
     probs = [rng.random((8, 8)) for _ in range(11)]
     expected = []
-    for s in range(0, 11, 8):  # the report: jaccard_score over all pixels of each batch of 8
+    for s in range(0, 11, 8):  # the Bochum report: jaccard_score over all pixels of each batch of 8
         g = np.concatenate([x.ravel() for x in gts[s:s + 8]])
         p = np.concatenate([x.ravel() > 0.5 for x in probs[s:s + 8]])
         expected.append(sk.jaccard_score(g, p, zero_division=0))

@@ -16,7 +16,6 @@ from inpaintscope.models.inference import run_detector
 from inpaintscope.scoring import FALLBACK_PERCENTILE, THRESHOLD, image_score, inpainted, score_outputs
 from test_detect_support import TinyDetector
 
-
 # ---- the rules ------------------------------------------------------------------------------------
 
 def test_decision_rule_is_inclusive_for_pixels_and_images():

@@ -15,8 +15,17 @@ pytest.importorskip("httpx2", reason="Starlette's TestClient needs httpx2")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from _serve_helpers import (  # noqa: E402
-    HEIGHT, RECT_X1, RECT_Y0, RECT_Y1, WIDTH, RampDetector, decode_data_url, encode, first_column_at,
-    ramp_image, ramp_probability,
+    HEIGHT,
+    RECT_X1,
+    RECT_Y0,
+    RECT_Y1,
+    WIDTH,
+    RampDetector,
+    decode_data_url,
+    encode,
+    first_column_at,
+    ramp_image,
+    ramp_probability,
 )
 from inpaintscope.detection.report import RECORD_KEYS  # noqa: E402
 from inpaintscope.serve import create_app  # noqa: E402

@@ -16,7 +16,15 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed (pip ins
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 
 from _serve_helpers import (  # noqa: E402
-    RECT_X1, RECT_Y0, RECT_Y1, RampDetector, encode, first_column_at, ramp_image, ramp_probability, running_server,
+    RECT_X1,
+    RECT_Y0,
+    RECT_Y1,
+    RampDetector,
+    encode,
+    first_column_at,
+    ramp_image,
+    ramp_probability,
+    running_server,
 )
 from inpaintscope.serve import create_app  # noqa: E402
 
@@ -158,7 +166,8 @@ def test_page_takes_a_dropped_file_and_shows_server_errors(browser, server):
         const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
         const dt = new DataTransfer();
         dt.items.add(new File([bytes], name));
-        document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        const event = new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true});
+        document.getElementById('drop').dispatchEvent(event);
     }"""
     page.evaluate(drop, [base64.b64encode(b"this is a text file, not a photo").decode(), "notes.png"])
     page.wait_for_selector("body[data-state=error]", timeout=30_000)

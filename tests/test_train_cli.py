@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from inpaintscope.cli.main import cli
+from inpaintscope.data.synthetic import open_synthetic
 from inpaintscope.io import write_image
 from inpaintscope.train import AugmentConfig, TrainConfig
-from inpaintscope.data.synthetic import open_synthetic
 
 
 def run(*args: str):
@@ -25,7 +25,8 @@ def test_cli_train_config_set_and_options_then_resume(tmp_path, tiny_detector):
     assert result.exit_code == 0, result.output
     assert "best epoch 1" in result.output and "validation: loss" in result.output and "f1@0.5" in result.output
     config = TrainConfig.from_yaml(out / "config.yaml")  # YAML < --set < explicit options
-    assert (config.model, config.loss, config.lr, config.batch_size, config.epochs) == (tiny_detector, "bce", 0.01, 4, 1)
+    got = (config.model, config.loss, config.lr, config.batch_size, config.epochs)
+    assert got == (tiny_detector, "bce", 0.01, 4, 1)
     assert config.data == ["synthetic:16x32"]
     resumed = run("train", "--resume", str(out), "--epochs", "2", "--no-progress")
     assert resumed.exit_code == 0, resumed.output

@@ -24,7 +24,8 @@ WORKER = textwrap.dedent('''
                          device="cpu", progress=False, out={out!r})
     result = fit(config)
     checksum = sum(float(p.double().sum()) for p in result.model.parameters())
-    print(f"RANK {{os.environ['RANK']}} WORLD {{os.environ['WORLD_SIZE']}} STEPS {{result.steps}} SUM {{checksum:.10f}}")
+    print(f"RANK {{os.environ['RANK']}} WORLD {{os.environ['WORLD_SIZE']}} "
+          f"STEPS {{result.steps}} SUM {{checksum:.10f}}")
 ''')
 
 

@@ -80,7 +80,7 @@ def test_synthetic_items_follow_the_contract():
     ds = open_synthetic("synthetic:8x32", split="val", gt_mode="any")
     item = ds[1]
     assert item["image"].dtype == torch.float32 and item["image"].shape == (3, 32, 32)
-    assert 0 <= item["image"].min() and item["image"].max() <= 1
+    assert item["image"].min() >= 0 and item["image"].max() <= 1
     assert item["mask"].shape == (1, 32, 32) and set(item["mask"].unique().tolist()) == {0.0, 1.0}
     assert item["label"].dtype == torch.int64 and item["label"].ndim == 0 and int(item["label"]) == 1
     assert int(ds[0]["label"]) == 0 and ds[0]["mask"].sum() == 0
@@ -109,7 +109,8 @@ def test_training_run_learns_and_writes_its_run_folder(tmp_path, tiny_detector):
                  "metrics.jsonl", "curves.png"):
         assert (run / name).is_file(), name
     assert TrainConfig.from_yaml(run / "config.yaml") == config
-    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == list(range(1, 11))
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(1, 11))
     info = json.loads((run / "best.json").read_text())
     assert info["model"] == tiny_detector and info["kwargs"] == {"image_head": True}
     assert info["gt_mode"] == "core" and info["epoch"] == result.best_epoch and info["step"] == 4 * result.best_epoch

@@ -5,7 +5,7 @@ Data contract: see :mod:`inpaintscope.contract` (RGB uint8 H×W×3 at the edges,
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it from here)
 
 # Heavy parts (torch) are imported lazily so `import inpaintscope` stays cheap.
 _LAZY = {

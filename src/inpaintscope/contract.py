@@ -9,7 +9,11 @@
   (see ``inpaintscope.models``). Models return mask *logits* ``B×1×H×W`` at input size.
 
 Ground truth from a soft mask is taken in one of three modes (:func:`ground_truth`):
-``core`` (== 255, the report's best mode), ``any`` (> 0) and ``soft`` (value / 255).
+``core`` (== 255, the best mode of the Bochum report, docs/references.md §4.1), ``any`` (> 0)
+and ``soft`` (value / 255).
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

@@ -19,7 +19,14 @@ class ShapeError(InpaintscopeError, ValueError):
 
 
 class MissingDependencyError(InpaintscopeError, ImportError):
-    """An optional extra is not installed; the message says which `pip install` fixes it."""
+    """An optional extra that a whole feature needs (``serve``, ``diffusers``) is not installed; the
+    message ends with :func:`install_hint`. A single input that needs one (a HEIC photo) is an
+    :class:`ImageReadError` with the same hint instead, so a batch goes on past it."""
+
+
+def install_hint(extra: str) -> str:
+    """The one way every message says how to install an optional extra."""
+    return f'pip install "inpaintscope[{extra}]"'
 
 
 class MissingWeightsError(InpaintscopeError, FileNotFoundError):

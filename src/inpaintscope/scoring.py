@@ -9,8 +9,11 @@ So the numbers a model card reports are computed exactly the way ``detect`` deci
   pixels do not (the maximum would let one pixel of a 24 MP photo decide).
 * **decision** (:func:`inpainted`): ``value >= threshold``, for pixels (the mask) and for the
   image score alike; at the default :data:`THRESHOLD` 0.5 that is ``logit >= 0``. A probability
-  of exactly 0.5 counts as inpainted (the report's own IoU used ``> 0.5``; the two differ only
+  of exactly 0.5 counts as inpainted (the Bochum report's own IoU used ``> 0.5``; the two differ only
   for pixels whose float32 probability rounds to exactly 0.5, ``|logit| < 1e-7``).
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

@@ -1,38 +1,11 @@
 """``inpaintscope dataset``: build inpainting-forensics datasets and inspect them."""
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
-from collections.abc import Iterator
 
 import click
 
-from ..errors import InpaintscopeError
-
-
-class UserError(click.ClickException):
-    """A user-fixable problem: one line on stderr, exit code 2 (also under CliRunner)."""
-
-    exit_code = 2
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    try:
-        yield
-    except InpaintscopeError as e:
-        raise UserError(str(e)) from None
-
-
-def _area(value: str | None) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not 'lo,hi' (two fractions, e.g. 0.05,0.3)",
-                                 param_hint="--mask-area") from None
-    return lo, hi
+from .common import FractionRange, UserError
 
 
 @click.group()
@@ -44,7 +17,8 @@ def dataset() -> None:
 @click.argument("src", nargs=-1, required=True, type=click.Path(exists=True))
 @click.argument("out", type=click.Path(dir_okay=True, file_okay=False))
 @click.option("--masks", default="rectangle", show_default=True,
-              help="Mask generators, comma-separated (rectangle, strokes, shapes, objects, folder); cycled over samples.")
+              help="Mask generators, comma-separated (rectangle, strokes, shapes, objects, folder); cycled over "
+                   "samples.")
 @click.option("--inpainters", default="telea", show_default=True,
               help="Inpainters, comma-separated (telea, ns, biharmonic, patchmatch, autoencoder, diffusers:PATH "
                    "= Stable Diffusion inpainting from a local pipeline folder); cycled over samples.")
@@ -68,7 +42,7 @@ def dataset() -> None:
                    "shipped with inpaintscope), a folder with taef2_encoder.pth/.safetensors and taef2_decoder, "
                    "or a diffusers AutoencoderKL / SD pipeline folder (its vae/).")
 @click.option("--vae-range", type=click.Choice(["correct", "report"]), default="correct", show_default=True,
-              help="AutoencoderKL input range: correct = [-1, 1] as trained; report = [0, 1], the report's bug.")
+              help="AutoencoderKL input range: correct = [-1, 1] as trained; report = [0, 1], the Bochum report's bug.")
 @click.option("--captions", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Prompts for diffusers inpainters: .json {file: caption} or COCO captions_*.json, .jsonl "
                    "{file, caption} lines, or .csv with file,caption columns [default: empty prompt].")
@@ -78,7 +52,8 @@ def dataset() -> None:
               help="Classifier-free guidance scale of diffusers inpainters.")
 @click.option("--mask-dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of mask images for the 'folder' mask generator.")
-@click.option("--mask-area", default=None, help="Target hole-area range 'lo,hi' as fractions, e.g. 0.05,0.3.")
+@click.option("--mask-area", type=FractionRange(), default=None,
+              help="Target hole-area range 'lo,hi' as fractions, e.g. 0.05,0.3.")
 @click.option("--post", default="none", show_default=True,
               help="Post-processing variants cycled over samples, comma-separated: none, jpeg:90, webp:80, "
                    "resize:0.5, chained with '+' (jpeg:90+resize:0.5).")
@@ -92,7 +67,7 @@ def dataset() -> None:
 def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: str, per_image: int, size: int,
           resize: str, split_spec: str, seed: int, workers: int | None, autoencoder: str | None,
           vae_range: str, captions: str | None, steps: int, guidance: float,
-          mask_dir: str | None, mask_area: str | None, post: str, authentic: bool, min_side: int,
+          mask_dir: str | None, mask_area: tuple[float, float] | None, post: str, authentic: bool, min_side: int,
           max_pixels: int | None, quiet: bool) -> None:
     """Build an inpainting dataset from the photos in SRC (folders, searched recursively, or files) into OUT.
 
@@ -119,28 +94,26 @@ def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: st
     cfg = BuildConfig(masks=tuple(masks.split(",")), inpainters=tuple(inpainters.split(",")),
                       modes=tuple(modes.split(",")), per_image=per_image, size=size, resize=resize,
                       split=split_spec, seed=seed, autoencoder=autoencoder, mask_dir=mask_dir,
-                      mask_area=_area(mask_area), post=tuple(post.split(",")), authentic=authentic,
+                      mask_area=mask_area, post=tuple(post.split(",")), authentic=authentic,
                       min_side=min_side, captions=captions, steps=steps, guidance=guidance, vae_range=vae_range,
                       max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
-    with user_errors():
-        summary = build_dataset(list(src), out, cfg, workers=workers, progress=not quiet, echo=click.echo)
+    summary = build_dataset(list(src), out, cfg, workers=workers, progress=not quiet, echo=click.echo)
     if summary["failed_samples"]:
         # Skipped photos are expected; failed samples (bad weights, unusable masks...) mean the
         # dataset is not what was asked for, so scripts and `make` must see a non-zero exit.
-        raise click.ClickException(f"{len(summary['failed_samples'])} sample(s) failed; reasons above and in "
-                                   f"{out}/summary.json")
+        raise UserError(f"{len(summary['failed_samples'])} sample(s) failed; reasons above and in "
+                        f"{out}/summary.json", exit_code=1)
 
 
 @dataset.command("info")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--split", default=None, help="Only this split.")
 def info(path: str, split: str | None) -> None:
-    """Show the layout and item counts of a dataset (ours, the report's naming, or images/ + masks/)."""
+    """Show the layout and item counts of a dataset (ours, the Bochum report's naming, or images/ + masks/)."""
     from ..data.readers import detect_layout, open_dataset
 
-    with user_errors():
-        layout = detect_layout(path)
-        ds = open_dataset(path, split=split)
+    layout = detect_layout(path)
+    ds = open_dataset(path, split=split)
     modes = Counter(e[3].get("mode") for e in ds.entries)
     splits = Counter(str(e[3].get("split")) for e in ds.entries)
     labels = Counter(ds.labels())

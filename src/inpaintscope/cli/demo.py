@@ -2,7 +2,7 @@
 
 The photos are made at run time from scikit-image's bundled sample images, so nothing
 third-party ships with inpaintscope and nothing is downloaded. Each photo gets one region
-removed by a classical inpainter (the report's ``realfake`` compositing); the default
+removed by a classical inpainter (the Bochum report's ``realfake`` compositing); the default
 detector then runs on the originals and the edited copies, and the demo prints a score table
 (inpainter, score, decision, IoU of each predicted mask against the true one) and one line
 counting hits, misses and false alarms (:func:`demo_rows`, :func:`demo_summary`).

@@ -1,10 +1,11 @@
 """``inpaintscope detect INPUTS... -o OUT``: find inpainted regions in images and folders."""
 from __future__ import annotations
 
-import sys
 import time
 
 import click
+
+from .common import UserError, comma_list
 
 
 @click.command("detect")
@@ -13,7 +14,8 @@ import click
               help="Output folder: per-image mask/heatmap/overlay PNGs, results.jsonl, results.csv, index.html.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs.")
 @click.option("--model", "model", default=None, metavar="NAME|CHECKPOINT",
-              help="Shipped model name (default: 'default'), one of our .safetensors checkpoints, or an official IID-Net .pth.")
+              help="Shipped model name (default: 'default'), one of our .safetensors checkpoints, or an official "
+                   "IID-Net .pth.")
 @click.option("--pixel-threshold", type=click.FloatRange(0.0, 1.0), default=None,
               help="Probability at which a pixel enters the mask and the outlined regions [default: 0.5]. "
                    "Lower it to see fainter areas: it never changes the decision.")
@@ -75,10 +77,9 @@ def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | 
     shown = printable(out_dir)
     items = expand_inputs(inputs, out_dir=out, recursive=recursive)
     if not items:
-        click.echo("error: no input images found (folders contribute files with an image suffix; "
-                   "use --recursive to descend into sub-folders)", err=True)
-        sys.exit(2)
-    chosen_cues = check_cues([c.strip() for c in (cues or "").split(",") if c.strip()])
+        raise UserError("no input images found (folders contribute files with an image suffix; "
+                        "use --recursive to descend into sub-folders)")
+    chosen_cues = check_cues(comma_list(cues) or [])
     loaded = load_model(model, device=device)  # once for the whole run
     with OutputFolder.open(out) as folder:
         if folder.removed_temporaries:
@@ -92,14 +93,15 @@ def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | 
     elapsed = time.perf_counter() - start
     skipped = f"; {summary.skipped} skipped, already done and verified" if summary.skipped else ""
     click.echo(f"detect: {summary.ok} ok ({summary.flagged} flagged as inpainted, {summary.clean} clean{skipped}), "
-               f"{summary.failed} failed in {elapsed:.1f} s; model {printable(loaded.label)}, pixel threshold {pixel:g}, "
+               f"{summary.failed} failed in {elapsed:.1f} s; model {printable(loaded.label)}, "
+               f"pixel threshold {pixel:g}, "
                f"image threshold {image:g}")
-    if summary.write_errors:
-        for line in summary.write_errors:
-            click.echo(f"error: {line}", err=True)
-    else:
+    if not summary.write_errors:
         click.echo(f"results: {shown}/{RESULTS_JSONL}, {shown}/{RESULTS_CSV}, {shown}/{INDEX_HTML}")
+    problems = list(summary.write_errors)
     if summary.failed:
-        click.echo(f"error: {summary.failed} of {len(items)} input(s) failed", err=True)
-    if summary.exit_code:
-        sys.exit(summary.exit_code)
+        problems.append(f"{summary.failed} of {len(items)} input(s) failed")
+    if problems:  # the group's handler prints the last as "error: ..."; the others come first
+        for line in problems[:-1]:
+            click.echo(f"error: {line}", err=True)
+        raise UserError(problems[-1], exit_code=summary.exit_code)

@@ -7,11 +7,11 @@ from typing import Any
 import click
 
 from ..errors import InpaintscopeError
-from .train import UserError, comma_list
+from .common import comma_list
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("checkpoints", nargs=-1)
+@click.argument("checkpoints", nargs=-1, metavar="[NAME|CHECKPOINT]...")
 @click.option("--data", multiple=True, help="Dataset folder or synthetic:N[xS] (repeatable).")
 @click.option("--split", default="test", help="Split to evaluate ('all' for every split).")
 @click.option("--modes", default=None, help="Comma-separated compositing modes to keep.")
@@ -29,6 +29,9 @@ from .train import UserError, comma_list
 @click.option("--table", is_flag=True, help="Cross-method table: rows = CHECKPOINTS, columns = --by values.")
 @click.option("--by", type=click.Choice(["mode", "inpainter", "mask_kind"]), default="mode", help="Table columns.")
 @click.option("--metric", default="iou@0.5", help="Metric shown in --table.")
+@click.option("--label", "labels", multiple=True,
+              help="Row name in --table, one per checkpoint in order [default: the run folder, e.g. "
+                   "runs/x/best.safetensors -> x, else the file name].")
 @click.option("--post", "post", default=None,
               help="Launder test images first (robustness): e.g. jpeg:75, webp:80, resize:0.5, jpeg:90+resize:0.5.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
@@ -37,64 +40,56 @@ from .train import UserError, comma_list
 def evaluate(checkpoints: tuple[str, ...], **options: Any) -> None:
     """Evaluate CHECKPOINT on --data; print every named metric (Markdown) and save JSON + Markdown.
 
+    CHECKPOINT is a checkpoint file or a shipped model name (default), as for detect --model.
     Images go through the same path as `detect` (tiles of --tile px for larger images, the
     same mask and image-score rules), so the numbers describe what detect does.
 
     Metric definitions: f1@0.5 / iou@0.5 per manipulated image (empty GT and prediction = 1),
     f1@best (oracle), auc_pixel (per image; pooled in auc_pixel_pooled), image_auc,
-    image_acc@0.5, authentic_fp_area and report_iou (the report's batch-of-8 IoU); each is
-    explained in the output.
+    image_acc@0.5, authentic_fp_area and report_iou (the Bochum report's batch-of-8 IoU); each
+    is explained in the output.
     """
-    try:
-        _evaluate(checkpoints, **options)
-    except InpaintscopeError as e:
-        raise UserError(str(e)) from None
+    _evaluate(checkpoints, **options)
 
 
 def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str, modes: str | None, gt_mode: str,
               no_authentic: bool, out: str | None, device: str, batch_size: int, table: bool, by: str, metric: str,
-              progress: bool, post: str | None = None, limit: int | None = None, tile: int | None = None,
-              overlap: int | None = None, no_tile: bool = False) -> None:
+              progress: bool, labels: tuple[str, ...] = (), post: str | None = None, limit: int | None = None,
+              tile: int | None = None, overlap: int | None = None, no_tile: bool = False) -> None:
     if not checkpoints:
         raise InpaintscopeError("give a checkpoint to evaluate (or several with --table)")
     if len(checkpoints) > 1 and not table:
         raise InpaintscopeError(f"{len(checkpoints)} checkpoints given; add --table to compare them")
-    for ckpt in checkpoints:
-        if not Path(ckpt).is_file():
-            raise InpaintscopeError(f"{ckpt}: checkpoint not found")
-    if not data:
-        raise InpaintscopeError("no data given; pass --data PATH (a dataset folder or synthetic:N)")
+    if labels and len(labels) != len(checkpoints):
+        raise InpaintscopeError(f"{len(labels)} --label for {len(checkpoints)} checkpoints; give one per checkpoint")
 
+    from ..detection.loader import resolve_model_path
     from ..evaluate import cross_method_table, evaluate as run_evaluation
-    from ..evaluate.tables import row_label
+    from ..evaluate.selection import open_evaluation_data
+    from ..evaluate.tables import checkpoint_labels, row_label
     from ..io.atomic import atomic_write_text
     from ..models import load_detector
-    from ..data.specs import open_data
     from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE
 
+    paths = [resolve_model_path(ckpt) for ckpt in checkpoints]
+    if not data:
+        raise InpaintscopeError("no data given; pass --data PATH (a dataset folder or synthetic:N)")
     mode_list = comma_list(modes)
-    dataset = open_data(list(data), split=None if split == "all" else split, modes=mode_list, gt_mode=gt_mode,
-                        include_authentic=not no_authentic)
-    if limit is not None and limit < len(dataset):
-        from torch.utils.data import Subset
-
-        dataset = Subset(dataset, [i * len(dataset) // limit for i in range(limit)])
-    if post:
-        from ..evaluate.perturb import PerturbedDataset
-
-        dataset = PerturbedDataset(dataset, post)
+    dataset = open_evaluation_data(data, split=split, modes=mode_list, gt_mode=gt_mode,
+                                   include_authentic=not no_authentic, limit=limit, post=post)
+    names = list(labels) if labels else checkpoint_labels(paths)
     results = []
-    for ckpt in checkpoints:
-        model = load_detector(ckpt)
+    for ckpt, path, name in zip(checkpoints, paths, names):
+        model = load_detector(path)
         info = {"checkpoint": str(ckpt), "model": model.checkpoint_info.get("model"), "data": list(data),
                 "split": split, "modes": mode_list, "post": post, "limit": limit}
         report = run_evaluation(model, dataset, batch_size=batch_size, device=device, gt_mode=gt_mode,
                                 tile=None if no_tile else (DEFAULT_TILE if tile is None else tile),
                                 overlap=DEFAULT_OVERLAP if overlap is None else overlap,
                                 progress=progress, info=info)
-        results.append((row_label(model.checkpoint_info, Path(ckpt).stem), report))
+        results.append((name if labels else row_label(model.checkpoint_info, name), report))
         if out:
-            stem = "eval" if len(checkpoints) == 1 else f"eval-{Path(ckpt).parent.name}-{Path(ckpt).stem}"
+            stem = "eval" if len(checkpoints) == 1 else f"eval-{path.parent.name}-{path.stem}"
             report.save(out, stem=stem)
     if table:
         cross = cross_method_table(results, by=by, metric=metric)

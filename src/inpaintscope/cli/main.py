@@ -1,7 +1,8 @@
 """The ``inpaintscope`` command: a thin layer over the library.
 
 Subcommands live in their own modules and are imported only when used, so ``--help`` and
-quick commands start fast (torch is not imported until a command needs it).
+quick commands start fast (torch is not imported until a command needs it). The group applies
+the one error convention of :mod:`.common` to every subcommand: ``error: <one line>``, exit 2.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import InpaintscopeError
+from .common import user_errors
 
 # name -> "module:attribute"; each module holds one click command or group.
 SUBCOMMANDS: dict[str, str] = {
@@ -29,10 +30,14 @@ SUBCOMMANDS: dict[str, str] = {
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(n for n in SUBCOMMANDS if self._load(n) is not None)
+        return sorted(SUBCOMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         return self._load(name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        with user_errors():  # every subcommand: library errors become one line and exit code 2
+            return super().invoke(ctx)
 
     @staticmethod
     def _load(name: str) -> click.Command | None:
@@ -40,12 +45,7 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, attr = target.split(":")
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as e:
-            if e.name == module:  # command not built yet
-                return None
-            raise
+        return getattr(importlib.import_module(module), attr)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -59,7 +59,8 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: click's and the commands' errors as one line (see :mod:`.common`),
+    Ctrl-C as exit code 130, a closed output pipe as success."""
     try:
         cli.main(args=argv, prog_name="inpaintscope", standalone_mode=False)
     except click.exceptions.Abort:
@@ -70,9 +71,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except InpaintscopeError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..serve.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_QUEUE, DEFAULT_WORKERS
+from .common import UserError
 
 
 def _is_loopback(host: str) -> bool:
@@ -68,7 +69,7 @@ def serve(host: str, port: int, model: str | None, device: str, workers: int, qu
         sock.bind((host, port))
         sock.listen(2048)  # connections made from now on wait for uvicorn instead of being refused
     except OSError as e:
-        raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
+        raise UserError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"inpaintscope serve: http://{shown}:{bound_port}/ (model {app.state.service.loaded.label}, "

@@ -1,34 +1,14 @@
 """``inpaintscope train``: train a detector from a YAML config, ``--set`` overrides and options."""
 from __future__ import annotations
 
-import contextlib
 import os
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..errors import InpaintscopeError
-
-
-class UserError(click.ClickException):
-    """A user's mistake: one line on stderr, exit code 2, no traceback (also under CliRunner)."""
-
-    exit_code = 2
-
-    def format_message(self) -> str:
-        return f"error: {self.message}"
-
-    def show(self, file: Any = None) -> None:
-        click.echo(self.format_message(), err=True, file=file)
-
-
-def comma_list(text: str | None) -> list[str] | None:
-    """``"a, b,"`` → ``["a", "b"]``; None or empty → None (the option was not given)."""
-    items = [t.strip() for t in (text or "").split(",") if t.strip()]
-    return items or None
+from .common import comma_list
 
 
 @click.command(context_settings={"show_default": True})
@@ -40,7 +20,8 @@ def comma_list(text: str | None) -> list[str] | None:
 @click.option("--data", multiple=True, help="Dataset folder or synthetic:N[xS] (repeatable: concatenated).")
 @click.option("--val-data", multiple=True, help="Validation data (default: --val-split of --data).")
 @click.option("--modes", default=None, help="Comma-separated compositing modes, e.g. realfake,fakefake.")
-@click.option("--gt-mode", type=click.Choice(["core", "any", "soft"]), default=None, help="Ground truth from soft masks.")
+@click.option("--gt-mode", type=click.Choice(["core", "any", "soft"]), default=None,
+              help="Ground truth from soft masks.")
 @click.option("--loss", default=None, help="Loss spec, e.g. focal, bce+dice:0.5, iid_faithful.")
 @click.option("--epochs", type=int, default=None)
 @click.option("--max-steps", type=int, default=None, help="Stop after this many optimiser steps (budget).")
@@ -56,7 +37,7 @@ def comma_list(text: str | None) -> list[str] | None:
 @click.option("--num-workers", type=int, default=None)
 @click.option("--out", default=None, help="Run folder (must not hold a run already).")
 @click.option("--report-compat", is_flag=True, default=False,
-              help="Keep and evaluate the last epoch, as the report did, instead of the best.")
+              help="Keep and evaluate the last epoch, as the Bochum report did, instead of the best.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the run in RUN_DIR (only epochs/max-steps/max-minutes/device/num-workers may change).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars and per-epoch lines.")
@@ -67,22 +48,7 @@ def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str |
     Under torchrun (torchrun --nproc_per_node=N -m inpaintscope.cli.main train ...) every
     process trains a shard with DistributedDataParallel; rank 0 writes the files.
     """
-    try:
-        with _warnings_as_lines():
-            _train(config_path, overrides, resume_dir, report_compat, options)
-    except InpaintscopeError as e:
-        raise UserError(str(e)) from None
-
-
-@contextlib.contextmanager
-def _warnings_as_lines() -> Iterator[None]:
-    """Show warnings (deprecated config keys, amp without CUDA) as one ``warning:`` line each."""
-    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-        click.echo(f"warning: {message}", err=True)
-
-    with warnings.catch_warnings():
-        warnings.showwarning = show
-        yield
+    _train(config_path, overrides, resume_dir, report_compat, options)
 
 
 def _option_overrides(options: dict[str, Any]) -> dict[str, Any]:

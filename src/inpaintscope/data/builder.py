@@ -1,6 +1,6 @@
 """The inpainting dataset builder (issue 2): masks × inpainters × compositing modes over photos.
 
-Layout of a built dataset ``OUT`` (the report's naming, read by :mod:`inpaintscope.data.readers`)::
+Layout of a built dataset ``OUT`` (the Bochum report's naming, read by :mod:`inpaintscope.data.readers`)::
 
     OUT/build.json                      the options the dataset was built with (checked on resume)
     OUT/manifest.jsonl                  one JSON record per sample, sorted by id
@@ -34,6 +34,9 @@ larger than ``max_pixels``, a dangling symbolic link) are skipped with their rea
 summary. Byte-identical copies of a photo under several names all go to the split of the
 first copy (so no photo is both trained and tested on); they are listed in the summary's
 ``duplicate_sources`` and reported on stderr.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -59,8 +62,16 @@ from ..errors import ImageReadError, InpaintscopeError
 from ..io import DEFAULT_MAX_PIXELS, atomic_write_text, read_image, write_image
 from ..io.atomic import TMP_PREFIX
 from .sources import (
-    DEFAULT_MIN_SIDE, RESIZE_MODES, Source, discover_sources, find_duplicates, prepare_image, printable_relpath,
-    probe_source, source_base_id, stable_hash,
+    DEFAULT_MIN_SIDE,
+    RESIZE_MODES,
+    Source,
+    discover_sources,
+    find_duplicates,
+    prepare_image,
+    printable_relpath,
+    probe_source,
+    source_base_id,
+    stable_hash,
 )
 from .splits import DEFAULT_SPLIT, assign_splits, parse_split
 
@@ -160,13 +171,13 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
 
     Raises :class:`BuildConfigError` (one clear line) for anything unusable.
     """
-    from ..inpaint.base import INPAINTERS
-    from ..inpaint.compose import MODES
-    from ..masks.base import MASKS
-
     # Importing the packages registers every generator / inpainter.
     import inpaintscope.inpaint  # noqa: F401
     import inpaintscope.masks  # noqa: F401
+
+    from ..inpaint.base import INPAINTERS
+    from ..inpaint.compose import MODES
+    from ..masks.base import MASKS
 
     masks, inpainters, modes, posts = (_split_list(cfg.masks), _split_list(cfg.inpainters),
                                        _split_list(cfg.modes), _split_list(cfg.post) or ("none",))
@@ -217,9 +228,9 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
             raise BuildConfigError("mask generator 'folder' needs --mask-dir DIR (a folder of mask images)")
         if not Path(mask_dir).expanduser().is_dir():
             raise BuildConfigError(f"--mask-dir {mask_dir}: no such folder")
-        from ..io import list_images
+        from ..io import list_image_files
 
-        if not list_images(Path(mask_dir).expanduser()):  # else every sample fails with this, in a worker
+        if not list_image_files(Path(mask_dir).expanduser()):  # else every sample fails with this, in a worker
             raise BuildConfigError(f"--mask-dir {mask_dir}: holds no mask images (.png, .jpg, ...)")
         mask_dir = str(Path(mask_dir).expanduser().resolve())
     else:

@@ -1,4 +1,4 @@
-"""Captions for prompt-conditioned inpainters (the report prompted Stable Diffusion with COCO captions).
+"""Captions for prompt-conditioned inpainters (the Bochum report prompted Stable Diffusion with COCO captions).
 
 Accepted files (chosen by suffix):
 
@@ -11,10 +11,13 @@ Accepted files (chosen by suffix):
 A key is a source's relative path as the builder names it (``sub/a.jpg``), that path without its
 suffix, its file name (``a.jpg``) or its stem (``a``); they are tried in that order.
 
-**First caption.** COCO has about five captions per image and the report kept "the first" after
+**First caption.** COCO has about five captions per image and the Bochum report kept "the first" after
 an unstable sort, so which one was ill-defined. Here the first is the
 annotation with the smallest ``id`` (ties: the earlier in the file); in the other formats a key
 given twice keeps its first caption.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ class PhotoSet:
 
     @classmethod
     def from_split_file(cls, root: str | os.PathLike, split_file: str | os.PathLike, splits: Sequence[str], *,
-                        min_side: int = 128, limit: int | None = None) -> "PhotoSet":
+                        min_side: int = 128, limit: int | None = None) -> PhotoSet:
         """The photos of ``root`` listed under ``splits`` in a ``relpath split`` file (``#`` comments)."""
         root = Path(root)
         wanted = set(splits)

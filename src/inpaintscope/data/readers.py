@@ -3,10 +3,10 @@
 Layouts:
 
 * **manifest** — what :func:`inpaintscope.data.build_dataset` writes (``manifest.jsonl``);
-* **report** — the report's naming: a folder (searched recursively) of ``<key>.original.*``,
-  ``<key>.mask.*`` and ``<key>.inpainted.*`` / ``.realfake.*`` / ``.fakefake.*`` with any image
-  suffix (its published data is lossless WebP). Files are paired by folder + key, never by
-  separately sorted lists (the report's ``CombinedDataset`` bug);
+* **report** — the Bochum report's naming (docs/references.md, §4.5): a folder (searched
+  recursively) of ``<key>.original.*``, ``<key>.mask.*`` and ``<key>.inpainted.*`` /
+  ``.realfake.*`` / ``.fakefake.*`` with any image suffix (its published data is lossless WebP).
+  Files are paired by folder + key, never by separately sorted lists (the Bochum report's ``CombinedDataset`` bug);
 * **folders** — generic ``images/`` + ``masks/`` trees, paired by relative path without suffix;
   an image without a mask is authentic.
 
@@ -20,6 +20,9 @@ Every item is a dict::
 
 Authentic items are the original photos with an all-zero mask (``include_authentic=True``).
 Constructing a dataset only indexes file names, so datasets larger than memory stream fine.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -50,7 +53,8 @@ class DatasetLayoutError(InpaintscopeError):
 
 def _check_gt_mode(gt_mode: str) -> str:
     if gt_mode not in GROUND_TRUTH_MODES:
-        raise DatasetLayoutError(f"unknown ground-truth mode {gt_mode!r}; choose one of {', '.join(GROUND_TRUTH_MODES)}")
+        raise DatasetLayoutError(f"unknown ground-truth mode {gt_mode!r}; "
+                                 f"choose one of {', '.join(GROUND_TRUTH_MODES)}")
     return gt_mode
 
 
@@ -159,7 +163,7 @@ class ManifestDataset(_PairDataset):
 
 
 class ReportLayoutDataset(_PairDataset):
-    """The report's ``<key>.<role>.<ext>`` layout (any image suffix; WebP in the published data).
+    """The Bochum report's ``<key>.<role>.<ext>`` layout (any image suffix; WebP in the published data).
 
     ``split`` selects the first sub-folder level under ``root`` (e.g. ``train``), which is also
     recorded as ``meta["split"]``. A manipulated file without its ``<key>.mask.*`` is skipped
@@ -271,7 +275,7 @@ def detect_layout(path: str | os.PathLike) -> str:
             return "report"
     raise DatasetLayoutError(
         f"{path}: not a dataset: expected manifest.jsonl, images/ + masks/ folders, or files named "
-        "<key>.original.*/<key>.mask.*/<key>.realfake.* (the report's layout)")
+        "<key>.original.*/<key>.mask.*/<key>.realfake.* (the Bochum report's layout)")
 
 
 def open_dataset(path: str | os.PathLike, *, split: str | None = None, modes: str | Sequence[str] | None = None,

@@ -10,6 +10,9 @@ are therefore taken over the raw bytes (``os.fsencode``: the same bytes as UTF-8
 ordinary name, so ids and seeds do not change), and outputs (manifest, summary, messages)
 name such a source by :func:`printable_relpath`: each undecodable byte written as ``\\xNN``
 (a backslash, ``x`` and two hex digits). A split file may list the source in that form.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -41,14 +44,6 @@ class Source:
 
     path: Path  # absolute path on this machine (never written to outputs)
     relpath: str  # POSIX path relative to the SRC it came from; the identity of the photo
-
-    @property
-    def key(self) -> int:
-        return stable_hash(self.relpath)
-
-    @property
-    def base_id(self) -> str:
-        return source_base_id(self.relpath)
 
     @property
     def label(self) -> str:
@@ -133,7 +128,7 @@ def prepare_image(image: np.ndarray, *, size: int | None, resize: ResizeMode = "
     """Bring a photo to ``size``×``size``.
 
     * ``crop`` (default): centre-crop to a square on the longer side, then resize — no distortion;
-    * ``stretch``: resize the whole photo to a square (aspect ratio not kept, as the report did
+    * ``stretch``: resize the whole photo to a square (aspect ratio not kept, as the Bochum report did
       for COCO);
     * ``none``: keep the native size (``size`` is ignored).
 

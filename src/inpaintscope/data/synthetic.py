@@ -11,6 +11,9 @@ Items follow the dataset contract of :func:`inpaintscope.data.readers.open_datas
 
 Spec string (used by ``--data``): ``synthetic:N`` or ``synthetic:NxS`` = N images of S×S
 pixels (default 64), e.g. ``synthetic:32x64``. Splits get disjoint random streams.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -71,7 +74,7 @@ class SyntheticInpaintDataset(Dataset):
             inpainter = INPAINTERS[i % len(INPAINTERS)]
             fill = smooth if inpainter == "smooth_fill" else cv2.blur(noisy, (5, 5))
             noisy[y:y + h, x:x + w] = fill[y:y + h, x:x + w]
-            # a 2-px half-strength band around the core, like the blurred masks of the report
+            # a 2-px half-strength band around the core, like the blurred masks of the Bochum report
             soft[max(0, y - 2):y + h + 2, max(0, x - 2):x + w + 2] = 128
             soft[y:y + h, x:x + w] = 255
         gt = ground_truth(soft, self.gt_mode).astype(np.float32)
@@ -96,6 +99,7 @@ def open_synthetic(spec: str, *, split: str | None = "train", gt_mode: str = "co
     """Build the dataset a ``synthetic:N[xS]`` spec names (see the module docstring)."""
     m = _SPEC_RE.match(spec)
     if m is None:
-        raise InpaintscopeError(f"bad synthetic data spec {spec!r}; write synthetic:N or synthetic:NxS (e.g. synthetic:32x64)")
+        raise InpaintscopeError(f"bad synthetic data spec {spec!r}; write synthetic:N or synthetic:NxS "
+                                "(e.g. synthetic:32x64)")
     return SyntheticInpaintDataset(int(m[1]), size=int(m[2] or 64), seed=seed, split=split or "train",
                                    gt_mode=gt_mode, include_authentic=include_authentic)

@@ -16,7 +16,9 @@ from .api import (
     detect,
     find_regions,
 )
-from .loader import DEFAULT_MODEL, WEIGHTS_DIR, LoadedModel, clear_model_cache, load_model, resolve_device
+from .loader import (
+    DEFAULT_MODEL, WEIGHTS_DIR, LoadedModel, clear_model_cache, load_model, resolve_device, resolve_model_path,
+)
 from .report import RECORD_KEYS, InputFingerprint, detection_record
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, TiledPrediction, predict_tiled, run_model, tile_starts
 
@@ -24,5 +26,6 @@ __all__ = [
     "DEFAULT_IMAGE_THRESHOLD", "DEFAULT_MODEL", "DEFAULT_OVERLAP", "DEFAULT_PIXEL_THRESHOLD", "DEFAULT_TILE",
     "FALLBACK_PERCENTILE", "RECORD_KEYS", "WEIGHTS_DIR", "Detection", "InputFingerprint", "LoadedModel",
     "ModelOutputError", "Region", "TiledPrediction", "clear_model_cache", "default_min_region_area", "detect",
-    "detection_record", "find_regions", "load_model", "predict_tiled", "resolve_device", "run_model", "tile_starts",
+    "detection_record", "find_regions", "load_model", "predict_tiled", "resolve_device", "resolve_model_path",
+    "run_model", "tile_starts",
 ]

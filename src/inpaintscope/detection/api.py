@@ -198,8 +198,10 @@ def resolve_thresholds(pixel_threshold: float | None = None, image_threshold: fl
         warnings.warn("threshold= is deprecated: it sets both pixel_threshold and image_threshold; "
                       "pass those instead", DeprecationWarning, stacklevel=3)
         pixel_threshold = image_threshold = _check_probability("threshold", threshold)
-    pixel = DEFAULT_PIXEL_THRESHOLD if pixel_threshold is None else _check_probability("pixel_threshold", pixel_threshold)
-    image = DEFAULT_IMAGE_THRESHOLD if image_threshold is None else _check_probability("image_threshold", image_threshold)
+    pixel = (DEFAULT_PIXEL_THRESHOLD if pixel_threshold is None
+             else _check_probability("pixel_threshold", pixel_threshold))
+    image = (DEFAULT_IMAGE_THRESHOLD if image_threshold is None
+             else _check_probability("image_threshold", image_threshold))
     return pixel, image
 
 
@@ -236,7 +238,7 @@ def _autoencoder_cue(loaded: Any, rgb: np.ndarray, mask_logits: np.ndarray,
         raise InpaintscopeError(f"model {loaded.label} has no fitted autoencoder-cue fusion; fit one with "
                                 "`inpaintscope calibrate CKPT --cues autoencoder --data VAL -o NEW` (the shipped "
                                 "default model has one)")
-    fusion = AutoencoderFusion.from_dict(params["fusion"] if "fusion" in params else params)
+    fusion = AutoencoderFusion.from_dict(params.get("fusion", params))
     ratio = ratio_map(rgb, load_autoencoder(fusion.autoencoder), window=fusion.window)
     logits, fused_image, regenerated, _median = fusion.fuse(mask_logits, image_logit, ratio)
     return logits, fused_image, regenerated

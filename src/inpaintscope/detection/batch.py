@@ -3,9 +3,11 @@
 Inputs are files, folders (``recursive`` to descend), glob patterns (expanded here too, so a
 quoted ``"photos/*.jpg"`` works the same as the shell's expansion) and ``-`` for image bytes on
 stdin. Explicit files are always attempted whatever their suffix, and so is every file a glob
-matches (as if the shell had expanded it); folders contribute the files with an image suffix
-(:data:`inpaintscope.io.IMAGE_SUFFIXES`). Anything that is not a regular file (a FIFO, a device)
-gets an error record without being opened for a blocking read. Files an earlier run wrote into
+matches (as if the shell had expanded it); folders contribute what
+:func:`inpaintscope.io.list_image_files` lists (the rule ``dataset build`` uses too: image
+suffixes, hidden entries skipped, dangling links listed so they get an error record). Anything
+that is not a regular file (a FIFO, a device) gets an error record without being opened for a
+blocking read. Files an earlier run wrote into
 the output folder are never read as inputs, and an output folder that is an input folder (or,
 with ``recursive``, lies inside one) is refused.
 
@@ -35,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import InpaintscopeError
-from ..io import DEFAULT_MAX_PIXELS, decode_image, encode_image, list_images, read_file_bytes
+from ..io import DEFAULT_MAX_PIXELS, decode_image, encode_image, list_image_files, read_file_bytes
 from .api import DEFAULT_IMAGE_THRESHOLD, DEFAULT_PIXEL_THRESHOLD, PICTURE_KINDS
 from .loader import LoadedModel
 from .outputs import (
@@ -157,11 +159,13 @@ def expand_inputs(inputs: Sequence[str | bytes | os.PathLike], *, out_dir: str |
             if out_res == root_res or (recursive and _inside(out_res, root_res)):
                 where = "the input folder" if out_res == root_res else "inside the input folder"
                 raise InpaintscopeError(f"output folder {printable(os.fsdecode(out_dir))} is {where} {shown}; "
-                                        "choose an output folder outside it (outputs would be read as inputs next time)")
+                                        "choose an output folder outside it (outputs would be read as inputs "
+                                        "next time)")
             if dest == root_res or (recursive and _inside(dest, root_res)):
                 raise InpaintscopeError(f"the outputs of {shown} would be written into {shown} itself "
                                         f"({printable(str(dest))}); choose an output folder outside it")
-            found.extend((printable(str(f)), f, None) for f in list_images(p, recursive=recursive) if not excluded(f))
+            found.extend((printable(str(f)), f, None) for f in list_image_files(p, recursive=recursive)
+                         if not excluded(f))
         elif os.path.lexists(p):
             found.append((shown, p, None))
         elif _GLOB_CHARS & set(raw):
@@ -194,7 +198,8 @@ def expand_inputs(inputs: Sequence[str | bytes | os.PathLike], *, out_dir: str |
         base = output_base(path)
         if base in owners:
             items.append(InputItem(file, None, error=f"its pictures would be {base}.*.png in the output folder, "
-                                                     f"like those of {owners[base]}; run it into another output folder"))
+                                                     f"like those of {owners[base]}; run it into another output "
+                                                     "folder"))
             continue
         owners[base] = file
         items.append(InputItem(file, path, base))
@@ -273,7 +278,8 @@ def run_batch(
 
 
 def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel, pixel_threshold: float,
-         image_threshold: float, cues: list[str], tile: int, overlap: int, overlay: bool, skip_existing: bool, max_pixels: int,
+         image_threshold: float, cues: list[str], tile: int, overlap: int, overlay: bool, skip_existing: bool,
+         max_pixels: int,
          stdin_reader: Callable[[], bytes] | None, progress: bool | None, echo: Callable[[str], None] | None,
          tqdm: Any, detect: Callable[..., Any]) -> BatchSummary:
     if echo is None:

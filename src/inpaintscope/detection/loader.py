@@ -94,9 +94,43 @@ def _load_file(path: Path, device: torch.device) -> LoadedModel:
     return LoadedModel(detector, f"{name}:{path.name}@{sha}", device)
 
 
+def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
+    """The weights file ``model`` names: an existing file as given, else the weights shipped under
+    that name (``None`` and ``"default"``: :data:`DEFAULT_MODEL`).
+
+    The one rule by which ``detect``, ``serve``, ``evaluate`` and ``calibrate`` read a model
+    argument. Raises :class:`MissingWeightsError` for a path that does not exist (a text with a
+    path separator or a weights suffix) or a name without shipped weights, and
+    :class:`InpaintscopeError` for a name that is neither.
+    """
+    from ..models import MODELS
+
+    text = "default" if model is None else os.fspath(model)
+    candidate = Path(text).expanduser()
+    if candidate.is_file():
+        return candidate
+    if os.sep in text or text.endswith((".safetensors", ".pth", ".pt")):
+        raise MissingWeightsError(f"{text}: checkpoint not found")
+    path = shipped_weights(text)
+    if path.is_file():
+        return path
+    if text == "default":
+        raise MissingWeightsError(
+            f"the default model is not installed ({path} is missing); this build ships no "
+            "trained weights yet: pass a checkpoint with --model PATH (or model=PATH)")
+    if text in MODELS:
+        raise MissingWeightsError(
+            f"{text!r} is a known architecture but no trained weights of that name ship with "
+            "inpaintscope (a randomly initialised model would answer noise); pass a "
+            "checkpoint file instead")
+    shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors")) if WEIGHTS_DIR.is_dir() else []
+    raise InpaintscopeError(
+        f"{text!r} is neither a checkpoint file nor a shipped model (shipped: {', '.join(shipped) or 'none'})")
+
+
 def load_model(model: object = None, *, device: str | torch.device = "auto") -> LoadedModel:
     """Resolve ``model`` (see module doc) to a detector on ``device``, loading files once."""
-    from ..models import MODELS, Detector
+    from ..models import Detector
 
     if isinstance(model, LoadedModel):
         return model
@@ -113,36 +147,10 @@ def load_model(model: object = None, *, device: str | torch.device = "auto") -> 
         raise InpaintscopeError(f"{type(model).__name__} is not an inpaintscope Detector; wrap it in a "
                                 "Detector subclass (preprocess + forward returning DetectorOutput)")
 
-    if model is None:
-        model = "default"
-    if isinstance(model, (str, os.PathLike)):
-        text = os.fspath(model)
-        candidate = Path(text).expanduser()
-        if candidate.is_file():
-            path = candidate
-        elif os.sep in text or text.endswith((".safetensors", ".pth", ".pt")):
-            raise MissingWeightsError(f"{text}: checkpoint not found")
-        else:
-            path = shipped_weights(text)
-            if not path.is_file():
-                if text == "default":
-                    raise MissingWeightsError(
-                        f"the default model is not installed ({path} is missing); this build ships no "
-                        "trained weights yet: pass a checkpoint with --model PATH (or model=PATH)")
-                if text in MODELS:
-                    raise MissingWeightsError(
-                        f"{text!r} is a known architecture but no trained weights of that name ship with "
-                        "inpaintscope (a randomly initialised model would answer noise); pass a "
-                        "checkpoint file instead")
-                shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors")) if WEIGHTS_DIR.is_dir() else []
-                raise InpaintscopeError(
-                    f"{text!r} is neither a checkpoint file nor a shipped model (shipped: "
-                    f"{', '.join(shipped) or 'none'})")
-    else:
+    if model is not None and not isinstance(model, (str, os.PathLike)):
         raise InpaintscopeError(f"model must be None, a name, a checkpoint path or a Detector, "
                                 f"got {type(model).__name__}")
-
-    path = path.resolve()
+    path = resolve_model_path(model).resolve()
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns, str(dev))
     with _LOCK:

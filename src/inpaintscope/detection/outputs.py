@@ -226,8 +226,8 @@ class OutputFolder:
             state.mkdir(exist_ok=True)
             lock_fd = os.open(state / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
         except (FileExistsError, NotADirectoryError):
-            raise OutputFolderError(f"{printable(os.path.join(shown, STATE_DIR))} is a file, not inpaintscope's state folder; "
-                                    "move it away or choose another output folder") from None
+            raise OutputFolderError(f"{printable(os.path.join(shown, STATE_DIR))} is a file, not inpaintscope's "
+                                    "state folder; move it away or choose another output folder") from None
         except OSError as e:
             raise OutputFolderError(f"output folder {shown} is not writable ({_why(e)}); "
                                     "choose another output folder") from None
@@ -276,7 +276,8 @@ class OutputFolder:
             if not os.path.lexists(p):
                 continue
             if p.is_dir():
-                raise OutputFolderError(f"{self.display(name)} is a folder; move it away or choose another output folder")
+                raise OutputFolderError(f"{self.display(name)} is a folder; move it away or choose another "
+                                        "output folder")
             if not p.is_file():
                 raise OutputFolderError(f"{self.display(name)} is not a regular file; move it away or choose "
                                         "another output folder")

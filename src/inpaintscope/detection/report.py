@@ -287,7 +287,8 @@ td.links a {{ margin-right: .5em; }}
 {rows}
 </tbody></table>
 <div id="viewer"><div class="bar"><span id="vcap"></span>
-<span><button id="vprev">&larr;</button> <button id="vnext">&rarr;</button> <button id="vclose">close</button></span></div>
+<span><button id="vprev">&larr;</button> <button id="vnext">&rarr;</button>
+<button id="vclose">close</button></span></div>
 <div class="panes"><figure><img id="v-original" alt="original not available"><figcaption>original</figcaption></figure>
 <figure><img id="v-overlay" alt="no overlay"><figcaption>overlay</figcaption></figure>
 <figure><img id="v-heatmap" alt="no heatmap"><figcaption>heatmap</figcaption></figure></div></div>
@@ -394,7 +395,8 @@ def render_index_html(rows: Sequence[IndexRow], *, title: str = "", settings: st
             f'<td class="file" title="{_attr(str(rec.get("file")))}">{html.escape(str(rec.get("file")))}</td>'
             f'<td class="dec" title="{_attr(settings_tip)}">{decision}</td>'
             f'<td class="num" data-v="{_fmt(score, ".6f")}">{_fmt(score, ".3f")}</td>'
-            f'<td class="num" data-v="{_fmt(rec.get("area_fraction"), ".6f")}">{_fmt(rec.get("area_fraction"), ".2%")}</td>'
+            f'<td class="num" data-v="{_fmt(rec.get("area_fraction"), ".6f")}">'
+            f'{_fmt(rec.get("area_fraction"), ".2%")}</td>'
             f'<td class="num" data-v="{"" if n_regions is None else n_regions}">{regions}</td>'
             f'<td class="num" data-v="{pixels}">{size}</td>'
             f'<td class="num">{_fmt(rec.get("seconds"), ".2f")}</td>'

@@ -14,18 +14,33 @@ decision that treats a missed edit and a false alarm alike, whatever mix the dat
 
 The fit is folded into the detector's last image-head layer (:func:`fold_image_calibration`),
 so the calibrated model is still a pure function returning logits and ``evaluate``, ``detect``
-and ``train`` need no extra step.
+and ``train`` need no extra step. :func:`calibrate_checkpoint` is the whole workflow of
+``inpaintscope calibrate``: score a split, fit, fold, write a new checkpoint.
+
+Two parameters fitted on a handful of images follow those images, not the detector: with fewer
+than :data:`MIN_IMAGES_PER_CLASS` (30) authentic or manipulated images the workflow still fits
+but warns (:class:`CalibrationWarning`).
 """
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import InpaintscopeError
+
+#: below this many images of either class (authentic, manipulated), calibration warns
+MIN_IMAGES_PER_CLASS = 30
+
+
+class CalibrationWarning(UserWarning):
+    """The calibration data is too small for a reliable fit."""
 
 
 @dataclass(frozen=True)
@@ -113,3 +128,42 @@ def fold_image_calibration(model: torch.nn.Module, fit: PlattFit) -> None:
     with torch.no_grad():
         last.weight.mul_(fit.scale)
         last.bias.mul_(fit.scale).add_(fit.bias)
+
+
+def calibrate_checkpoint(checkpoint: str | os.PathLike, data: Sequence[str], *, out: str | os.PathLike,
+                         split: str = "val", modes: Sequence[str] | None = None, balanced: bool = True,
+                         batch_size: int = 8, device: str | torch.device = "auto",
+                         progress: bool = False) -> PlattFit:
+    """Platt-scale the image score of ``checkpoint`` (a file or a shipped model name, as
+    ``detect --model`` reads it) on ``split`` of ``data`` and write the calibrated model to
+    ``out`` (never the input). Returns the fit, which is also recorded in the new checkpoint's
+    description (``image_calibration``). Warns (:class:`CalibrationWarning`) when either class
+    has fewer than :data:`MIN_IMAGES_PER_CLASS` images."""
+    from ..detection.loader import resolve_model_path
+    from ..models import load_detector, save_checkpoint
+    from .evaluator import evaluate
+    from .selection import open_evaluation_data
+
+    source = resolve_model_path(checkpoint)
+    if Path(out).resolve() == source.resolve():
+        raise InpaintscopeError("--out must differ from the input checkpoint (inputs are never overwritten)")
+    model = load_detector(source)
+    dataset = open_evaluation_data(data, split=split, modes=modes, include_authentic=True)
+    report = evaluate(model, dataset, batch_size=batch_size, device=device, progress=progress,
+                      progress_label="calibrate")
+    rows = [r for r in report.per_image if r["score"] is not None]
+    if not rows:
+        raise InpaintscopeError(f"{checkpoint}: the model has no image head; nothing to calibrate")
+    fit = fit_platt(logits_from_scores([r["score"] for r in rows]), [r["label"] for r in rows], balanced=balanced)
+    n_authentic = fit.n - fit.n_positive
+    if min(fit.n_positive, n_authentic) < MIN_IMAGES_PER_CLASS:
+        warnings.warn(f"calibrating on {fit.n_positive} manipulated and {n_authentic} authentic images; with fewer "
+                      f"than {MIN_IMAGES_PER_CLASS} of each the fit is unreliable (use a larger split)",
+                      CalibrationWarning, stacklevel=2)
+    model = model.to("cpu")
+    fold_image_calibration(model, fit)
+    info = dict(model.checkpoint_info)
+    info["image_calibration"] = {**fit.to_dict(), "data": list(data), "split": split,
+                                 "image_acc@0.5_before": report.metrics.get("image_acc@0.5")}
+    save_checkpoint(out, model.state_dict(), info)
+    return fit

@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data import batching
 from ..errors import InpaintscopeError
-from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, resolve_device, run_detector
 from ..io.atomic import atomic_write_text
+from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, resolve_device, run_detector
 from ..scoring import THRESHOLD, score_outputs
 from .metrics import METRIC_DEFINITIONS, MetricAccumulator
 
@@ -34,7 +34,8 @@ GROUP_KEYS = ("inpainter", "mask_kind", "mode")
 
 def binarise_gt(mask: torch.Tensor, gt_mode: str) -> torch.Tensor:
     """Hard GT for metrics: 0/1 masks at > 0.5; soft masks count only their core (== 1), the
-    IID-Net convention (reference-models.md §1.6), so soft and core runs share one GT."""
+    convention of IID-Net's validation AUC (see docs/references.md, IID-Net), so soft and core
+    runs share one GT."""
     return mask >= 1.0 if gt_mode == "soft" else mask > 0.5
 
 
@@ -70,13 +71,13 @@ class EvalReport:
                 "info": self.info, "definitions": self.definitions, "per_image": self.per_image}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EvalReport":
+    def from_dict(cls, d: dict[str, Any]) -> EvalReport:
         return cls(metrics=d["metrics"], counts=d["counts"], breakdown=d.get("breakdown", {}),
                    per_image=d.get("per_image", []), info=d.get("info", {}),
                    definitions=d.get("definitions", dict(METRIC_DEFINITIONS)))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "EvalReport":
+    def load(cls, path: str | os.PathLike) -> EvalReport:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def to_json(self) -> str:
@@ -119,16 +120,17 @@ def _fmt(v: Any) -> str:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 8, device: str | torch.device = "cpu",
              gt_mode: str = "core", tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-             num_workers: int = 0, progress: bool = False, group_keys: Sequence[str] = GROUP_KEYS,
-             keep_per_image: bool = True, info: dict[str, Any] | None = None) -> EvalReport:
+             num_workers: int = 0, progress: bool = False, progress_label: str = "evaluate",
+             group_keys: Sequence[str] = GROUP_KEYS, keep_per_image: bool = True,
+             info: dict[str, Any] | None = None) -> EvalReport:
     """Evaluate ``model`` (a :class:`~inpaintscope.models.Detector`) on a contract ``dataset``.
 
     The dataset yields ``{"image", "mask", "label", "meta"}`` items (see
     ``inpaintscope.data.readers.open_dataset``); ``gt_mode`` says how its masks were made
     (``soft`` masks are scored on their core, see :func:`binarise_gt`). The model runs in
     eval mode without gradients and is moved to ``device``; images larger than ``tile`` are
-    tiled exactly as ``detect`` tiles them (``tile=None``: whole images, untiled). Returns an
-    :class:`EvalReport`.
+    tiled exactly as ``detect`` tiles them (``tile=None``: whole images, untiled). ``progress``
+    shows a bar named ``progress_label``. Returns an :class:`EvalReport`.
     """
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise InpaintscopeError("the evaluation dataset is empty; check --data, --split and --modes")
@@ -137,13 +139,9 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 8, d
     model.eval().to(dev)
     acc = MetricAccumulator(group_keys=group_keys)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=list)
-    try:
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
 
-        it = tqdm(loader, desc="evaluate", unit="batch", disable=not progress)
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        it = loader
-    for items in it:
+    for items in tqdm(loader, desc=progress_label, unit="batch", disable=not progress):
         for batch in batching.same_size_batches(items):
             pred = run_detector(model, batch["image"], tile=tile, overlap=overlap, device=dev)
             score_batch(acc, pred.mask_logits, pred.image_logit, batch, gt_mode=gt_mode)

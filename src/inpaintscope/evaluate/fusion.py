@@ -103,7 +103,8 @@ def fit_autoencoder_fusion(loaded: Any, dataset: Any, autoencoder: Any, *, windo
     pixel = fit_logistic(np.concatenate(pix_x), np.concatenate(pix_y).astype(float))
     image = fit_logistic(np.asarray(img_x), np.asarray(img_y, float))
     fusion = AutoencoderFusion(pixel=tuple(float(v) for v in pixel), image=tuple(float(v) for v in image),  # type: ignore[arg-type]
-                               regenerated_threshold=regenerated_threshold(medians["authentic"], medians["regenerated"]),
+                               regenerated_threshold=regenerated_threshold(medians["authentic"],
+                                                                           medians["regenerated"]),
                                window=window)
     return {"fusion": fusion.to_dict(), "n_images": len(img_y), "n_manipulated": int(sum(img_y)),
             "n_pixels": int(sum(len(v) for v in pix_y)), "n_regenerated": len(medians["regenerated"])}

@@ -1,4 +1,6 @@
-"""Named metrics for inpainting localisation and detection (numpy; field-notes.md conventions).
+"""Named metrics for inpainting localisation and detection (numpy).
+
+Why these names and definitions: docs/references.md, "Metrics, losses, training and calibration".
 
 Every number inpaintscope reports carries one of these names, and each name has exactly one
 definition. Inputs: a probability map ``prob`` (``σ(mask_logits)``, float in [0, 1], H×W), a
@@ -36,7 +38,8 @@ Image metrics, over **authentic and manipulated** images:
 * ``authentic_fp_area`` mean over **authentic images only** of the fraction of pixels
   predicted inpainted (0 is perfect; ``None`` if there are no authentic images).
 
-For comparison with the report (reference-models.md §3.4) only:
+For comparison with the Bochum report (Adler et al. 2023, *Inpainting Detection*; its IoU is
+described in docs/references.md, §5) only:
 
 * ``report_iou`` manipulated images in dataset order are cut into consecutive batches of 8
   (the last may be partial and weighs the same); per batch, TP/FP/FN of all its pixels are
@@ -74,7 +77,7 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "image_bacc@0.5": "balanced accuracy of image score >= 0.5: mean of the recall on manipulated and on "
                       "authentic images (both classes needed)",
     "authentic_fp_area": "mean fraction of pixels with prob >= 0.5 on authentic images (lower is better)",
-    "report_iou": "the report's IoU: prob >= 0.5, pooled per batch of 8 manipulated images, mean over batches, "
+    "report_iou": "the Bochum report's IoU: prob >= 0.5, pooled per batch of 8 manipulated images, mean over batches, "
                   "empty batch = 0 (for comparison with its tables only)",
 }
 
@@ -185,7 +188,7 @@ def auc_from_histograms(pos: np.ndarray, neg: np.ndarray) -> float | None:
 
 
 def report_iou(counts: Sequence[tuple[int, int, int]], *, batch: int = REPORT_BATCH) -> float | None:
-    """The report's IoU from per-image ``(TP, FP, FN)`` in dataset order (see module docstring)."""
+    """The Bochum report's IoU from per-image ``(TP, FP, FN)`` in dataset order (see module docstring)."""
     if not counts:
         return None
     values = []
@@ -267,7 +270,7 @@ class MetricAccumulator:
         self.records.append(rec)
         return rec
 
-    def merge(self, other: "MetricAccumulator") -> None:
+    def merge(self, other: MetricAccumulator) -> None:
         """Add another accumulator's images (e.g. from another DDP rank) after this one's."""
         self.records.extend(other.records)
         for key, h in other.hist.items():
@@ -275,7 +278,7 @@ class MetricAccumulator:
             self.hist[key] += h
 
     @classmethod
-    def interleave(cls, parts: Sequence["MetricAccumulator"]) -> "MetricAccumulator":
+    def interleave(cls, parts: Sequence[MetricAccumulator]) -> MetricAccumulator:
         """Merge shards that took items round-robin (rank r: items r, r+W, ...), restoring
         dataset order so that ``report_iou`` batches are the same as in one process."""
         out = cls(group_keys=parts[0].group_keys, bins=parts[0].bins)

@@ -1,4 +1,8 @@
-"""Inpainters (classical and learned) and the report's compositing modes. See :mod:`.base`."""
+"""Inpainters (classical and learned) and the Bochum report's compositing modes. See :mod:`.base`.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
+"""
 from .base import INPAINTERS, Inpainter, create_inpainter, list_inpainters, register_inpainter
 
 from . import classical, patchmatch, criminisi, clone, autoencoder, diffusers_sd, learned  # noqa: E402,F401  (registration)

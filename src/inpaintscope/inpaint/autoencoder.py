@@ -1,11 +1,16 @@
 """TAEF2: a tiny latent autoencoder, and the ``autoencoder`` inpainter built on it.
 
-The report's ``fakefake`` mode and its ``inpainted`` files come from passing an image through a
+The Bochum report's ``fakefake`` mode and its ``inpainted`` files (docs/references.md, §4) come
+from passing an image through a
 latent diffusion model's autoencoder (Stable Diffusion's VAE), which changes *every* pixel a
 little. TAEF2 is a small distilled approximation of the FLUX.2 latent autoencoder (MIT licence);
-the module layout below follows ``docs/tiny-autoencoder.md`` exactly so the key names of the
+the module layout below follows TAEF2's published layout (O. Boer Bohan's TAESD family of tiny
+autoencoders; docs/references.md, §6) exactly so the key names of the
 published fp16 state dicts (``0.weight``, ``1.conv.0.weight``, ``11.pool.1.weight``, ...) load with
 ``strict=True``. We never download weights: the user passes the directory that holds them.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -48,7 +53,7 @@ def _nets() -> SimpleNamespace:
 
     class Block(nn.Module):
         """Residual unit ``ReLU(conv(x) + skip(x))``; the pooled variant first adds ``pool(x)``
-        (1×1 expand ×4, GroupNorm(4), ReLU, 1×1 back) — tiny-autoencoder.md, "Block(i, o, pooled)"."""
+        (1×1 expand ×4, GroupNorm(4), ReLU, 1×1 back), as TAEF2's pooled block."""
 
         def __init__(self, i: int, o: int, *, pooled: bool = False) -> None:
             super().__init__()
@@ -173,7 +178,7 @@ class LatentAutoencoder:
         self.overlap = overlap
 
     @classmethod
-    def random_init(cls, *, seed: int = 0, **kw: Any) -> "LatentAutoencoder":
+    def random_init(cls, *, seed: int = 0, **kw: Any) -> LatentAutoencoder:
         """Untrained network with the TAEF2 layout (tests, shape checks)."""
         torch = _nets().torch
         gen_state = torch.random.get_rng_state()
@@ -184,14 +189,14 @@ class LatentAutoencoder:
             torch.random.set_rng_state(gen_state)
 
     @classmethod
-    def from_paths(cls, encoder: str | Path, decoder: str | Path, **kw: Any) -> "LatentAutoencoder":
+    def from_paths(cls, encoder: str | Path, decoder: str | Path, **kw: Any) -> LatentAutoencoder:
         enc, dec = build_encoder(), build_decoder()
         _load_state(enc, Path(encoder))
         _load_state(dec, Path(decoder))
         return cls(enc, dec, **kw)
 
     @classmethod
-    def from_dir(cls, directory: str | Path, **kw: Any) -> "LatentAutoencoder":
+    def from_dir(cls, directory: str | Path, **kw: Any) -> LatentAutoencoder:
         """Load ``taef2_encoder.pth`` and ``taef2_decoder.pth`` from ``directory``."""
         d = Path(directory)
         if not d.is_dir():
@@ -292,7 +297,7 @@ class AutoencoderInpainter(Inpainter):
 
     Mimics what a latent-diffusion inpainter's output looks like to a detector: the hole holds
     plausible (smooth) content and *every* pixel carries the autoencoder's reconstruction error.
-    ``raw`` is that full reconstruction (the report's ``inpainted`` file); ``inpaint`` pastes it
+    ``raw`` is that full reconstruction (the Bochum report's ``inpainted`` file); ``inpaint`` pastes it
     into the hole only, and so needs only a window around the hole: the hole's bounding box plus
     ``margin`` px (a multiple of the latent grid, so the window's pixels sit on the same 8-px grid
     as in the full frame). Option ``weights``: directory with the TAEF2 files (required), or a

@@ -6,9 +6,13 @@ pixel (a latent autoencoder re-encodes the whole image, as Stable Diffusion does
 ``Inpainter.inpaint`` pastes the fill into the hole so pixels outside the mask are bit-identical
 to the input. Subclasses implement ``_fill`` and register themselves with
 ``@register_inpainter("name")``; ``create_inpainter(name, **options)`` builds one.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,10 +20,12 @@ import numpy as np
 from .._registry import Registry
 from ..contract import check_image, check_mask
 
-INPAINTERS: Registry[type["Inpainter"]] = Registry("inpainter")
+INPAINTERS: Registry[type[Inpainter]] = Registry("inpainter")
 
 
-def register_inpainter(name: str):
+def register_inpainter(name: str) -> Callable[[type[Inpainter]], type[Inpainter]]:
+    """Register an :class:`Inpainter` subclass under ``name`` (and set its ``name``)."""
+
     def deco(cls: type[Inpainter]) -> type[Inpainter]:
         cls.name = name
         return INPAINTERS.register(name)(cls)
@@ -43,7 +49,7 @@ class Inpainter:
         raise NotImplementedError
 
     def raw(self, image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
-        """The method's output as is (the report's ``inpainted`` file)."""
+        """The method's output as is (the Bochum report's ``inpainted`` file)."""
         check_image(image)
         mask = check_mask(mask, image.shape[:2])
         if not mask.any():
@@ -63,7 +69,7 @@ class Inpainter:
 
 
 def create_inpainter(name: str, **options: Any) -> Inpainter:
-    return INPAINTERS.get(name)(**options)
+    return INPAINTERS.create(name, **options)
 
 
 def list_inpainters() -> list[str]:

@@ -175,12 +175,16 @@ def splice_fill(image: np.ndarray, mask: np.ndarray, donor: np.ndarray, *,
     out = image.copy()
     local = mask[y0:y1, x0:x1]
     if rng.random() < 1 / 3 and bh > 4 and bw > 4 and local.sum() > 16:
-        # OpenCV's Poisson blending wants the mask away from the patch border
-        m8 = np.pad(local.astype(np.uint8) * 255, 2)
-        src_pad = np.pad(patch, ((2, 2), (2, 2), (0, 0)), mode="edge")
+        # OpenCV erodes the blending mask by 3 px and keeps the destination's gradients outside it:
+        # with the hole itself as mask, the step from the surroundings to the content being replaced
+        # survives inside the hole. Growing the mask by 4 px puts that border on known pixels (only
+        # the hole is copied back); the padding keeps the grown mask away from the patch border.
+        m8 = cv2.dilate(np.pad(local.astype(np.uint8) * 255, 6), np.ones((9, 9), np.uint8))
+        src_pad = np.pad(patch, ((6, 6), (6, 6), (0, 0)), mode="edge")
         centre = (x0 + bw // 2, y0 + bh // 2)
         try:
-            blended = cv2.seamlessClone(np.ascontiguousarray(src_pad[..., ::-1]), np.ascontiguousarray(image[..., ::-1]),
+            blended = cv2.seamlessClone(np.ascontiguousarray(src_pad[..., ::-1]),
+                                        np.ascontiguousarray(image[..., ::-1]),
                                         m8, centre, cv2.NORMAL_CLONE)[..., ::-1]
             out[mask] = blended[mask]
             params["poisson"] = True
@@ -204,7 +208,7 @@ class SpliceInpainter(Inpainter):
         super().__init__(donors=f"{len(files)} photos")
         self.donors = files
 
-    def excluding(self, path: str) -> "SpliceInpainter":
+    def excluding(self, path: str) -> SpliceInpainter:
         """A copy that never picks ``path`` (the photo being edited) as its donor."""
         other = copy.copy(self)
         other.donors = tuple(d for d in self.donors if d != path) or self.donors

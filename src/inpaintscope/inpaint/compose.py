@@ -1,4 +1,4 @@
-"""The report's three compositing modes (reference-models.md §4.1).
+"""The three compositing modes of the Bochum report (docs/references.md, §4.3).
 
 Given an original photo and a soft 0–255 mask (255 = fully inpainted core, 1–254 = blurred band):
 
@@ -9,6 +9,9 @@ Given an original photo and a soft 0–255 mask (255 = fully inpainted core, 1�
 * ``fakefake``: ``blend(original, AE(original), soft)`` — the autoencoder's reconstruction of the
   original pasted into the mask; nothing was inpainted, only re-encoded, which is what makes
   detectors trained on it learn the autoencoder's trace instead of the content.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

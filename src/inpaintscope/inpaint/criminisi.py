@@ -61,7 +61,8 @@ def criminisi_fill(image: np.ndarray, mask: np.ndarray, *, patch_size: int = 9, 
         known[tgt] |= need
         remaining -= int(need.sum())
         _update_priority(priority, img, known, conf, alpha,
-                         (max(r, cy - 2 * p), min(h - r, cy + 2 * p + 1), max(r, cx - 2 * p), min(w - r, cx + 2 * p + 1)), p)
+                         (max(r, cy - 2 * p), min(h - r, cy + 2 * p + 1),
+                          max(r, cx - 2 * p), min(w - r, cx + 2 * p + 1)), p)
     out = image.copy()
     region = out[y0:y1, x0:x1]
     filled = np.clip(np.round(img[r:h - r, r:w - r]), 0, 255).astype(np.uint8)
@@ -86,7 +87,8 @@ def _update_priority(priority: np.ndarray, img: np.ndarray, known: np.ndarray, c
     den = cv2.blur(k.astype(np.float32), (5, 5))
     filled = np.where(k, gray, num / np.maximum(den, 1e-3))
     gx, gy = cv2.Sobel(filled, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(filled, cv2.CV_32F, 0, 1, ksize=3)
-    nx, ny = cv2.Sobel(ku8.astype(np.float32), cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(ku8.astype(np.float32), cv2.CV_32F, 0, 1, ksize=3)
+    kf = ku8.astype(np.float32)
+    nx, ny = cv2.Sobel(kf, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(kf, cv2.CV_32F, 0, 1, ksize=3)
     norm = np.sqrt(nx * nx + ny * ny) + 1e-6
     data = np.abs(-gy * nx / norm + gx * ny / norm) / (4 * alpha) + 1e-3  # isophote ⟂ gradient, · normal
     pr = np.where(front, c * data, -1.0).astype(np.float32)

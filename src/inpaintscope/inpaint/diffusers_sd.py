@@ -1,6 +1,7 @@
 """Stable Diffusion inpainting and Stable Diffusion's VAE, from local diffusers folders.
 
-The student report "Inpainting Detection" (Bochum) made its ``inpainted`` / ``realfake`` files
+The Bochum report (Adler et al. 2023, *Inpainting Detection*, a student project report;
+docs/references.md, §4.2 and §4.4) made its ``inpainted`` / ``realfake`` files
 with ``StableDiffusionInpaintPipeline`` (SD 1.5 inpainting; an SD 2 inpainting set for
 extrapolation) and its ``fakefake`` files with that pipeline's ``AutoencoderKL``. This module
 runs both from folders the user already has (``save_pretrained`` layout: ``model_index.json``,
@@ -8,7 +9,7 @@ runs both from folders the user already has (``save_pretrained`` layout: ``model
 ``local_files_only=True``: nothing is ever downloaded. ``diffusers`` and ``transformers`` are an optional extra
 (``pip install "inpaintscope[diffusers]"``); importing this module does not import them.
 
-Choices (where the report left things open or got them wrong):
+Choices (where the Bochum report left things open or got them wrong):
 
 * **Seeded**: every call draws its torch seed from the caller's ``rng`` (the builder records
   it), and the noise comes from a CPU ``torch.Generator``: the same seed gives the same image.
@@ -19,9 +20,9 @@ Choices (where the report left things open or got them wrong):
   every pixel keeps its native resolution. Nothing is resized.
 * **No safety checker**: it blacks out whole images it flags, which would plant a fake
   "inpainting" signal in a forensics dataset.
-* **VAE range**: SD's VAE expects [−1, 1] input; the report fed it [0, 1] (``ToTensor``) and
+* **VAE range**: SD's VAE expects [−1, 1] input; the Bochum report fed it [0, 1] (``ToTensor``) and
   read the output as [0, 1]. We default to the correct range; ``vae_range="report"`` reproduces
-  the report's bug.
+  the Bochum report's bug.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..errors import InpaintscopeError, MissingDependencyError, MissingWeightsError
+from ..errors import InpaintscopeError, MissingDependencyError, MissingWeightsError, install_hint
 from .autoencoder import STRIDE, LatentAutoencoder
 from .base import Inpainter, register_inpainter
 
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 NAME = "diffusers"
-INSTALL_HINT = 'pip install "inpaintscope[diffusers]"'
+INSTALL_HINT = install_hint("diffusers")
 #: Image sides are padded up to a multiple of this (SD's VAE down-samples by 8).
 SIZE_MULTIPLE = 8
 VAE_RANGES: tuple[str, ...] = ("correct", "report")
@@ -225,7 +226,7 @@ class DiffusersInpainter(Inpainter):
 
     Options: ``model`` (the pipeline folder, required), ``prompt`` (default empty), ``steps``
     (50), ``guidance`` (7.5) and ``seed`` (None: drawn from the call's ``rng``). ``raw`` is the
-    pipeline's output as is: every pixel has been through the VAE (the report's ``inpainted``).
+    pipeline's output as is: every pixel has been through the VAE (the Bochum report's ``inpainted``).
     The hole is the mask given to ``raw``; strength is 1 (the hole is generated from noise).
     """
 
@@ -248,7 +249,7 @@ class DiffusersInpainter(Inpainter):
         self.pipeline = load_pipeline(folder)
         self.fingerprint = _fingerprint(str(folder))
 
-    def for_sample(self, *, prompt: str, rng: np.random.Generator) -> "DiffusersInpainter":
+    def for_sample(self, *, prompt: str, rng: np.random.Generator) -> DiffusersInpainter:
         """This inpainter (same loaded pipeline) with one sample's prompt and a seed drawn from
         ``rng``, so :meth:`describe` records exactly what the call will use."""
         o = self.options
@@ -316,7 +317,7 @@ def _vae_modules() -> SimpleNamespace:
         def forward(self, x: Any) -> Any:
             if self.vae_range == "correct":
                 x = x * 2.0 - 1.0
-            # The posterior's mode, unscaled: a round trip needs no latent scaling (as the report).
+            # The posterior's mode, unscaled: a round trip needs no latent scaling (as the Bochum report).
             return self.vae.encode(x).latent_dist.mode()
 
     class Decode(nn.Module):
@@ -335,7 +336,7 @@ class DiffusersAutoencoder(LatentAutoencoder):
     """A diffusers ``AutoencoderKL`` (any SD VAE) as a :class:`LatentAutoencoder`.
 
     ``vae_range="correct"`` (default) feeds the VAE [−1, 1] as it was trained; ``"report"``
-    feeds [0, 1] and reads [0, 1] back, the report's ``fakefake`` bug.
+    feeds [0, 1] and reads [0, 1] back, the Bochum report's ``fakefake`` bug.
     """
 
     kind = "autoencoderkl"
@@ -354,7 +355,7 @@ class DiffusersAutoencoder(LatentAutoencoder):
 
     @classmethod
     def from_folder(cls, path: str | Path, *, vae_range: str = DEFAULT_VAE_RANGE,
-                    **kw: Any) -> "DiffusersAutoencoder":
+                    **kw: Any) -> DiffusersAutoencoder:
         """Load from an AutoencoderKL folder or a pipeline folder (its ``vae/``); never downloads."""
         d = find_vae_dir(path)
         if d is None:

@@ -141,7 +141,7 @@ class _Solver:
         idx = self.tlin if which is None else self.tlin[which]
         self.N[idx] = self.vlin[self.rng.integers(0, self.vlin.size, idx.size)]
 
-    def upsample_from(self, coarse: "_Solver") -> None:
+    def upsample_from(self, coarse: _Solver) -> None:
         """NNF from the coarser level: a match at s maps to 2·s + (parity of the fine pixel)."""
         r, rc = self.r, coarse.r
         uy, ux = np.divmod(self.tlin, self.wp)

@@ -1,7 +1,8 @@
 """Post-processing ("laundering") applied to a composite and its soft mask.
 
-Users ask for robustness to recompression and resizing (field-notes.md, "what users ask for" §5):
-a detector that only works on lossless PNGs is useless on images from social media. A
+Detectors are judged by their robustness to recompression and resizing (as in IMDL-BenCo's
+robustness evaluation, Ma et al. 2024; docs/references.md, §5): a detector that only works on
+lossless PNGs is useless on images from social media. A
 :class:`PostProcess` first resizes (image with area/bilinear interpolation, the soft mask with
 bilinear so it stays soft and aligned), then JPEG/WebP encode-decodes in memory with Pillow.
 CLI specs: ``none``, ``jpeg:90``, ``webp:80``, ``resize:0.5``, ``jpeg:75+resize:0.5``.
@@ -40,11 +41,10 @@ class PostProcess:
         if isinstance(self.quality, bool) or not isinstance(self.quality, (int, np.integer)) \
                 or not 1 <= int(self.quality) <= 100:
             raise PostProcessSpecError(f"post-process quality must be an integer 1–100, got {self.quality!r}")
-        if self.resize is not None:
-            if isinstance(self.resize, bool) or not isinstance(self.resize, (int, float)) \
-                    or not (0 < float(self.resize) <= _MAX_RESIZE):
-                raise PostProcessSpecError(f"post-process resize must be a factor in (0, {_MAX_RESIZE:g}], "
-                                           f"got {self.resize!r}")
+        if self.resize is not None and (isinstance(self.resize, bool) or not isinstance(self.resize, (int, float))
+                                        or not (0 < float(self.resize) <= _MAX_RESIZE)):
+            raise PostProcessSpecError(f"post-process resize must be a factor in (0, {_MAX_RESIZE:g}], "
+                                       f"got {self.resize!r}")
 
     @property
     def is_identity(self) -> bool:

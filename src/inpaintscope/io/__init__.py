@@ -7,7 +7,6 @@ from .images import (
     decode_image,
     encode_image,
     list_image_files,
-    list_images,
     read_file_bytes,
     read_image,
     read_mask,
@@ -17,6 +16,6 @@ from .images import (
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "ImageSource", "atomic_open", "atomic_write_bytes",
-    "atomic_write_text", "decode_image", "encode_image", "list_image_files", "list_images", "read_file_bytes",
+    "atomic_write_text", "decode_image", "encode_image", "list_image_files", "read_file_bytes",
     "read_image", "read_mask", "to_rgb", "write_image",
 ]

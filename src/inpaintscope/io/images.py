@@ -10,20 +10,21 @@ process-wide size limit is never touched: our own ``max_pixels`` is checked on t
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
 import struct
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageReadError, ShapeError
+from ..errors import ImageReadError, ShapeError, install_hint
 from .atomic import atomic_write_bytes
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 #: Refuse images with more pixels than this (decompression-bomb guard). 200 MP covers every
 #: camera in use; a user can raise it with ``max_pixels=``.
@@ -93,9 +94,8 @@ def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
         arr = np.round(arr * 255)
     elif arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
-    elif arr.dtype != np.uint8:
-        if arr.size and (arr.min() < 0 or arr.max() > 255):
-            raise ShapeError(f"integer image arrays must be in 0–255, got dtype {arr.dtype} with values outside")
+    elif arr.dtype != np.uint8 and arr.size and (arr.min() < 0 or arr.max() > 255):
+        raise ShapeError(f"integer image arrays must be in 0–255, got dtype {arr.dtype} with values outside")
     arr = arr.astype(np.uint8, copy=False)
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
@@ -235,7 +235,7 @@ def read_image_size(path: str | os.PathLike) -> tuple[int, int]:
 
 def _decode(buf: io.BytesIO, label: str, max_pixels: int) -> np.ndarray:
     if buf.getvalue()[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc") and not _register_heif():
-        raise ImageReadError(f"{label}: HEIC/HEIF needs an extra: pip install 'inpaintscope[heic]'")
+        raise ImageReadError(f"{label}: HEIC/HEIF needs an extra: {install_hint('heic')}")
     try:
         # Our own ``max_pixels`` is the limit: Pillow's (89 MP warning, 179 MP error) would refuse
         # legitimate 100+ MP photos, so the header is parsed without it (see _open_header).
@@ -249,10 +249,8 @@ def _decode(buf: io.BytesIO, label: str, max_pixels: int) -> np.ndarray:
             if w < 1 or h < 1:
                 raise ImageReadError(f"{label}: image has zero size")
             img.load()
-            try:
+            with contextlib.suppress(Exception):  # a broken EXIF block must not cost us readable pixels
                 img = ImageOps.exif_transpose(img) or img
-            except Exception:  # a broken EXIF block must not cost us readable pixels
-                pass
             try:
                 return to_rgb(img)
             except ImageReadError as e:
@@ -322,16 +320,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, quality: int | No
     atomic_write_bytes(path, encode_image(image, path.suffix or ".png", quality=quality))
 
 
-def list_images(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
-    """Image files under ``root`` (by suffix), sorted for determinism."""
-    root = Path(root)
-    it = root.rglob("*") if recursive else root.glob("*")
-    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not p.name.startswith(".tmp-"))
-
-
 def list_image_files(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
-    """The one folder-listing rule of ``detect`` and ``dataset build``: image files under ``root``.
+    """The one folder-listing rule of ``detect``, ``dataset build`` and mask folders: image files under ``root``.
 
     * an entry counts when its suffix is in :data:`IMAGE_SUFFIXES` (any case) and it is a
       regular file or a symbolic link to one;

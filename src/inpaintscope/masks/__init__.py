@@ -1,11 +1,9 @@
 """Mask generators (each registered, each seeded by an explicit ``rng``). See :mod:`.base`."""
-from .base import MASKS, MaskSample, make_mask, register_mask, soften
+from .base import MASKS, MaskSample, create_mask, list_masks, make_mask, register_mask, soften
 
 # Importing the modules registers their generators.
 from . import rectangle, strokes, shapes, objects, folder  # noqa: E402,F401
 from .objects import MaskUnavailable, find_label_file  # noqa: E402
 
-list_masks = MASKS.names
-
-__all__ = ["MASKS", "MaskSample", "MaskUnavailable", "find_label_file", "list_masks", "make_mask",
+__all__ = ["MASKS", "MaskSample", "MaskUnavailable", "create_mask", "find_label_file", "list_masks", "make_mask",
            "register_mask", "soften"]

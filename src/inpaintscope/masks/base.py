@@ -7,10 +7,14 @@ A generator is a function ``fn(shape, *, rng, area, **options) -> (hole, params)
 * ``hole`` is a bool H×W array (True = to be inpainted); ``params`` a JSON-serialisable dict
   recorded in the dataset manifest so the sample can be rebuilt and described.
 
-:func:`make_mask` calls a generator, softens the hole's edges the way the report does (PIL
+:func:`make_mask` calls a generator, softens the hole's edges the way the Bochum report does
+(docs/references.md, §4.1 "Soft edges"; PIL
 Gaussian blur, radius 3: the 255 core is the hole eroded by ~8 px and the > 0 band extends
 ~8 px outside) and retries (from the same ``rng``, so still deterministic) until the soft mask
 has a non-empty core and does not cover the whole image.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -27,7 +31,22 @@ from ..errors import InpaintscopeError
 
 MaskFn = Callable[..., tuple[np.ndarray, dict[str, Any]]]
 MASKS: Registry[MaskFn] = Registry("mask generator")
-register_mask = MASKS.register
+
+
+def register_mask(name: str) -> Callable[[MaskFn], MaskFn]:
+    """Register a generator ``fn(shape, *, rng, area, **options) -> (hole, params)`` under ``name``."""
+    return MASKS.register(name)
+
+
+def create_mask(kind: str, shape: tuple[int, int], *, rng: np.random.Generator,
+                **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """The registered generator's own draw: a bool hole and its params, neither softened nor
+    retried. Datasets use :func:`make_mask`, which builds on this."""
+    return MASKS.create(kind, shape, rng=rng, **options)
+
+
+def list_masks() -> list[str]:
+    return MASKS.names()
 
 DEFAULT_BLUR_RADIUS = 3.0
 MAX_TRIES = 50
@@ -69,7 +88,7 @@ def resolve_area(area: tuple[float, float] | None, default: tuple[float, float] 
 
 
 def soften(hole: np.ndarray, radius: float = DEFAULT_BLUR_RADIUS) -> np.ndarray:
-    """Blur a bool hole into a soft uint8 mask with PIL's Gaussian blur (as the report does).
+    """Blur a bool hole into a soft uint8 mask with PIL's Gaussian blur (as the Bochum report does).
 
     ``radius=0`` returns the hard mask as 0/255.
     """
@@ -92,7 +111,7 @@ def make_mask(
 
     The result always has a non-empty core (soft == 255) and never covers the whole image.
     """
-    fn = MASKS.get(kind)
+    MASKS.get(kind)  # an unknown kind fails before the size check
     h, w = int(shape[0]), int(shape[1])
     if h < 16 or w < 16:
         raise InpaintscopeError(f"image of {h}×{w} px is too small for a mask (need at least 16×16)")
@@ -103,7 +122,7 @@ def make_mask(
             raise InpaintscopeError(f"mask area range must satisfy 0 < lo <= hi < 1, got {area}")
         kwargs["area"] = (lo, hi)
     for attempt in range(MAX_TRIES):
-        hole, params = fn((h, w), rng=rng, **kwargs)
+        hole, params = create_mask(kind, (h, w), rng=rng, **kwargs)
         if hole.shape != (h, w) or hole.dtype != bool:
             raise TypeError(f"mask generator {kind!r} returned {hole.dtype} {hole.shape}, expected bool {(h, w)}")
         soft = soften(hole, blur_radius)
@@ -131,7 +150,7 @@ class AreaBudget:
     n_hi: int
 
     @classmethod
-    def for_shape(cls, area: tuple[float, float], shape: tuple[int, int]) -> "AreaBudget":
+    def for_shape(cls, area: tuple[float, float], shape: tuple[int, int]) -> AreaBudget:
         h, w = int(shape[0]), int(shape[1])
         lo, hi = float(area[0]), float(area[1])
         n = h * w

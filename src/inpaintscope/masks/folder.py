@@ -1,11 +1,14 @@
 """Holes read from a folder of mask images (NVIDIA irregular masks, QD-IMD, your own).
 
-The report's QuickDraw masks and SafePaint's training masks are both "a random file from a
-mask list, resized and binarised" (``/work/shared/docs/reference-models.md`` §4.3, §5.5).
+The Bochum report's QuickDraw masks (docs/references.md, §4.1) and the training masks of
+SafePaint (Chen et al. 2024) are both "a random file from a mask list, resized and binarised".
 Here a file is picked with ``rng`` (optionally only among files whose hole fraction is in
 ``area``), optionally flipped / rotated by multiples of 90°, resized to the image and
 binarised at > 127. White (255) is the hole unless ``invert=True`` (QD-IMD draws black
 strokes on white).
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import InpaintscopeError
-from ..io import list_images, read_mask
+from ..io import list_image_files, read_mask
 from .base import register_mask, resolve_area
 from .objects import MaskUnavailable
 
@@ -40,7 +43,7 @@ def _index(directory: str, listing: tuple[str, ...], invert: bool) -> tuple[tupl
     place, or changes only inside subfolders, do not (rare for a mask set).
     """
     root = Path(directory)
-    files = list_images(root)
+    files = list_image_files(root)
     names: list[str] = []
     fractions: list[float] = []
     for path in files:

@@ -1,7 +1,7 @@
 """Object-shaped holes from instance polygons (COCO / YOLO-seg label files).
 
-The report removed whole objects found by YOLOv8 boxes and MaskFormer segments
-(``/work/shared/docs/reference-models.md`` §4.3). With ground-truth instance polygons we get
+The Bochum report removed whole objects found by YOLOv8 boxes and MaskFormer segments
+(docs/references.md, §4.1 "Objects"). With ground-truth instance polygons we get
 the same kind of hole without running a detector: the outline of a real object in the photo.
 
 **Label format** (Ultralytics YOLO-seg, as in ``coco128/labels``): one line per polygon,
@@ -10,6 +10,9 @@ A line with exactly four numbers after the class is read as a YOLO *box* ``cx cy
 plain detection labels work too. **Each line is one object**: the format has no instance id,
 so an object split over several lines (occluded COCO instances) yields one candidate per
 visible part, and Ultralytics' merged multi-part lines are filled as one polygon.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Random rectangles: the report's Dataset-1 mask generator.
+"""Random rectangles: the Dataset-1 mask generator of the Bochum report.
 
-Spec: ``/work/shared/docs/reference-models.md`` §4.2 (the report's ``inpainting.py``, itself
-based on a course-provided gist). For an image of width ``w`` (and likewise height ``h``)::
+The distribution of the Bochum report's generator (its ``inpainting.py``, itself based on a
+course-provided gist; docs/references.md, §4.1 "Rectangles"). For an image of width ``w`` (and likewise height ``h``)::
 
     minsize = 8·w/64                       (64 at 512; never below 8)
     cx = round(U·(w − minsize) + minsize/2)
@@ -11,6 +11,9 @@ based on a course-provided gist). For an image of width ``w`` (and likewise heig
 and the rectangle is filled *inclusive of both end pixels*, so it spans ``cw + 1`` columns
 unless it is clipped by the image border. The four uniforms are drawn in the fixed order
 cx, cy, cw, ch, so a given ``rng`` state always gives the same rectangle.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ MAX_AREA_TRIES = 1000
 
 
 def _min_size(side: int) -> float:
-    # 8·S/64 keeps the report's 64 px at 512 and scales with the image; the floor of 8 keeps a
+    # 8·S/64 keeps the Bochum report's 64 px at 512 and scales with the image; the floor of 8 keeps a
     # tiny image from getting sub-pixel rectangles.
     return max(8.0, 8.0 * side / 64.0)
 
@@ -78,9 +81,9 @@ def rectangle(
     rng: np.random.Generator,
     area: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """One random axis-aligned rectangle, distributed as in the report (§4.2).
+    """One random axis-aligned rectangle, distributed as in the Bochum report's generator (module doc).
 
-    Without ``area`` this is exactly the report's distribution (no area control). With ``area``
+    Without ``area`` this is exactly the Bochum report's distribution (no area control). With ``area``
     the rectangle is redrawn from the same ``rng`` until its drawn area fraction lies in
     ``[lo, hi]``; a range the distribution cannot reach raises :class:`InpaintscopeError`.
     ``params`` records ``x0, y0, x1, y1`` (inclusive ends, before clipping to the image) and the

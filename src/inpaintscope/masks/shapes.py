@@ -1,13 +1,16 @@
 """Geometric holes: ellipses, convex polygons and star-ish polygons, one or a few per mask.
 
-These stand in for the blob-like object removals of the report's segmenter-derived masks
-(``/work/shared/docs/reference-models.md`` §4.3) when no labels are at hand, and give holes
+These stand in for the blob-like object removals of the Bochum report's segmenter-derived masks
+(docs/references.md, §4.1) when no labels are at hand, and give holes
 whose outline is neither axis-aligned (rectangle) nor stroke-like (strokes).
 
 A target area is drawn uniformly from ``area``; the first shapes split it (each is sized from
 the area still missing), later ones top it up when overlap or the border ate some of it. A
 shape that would push the area past the upper bound is redrawn smaller, so the result always
 lies in ``[lo, hi]``.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

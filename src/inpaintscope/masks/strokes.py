@@ -1,7 +1,7 @@
 """Free-form brush strokes, like the NVIDIA irregular holes and the QuickDraw (QD-IMD) masks.
 
-The report's Dataset 2 used QD-IMD sketches (Iskakov 2018) dilated with a 15×15 maximum
-filter (``/work/shared/docs/reference-models.md`` §4.3); the NVIDIA irregular-mask set (Liu et
+The Bochum report's Dataset 2 (docs/references.md, §4.1) used QD-IMD sketches (Iskakov 2018)
+dilated with a 15×15 maximum filter; the NVIDIA irregular-mask set (Liu et
 al., ECCV 2018, partial convolutions) has the same look. Both are thick free-hand lines, so
 this generator draws random walks of thick line segments with round joints.
 
@@ -9,6 +9,9 @@ Each stroke is a walk of a few segments whose heading turns by a normal angle pe
 bounces off the image border. Strokes are added segment by segment until the drawn area
 reaches a target drawn uniformly from ``area``; a segment that would push the area past the
 upper bound is dropped, so the result always lies in ``[lo, hi]``.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 

@@ -3,15 +3,8 @@ from .base import MODELS, Detector, DetectorOutput, Preprocessing, count_paramet
 from .checkpoint import load_state_dict, read_checkpoint_info, save_checkpoint
 from .factory import create_model, load_detector
 
-# Importing the model modules registers them. Each is optional while the zoo is being built.
-import importlib as _importlib
-
-for _mod in ("iid_net", "nix_net", "fcn_resnet50", "scope"):
-    try:
-        _importlib.import_module(f"{__name__}.{_mod}")
-    except ModuleNotFoundError as _e:
-        if _e.name != f"{__name__}.{_mod}":
-            raise
+# Importing the model modules registers them.
+from . import fcn_resnet50, iid_net, nix_net, scope  # noqa: E402,F401
 
 __all__ = [
     "MODELS", "Detector", "DetectorOutput", "Preprocessing", "count_parameters", "create_model",

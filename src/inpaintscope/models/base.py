@@ -31,7 +31,7 @@ from .._registry import Registry
 from ..errors import ShapeError
 from ..tiling import pad_to_multiple
 
-MODELS: Registry[Callable[..., "Detector"]] = Registry("model")
+MODELS: Registry[Callable[..., Detector]] = Registry("model")
 
 
 def check_rgb_batch(x: torch.Tensor, *, what: str) -> None:
@@ -59,7 +59,7 @@ class Preprocessing:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Preprocessing":
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
         return cls(channel_order=d["channel_order"], mean=tuple(d["mean"]), std=tuple(d["std"]))
 
 
@@ -110,13 +110,9 @@ class Detector(nn.Module):
         raise NotImplementedError
 
 
-def register_model(name: str):
+def register_model(name: str) -> Callable[[Callable[..., Detector]], Callable[..., Detector]]:
     """Register a factory ``fn(**kwargs) -> Detector`` under ``name``."""
-
-    def deco(fn: Callable[..., Detector]) -> Callable[..., Detector]:
-        return MODELS.register(name)(fn)
-
-    return deco
+    return MODELS.register(name)
 
 
 def list_models() -> list[str]:

@@ -302,7 +302,8 @@ def _load_torch(path: Path) -> Any:
                               "only tensors are loaded from torch files)") from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError,
             zipfile.BadZipFile, UnicodeDecodeError, MemoryError) as e:
-        raise CheckpointError(f"{path}: cannot load as a torch state dict ({type(e).__name__}: {one_line(e)})") from None
+        raise CheckpointError(f"{path}: cannot load as a torch state dict "
+                              f"({type(e).__name__}: {one_line(e)})") from None
 
 
 def _all_finite(t: torch.Tensor) -> bool:

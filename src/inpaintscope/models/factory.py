@@ -27,7 +27,13 @@ from torch import nn
 from ..errors import InpaintscopeError, UnknownNameError
 from .base import MODELS, Detector, Preprocessing
 from .checkpoint import (
-    SAFETENSORS, CheckpointError, TensorSpec, checkpoint_format, load_state_dict, one_line, read_checkpoint_info,
+    SAFETENSORS,
+    CheckpointError,
+    TensorSpec,
+    checkpoint_format,
+    load_state_dict,
+    one_line,
+    read_checkpoint_info,
     read_safetensors_header,
 )
 
@@ -49,7 +55,7 @@ def create_model(name: str, *, checkpoint: str | os.PathLike | None = None, **kw
     larger than the file's weights is never allocated.
     """
     if checkpoint is None:
-        model = MODELS.get(name)(**kwargs)
+        model = MODELS.create(name, **kwargs)
         model.eval()
         return model
     return _from_checkpoint(name, Path(checkpoint), kwargs)

@@ -1,4 +1,4 @@
-"""FCN-ResNet50: the report's baseline (``reference-models.md`` §3), in plain torch.
+"""FCN-ResNet50: the Bochum report's baseline (docs/references.md, §3), in plain torch.
 
 Architecture (Long et al., "Fully Convolutional Networks for Semantic Segmentation", CVPR 2015,
 on a ResNet-50 backbone, He et al. CVPR 2016, as torchvision's ``fcn_resnet50`` builds it):
@@ -9,24 +9,27 @@ on a ResNet-50 backbone, He et al. CVPR 2016, as torchvision's ``fcn_resnet50`` 
 * FCN head: Conv 3×3 2048→512 (no bias) → BN → ReLU → Dropout(0.1) → Conv 1×1 512→1 (bias),
   then bilinear upsampling (align_corners=False) to the input size.
 * ``aux=True`` adds torchvision's auxiliary head on layer 3 (Conv 3×3 1024→256 → BN → ReLU →
-  Dropout(0.1) → Conv 1×1 256→1). The report's model had it, but only the main output entered
+  Dropout(0.1) → Conv 1×1 256→1). The Bochum report's model had it, but only the main output entered
   the loss, so it never trained; it is off by default and :meth:`FCNResNet50.forward` never
   computes it (use :meth:`FCNResNet50.forward_aux` for an auxiliary loss).
 
 Parameter counts (checked in the tests): backbone 23,508,032 + main head 9,438,721 =
-**32,946,753** with ``aux=False`` (the report's "excluding the untrained aux head" figure);
-the aux head adds 2,360,065 for **35,306,818** with ``aux=True`` (the report's total).
+**32,946,753** with ``aux=False`` (the Bochum report's "excluding the untrained aux head" figure);
+the aux head adds 2,360,065 for **35,306,818** with ``aux=True`` (the Bochum report's total).
 
 **No pretrained weights exist here**: the model starts from random initialisation and trains
-from scratch (the report fine-tuned torchvision's COCO/VOC weights, which we do not ship or
+from scratch (the Bochum report fine-tuned torchvision's COCO/VOC weights, which we do not ship or
 download). Module names follow torchvision (``backbone.conv1``, ``backbone.layer1.0.conv1``,
 ``backbone.layer3.0.downsample.0``, ``classifier.0``, ``classifier.4``, ``aux_classifier.0``...)
 so a converted torchvision state dict loads with ``create_model("fcn_resnet50",
 checkpoint=...)`` once its ``classifier.4`` (and ``aux_classifier.4``) are 1-class convs.
 
-Input: RGB in [0, 1] without mean/std normalisation, as the report trained it (§3.1);
-``imagenet_norm=True`` switches the preprocessing to ImageNet mean/std (§6.6), which suits
+Input: RGB in [0, 1] without mean/std normalisation, as the Bochum report trained it;
+``imagenet_norm=True`` switches the preprocessing to ImageNet mean/std, which suits
 ImageNet-initialised backbones.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -159,7 +162,7 @@ class FCNResNet50(Detector):
 
     def adapt_state_dict(self, sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Drop ``aux_classifier.*`` keys when this model has no aux head (torchvision checkpoints
-        always carry one; the report never trained it)."""
+        always carry one; the Bochum report never trained it)."""
         if self.aux_classifier is None:
             sd = {k: v for k, v in sd.items() if not k.startswith("aux_classifier.")}
         return sd
@@ -167,6 +170,6 @@ class FCNResNet50(Detector):
 
 @register_model("fcn_resnet50")
 def fcn_resnet50(*, aux: bool = False, imagenet_norm: bool = False) -> FCNResNet50:
-    """The report's FCN-ResNet50 baseline (§3), trained from scratch here. 32,946,753 params
+    """The Bochum report's FCN-ResNet50 baseline, trained from scratch here. 32,946,753 params
     (35,306,818 with ``aux=True``)."""
     return FCNResNet50(aux=aux, imagenet_norm=imagenet_norm)

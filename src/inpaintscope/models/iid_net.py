@@ -3,9 +3,10 @@
 Wu, H. & Zhou, J., "IID-Net: Image Inpainting Detection Network via Neural Architecture
 Search and Attention", IEEE Transactions on Circuits and Systems for Video Technology 32(3),
 2022 (arXiv title "GIID-Net"). The layout follows the official release
-(``HighwayWu/InpaintingForensics``, ``main.py`` of 2021-02) as specified in
-``reference-models.md`` §1, so official ``IID_weights.pth`` files load strictly; module names
-reproduce the official state-dict keys exactly (``iid_net_state_dict.json``).
+(``HighwayWu/InpaintingForensics``, ``main.py`` of 2021-02), so official ``IID_weights.pth``
+files load strictly; module names reproduce the official state-dict keys exactly (checked by
+``tests/test_iid_net.py`` against a list of those keys when it is available). What we kept and
+changed, and why: docs/references.md, §1.
 
 Pipeline (input B×3×H×W, **BGR**, ``(x − 0.5) / 0.5``):
 
@@ -13,7 +14,7 @@ Pipeline (input B×3×H×W, **BGR**, ``(x − 0.5) / 0.5``):
    first-difference (PF) 3×3 filters, concatenated (3 + 3 + 9 = 15 channels), then
    conv 3×3/2 → BN → ReLU → conv 3×3 → BN → ReLU (64 ch at ⌈H/2⌉).
 2. Extraction block: ten Xception-style cells whose three operations were found by NAS
-   (§1.4.3); output stride 8, 256 channels.
+   (the cells of the official code); output stride 8, 256 channels.
 3. Decision block: global attention (cosine top-T neighbour averaging, no parameters) and
    local attention (fixed 5×5 depthwise kernel) concatenated with the features (768 ch),
    then three bilinear ×2 stages (align_corners=True) with 3×3 convs, as in the code (the
@@ -22,7 +23,7 @@ Pipeline (input B×3×H×W, **BGR**, ``(x − 0.5) / 0.5``):
    *logits* at that point; the official sigmoid is the caller's (median and sigmoid commute
    because sigmoid is monotone).
 
-Deliberate fixes (§6 items 1 and 3), none of which changes the function at batch size 1:
+Deliberate fixes (docs/references.md, §1), none of which changes the function at batch size 1:
 
 * The Bayar constraint is a pure function of the stored weight, applied on every forward
   with a straight-through gradient. The official code rewrites the weight in place, which
@@ -61,7 +62,7 @@ BAYAR_MODES: tuple[str, ...] = ("official", "bayar")
 T_MODES: tuple[str, ...] = ("sample", "batch")
 SMOOTHING_MODES: tuple[str, ...] = ("median", "box")
 
-#: Fixed local-attention kernel (§1.5.2); sums to 0.99999 with a centre peak.
+#: Fixed kernel of the decision block's local attention; sums to 0.99999 with a centre peak.
 LOCAL_ATTENTION_KERNEL: tuple[tuple[float, ...], ...] = (
     (0.03598, 0.03735, 0.03997, 0.03713, 0.03579),
     (0.03682, 0.03954, 0.04446, 0.03933, 0.03673),
@@ -72,10 +73,10 @@ LOCAL_ATTENTION_KERNEL: tuple[tuple[float, ...], ...] = (
 #: GIID-Net's 5×5 box filter (all 0.04). IID-Net keeps it as the unused ``median.weight``.
 BOX_KERNEL_VALUE = 0.04
 
-# First-difference filters of §1.3.3: (row, col) of the +1 entry; the −1 is at the centre.
+# The enhancement block's first-difference (PF) filters: (row, col) of the +1 entry; the −1 is at the centre.
 _PF_PLUS_ONE: tuple[tuple[int, int], ...] = ((2, 1), (1, 2), (2, 2))
 
-#: The ten cells (§1.4.3): (in, out, stride, dilation, genotype). Codes: 00 SeparableConv 3×3,
+#: The ten cells of the official code: (in, out, stride, dilation, genotype). Codes: 00 SeparableConv 3×3,
 #: 01 SepConv 3×3, 02 SepConv 5×5, 03 identity.
 CELLS: tuple[tuple[int, int, int, int, tuple[str, str, str]], ...] = (
     (64, 128, 2, 1, ("01", "03", "00")),
@@ -102,7 +103,8 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 # --------------------------------------------------------------------------- Bayar constraint
 
 def _bayar_target(weight: torch.Tensor, mode: str, eps: float) -> torch.Tensor:
-    """f(W) of §1.3.2 / §6.1 on a detached copy; ``weight`` is out×in×k×k with odd k."""
+    """The Bayar constraint f(W) (official or intended, see :func:`bayar_constrain`) on a detached
+    copy; ``weight`` is out×in×k×k with odd k."""
     w = weight.detach().clone()
     c = w.shape[-1] // 2
     if mode == "official":
@@ -129,7 +131,7 @@ def bayar_constrain(weight: torch.Tensor, *, mode: str = "bayar", eps: float = 1
 
     The value is the constrained kernel f(W); the gradient reaches ``W`` unchanged
     (straight-through), which is what the official code does on ≥2 GPUs where the in-place
-    rewrite only hits DataParallel replicas (reference-models.md §1.3.2).
+    rewrite only hits DataParallel replicas (docs/references.md, §1, the Bayar row).
 
     * ``mode="official"``: output channel 0 normalised per input channel by its signed
       off-centre sum (centre −1); output channels 1-2 are 1e4·W with a zero centre.
@@ -178,7 +180,7 @@ def cosine_topk(features: torch.Tensor, *, k: int = TOP_K, eps: float = 1e-8,
 
 
 def neighbour_count(top_values: torch.Tensor, *, t_mode: str = "sample", threshold: float = 0.5) -> torch.Tensor:
-    """Dynamic T of §1.5.1 step 4 from sorted top-k similarities (B×N×k); returns B longs.
+    """The global attention's dynamic neighbour count T from sorted top-k similarities (B×N×k); returns B longs.
 
     T = the largest t with mean(V[..., t]) ≥ ``threshold`` (k if none), then at least 2 and
     at most k. The mean runs over each sample's N rows (``"sample"``) or, as in the official
@@ -200,7 +202,7 @@ def neighbour_count(top_values: torch.Tensor, *, t_mode: str = "sample", thresho
 
 def global_attention(x: torch.Tensor, *, k: int = TOP_K, t_mode: str = "sample", eps: float = 1e-8,
                      chunk_bytes: int = 64 * 2**20) -> torch.Tensor:
-    """F_global of §1.5.1: each position averaged with its T−1 most cosine-similar positions.
+    """The global attention F_global: each position averaged with its T−1 most cosine-similar positions.
 
     G_i = (f_i + Σ_{t=1}^{T−1} f_{I[i,t]}) / T, where rank 0 is assumed to be the position
     itself (as in the official code) and added explicitly. Implemented as an index gather,
@@ -234,7 +236,7 @@ def median3x3(x: torch.Tensor) -> torch.Tensor:
 
 class SeparableConv2d(nn.Module):
     """Op ``00`` and each cell's leading conv: "fixed" padding (k_eff − 1 split begin/end),
-    depthwise k×k (stride, dilation) → BN(in) → pointwise 1×1 in→out, no biases (§1.4.1)."""
+    depthwise k×k (stride, dilation) → BN(in) → pointwise 1×1 in→out, no biases."""
 
     def __init__(self, c_in: int, c_out: int, *, kernel_size: int = 3, stride: int = 1, dilation: int = 1) -> None:
         super().__init__()
@@ -251,7 +253,7 @@ class SeparableConv2d(nn.Module):
 
 class SepConv(nn.Module):
     """Ops ``01``/``02``: ReLU → depthwise k×k (stride, pad k//2; dilation ignored as in the
-    code) → pointwise 1×1 → BN without affine (§1.4.1)."""
+    code) → pointwise 1×1 → BN without affine."""
 
     def __init__(self, channels: int, *, kernel_size: int, stride: int = 1) -> None:
         super().__init__()
@@ -279,7 +281,7 @@ def _operation(code: str, channels: int, *, stride: int, dilation: int) -> nn.Mo
 
 
 class Cell(nn.Module):
-    """Xception-style block with three NAS-chosen operations (§1.4.2).
+    """Xception-style block with three NAS-chosen operations.
 
     main = [ReLU] → SeparableConv in→out (dilation d) → BN → 3 × (ReLU → op → BN), the last op
     with the cell stride and dilation 1; output = main + skip (1×1 conv + BN when the shape
@@ -325,7 +327,7 @@ def _frozen_depthwise(channels: int, value: torch.Tensor) -> nn.Conv2d:
 
 
 class GlobalLocalAttention(nn.Module):
-    """Decision-block attention (§1.5.1-2): returns [X, F_global, F_local] (3C channels)."""
+    """Decision-block attention (global and local): returns [X, F_global, F_local] (3C channels)."""
 
     def __init__(self, channels: int = 256, *, t_mode: str = "sample", chunk_bytes: int = 64 * 2**20) -> None:
         super().__init__()
@@ -377,7 +379,7 @@ class IIDNet(Detector):
         self.bayar_mode = bayar_mode
         self.smoothing = smoothing
 
-        # Enhancement block (§1.3); attribute order = official key order.
+        # Enhancement block; attribute order = official key order.
         self.normal_conv = nn.Conv2d(3, 3, 5, padding=2, bias=False)
         self.pf_conv = nn.Conv2d(3, 9, 3, padding=1, bias=False)
         self.bayar_conv = nn.Conv2d(3, 3, 5, padding=2, bias=False)
@@ -388,13 +390,13 @@ class IIDNet(Detector):
         self.reset_pf()
         self.pf_conv.weight.requires_grad_(not freeze_pf)
 
-        # Extraction block (§1.4): cell1 … cell10.
+        # Extraction block: cell1 … cell10.
         for i, (c_in, c_out, stride, dilation, genotype) in enumerate(CELLS, start=1):
             # cell1 drops its leading ReLU: the enhancement block already ends in one.
             setattr(self, f"cell{i}", Cell(c_in, c_out, stride=stride, dilation=dilation, genotype=genotype,
                                            start_with_relu=i != 1))
 
-        # Decision block (§1.5.3), Sequential indices as in the official code.
+        # Decision block, Sequential indices as in the official code.
         self.att = GlobalLocalAttention(256, t_mode=t_mode, chunk_bytes=int(attention_chunk_mb * 2**20))
         self.decision = nn.Sequential(
             _Upsample2x(),
@@ -417,7 +419,7 @@ class IIDNet(Detector):
         return self.att.t_mode
 
     def reset_pf(self) -> None:
-        """Set the PF kernels to PF1, PF2, PF3 ×3 (§1.3.3), identical on all input channels."""
+        """Set the PF kernels to PF1, PF2, PF3 ×3, identical on all input channels."""
         with torch.no_grad():
             self.pf_conv.weight.zero_()
             for idx in range(9):

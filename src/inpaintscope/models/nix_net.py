@@ -1,21 +1,21 @@
-"""NIX-Net as re-implemented in the report "Inpainting Detection" (``nix_40|60|85``).
+"""NIX-Net as re-implemented in the Bochum report "Inpainting Detection" (``nix_net_40|60|85``).
 
 NIX-Net (Li et al., "Noise Doesn't Lie: Towards Universal Detection of Deep Inpainting",
 IJCAI 2021, arXiv 2106.01532) runs two streams, one on the RGB image and one on its SRM noise
 residual, exchanges information across scales HRNet-style and predicts a mask. The paper gives
-no channel widths; we follow the report's three re-implementations exactly as specified in
-``reference-models.md`` §2.2 (parameter counts 39,442,053 / 60,046,853 / 85,226,501), with the
-recommended choices of §6 items 12 and 13:
+no channel widths; we follow the three re-implementations of the Bochum report (Adler et al.
+2023, a student project report of Ruhr-Universität Bochum; docs/references.md, §2) exactly
+(parameter counts 39,442,053 / 60,046,853 / 85,226,501), with two changes that keep the function:
 
 * the SRM residual is computed **inside** the model from the [0, 1] RGB input with a fixed
   (non-trainable) filter bank stored as a buffer, so it runs on the model's device and a
-  checkpoint is self-contained (the report computed it in the Dataset on CPU);
+  checkpoint is self-contained (the Bochum report computed it in the Dataset on CPU);
 * upsample targets are taken from the actual feature sizes at forward time, so any H, W
-  divisible by 8 works; at 512² this is identical to the report's hard-coded sizes;
+  divisible by 8 works; at 512² this is identical to the Bochum report's hard-coded sizes;
 * the head's final BN(1) + ReLU before the 1×1 output conv is kept for fidelity, which makes
   the pre-affine map non-negative: the logits are ``a·z + b`` with ``z ≥ 0``.
 
-Input: RGB float in [0, 1], no mean/std normalisation. Output: mask logits only (the report's
+Input: RGB float in [0, 1], no mean/std normalisation. Output: mask logits only (the Bochum report's
 NIX has no image-level head).
 """
 from __future__ import annotations
@@ -34,10 +34,10 @@ RESIDUAL_MODES: tuple[str, ...] = ("report", "rgbn")
 
 
 def srm_kernels(*, vertical_s3: bool = True) -> torch.Tensor:
-    """The three 5×5 SRM kernels of §2.2.1 as a 3×3×5×5 weight (out, in, kH, kW).
+    """The three 5×5 SRM kernels of the Bochum report's residual as a 3×3×5×5 weight (out, in, kH, kW).
 
     Each output channel applies one filter to R, G and B with identical weights and sums them,
-    as the report's code does. ``vertical_s3`` selects the report's S3 (centre *column*
+    as the Bochum report's code does. ``vertical_s3`` selects the Bochum report's S3 (centre *column*
     [1, −2, 1] / 2); ``False`` gives RGB-N's horizontal second difference (centre row).
     """
     s1 = torch.tensor([[-1, 2, -2, 2, -1],
@@ -61,12 +61,12 @@ def srm_kernels(*, vertical_s3: bool = True) -> torch.Tensor:
 class SRMResidual(nn.Module):
     """Fixed SRM noise residual of a [0, 1] RGB batch (no parameters; the kernel is a buffer).
 
-    ``mode="report"`` (default, §2.2.1): ``r = clip(x01 − SRM(255·x01), −1, 1)``, then min–max
+    ``mode="report"`` (default, the Bochum report's residual): ``r = clip(x01 − SRM(255·x01), −1, 1)``, then min–max
     normalised **per image** (over channels and pixels) to [0, 1]; a flat image (max == min)
     maps to 0 instead of dividing by zero. The subtraction of a 0–255-scale response from a
-    [0, 1] image saturates heavily; that is what the report trained on, so we keep it.
+    [0, 1] image saturates heavily; that is what the Bochum report trained on, so we keep it.
 
-    ``mode="rgbn"`` (§6.12): the plain RGB-N residual ``SRM(x01)`` with a horizontal S3, no
+    ``mode="rgbn"``: the plain RGB-N residual (Zhou et al. 2018) ``SRM(x01)`` with a horizontal S3, no
     subtraction, clipping or normalisation, for readers who take the paper's Eq. 3 literally.
     """
 
@@ -90,7 +90,8 @@ class SRMResidual(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    """§2.2.2: 3×3 (s1) → BN → ReLU → 3×3 (s2) → BN, plus a 1×1 stride-2 projection; add, ReLU."""
+    """Residual down block: 3×3 (s1) → BN → ReLU → 3×3 (s2) → BN, plus a 1×1 stride-2
+    projection; add, ReLU."""
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
@@ -107,7 +108,8 @@ class ResidualBlock(nn.Module):
 
 
 class Up(nn.Module):
-    """§2.2.2 ``U``: bilinear resize (align_corners=False) to a size given at call time, then 1×1 conv."""
+    """The Bochum report's up arrow ``U``: bilinear resize (align_corners=False) to a size given at call
+    time, then 1×1 conv."""
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
@@ -120,12 +122,12 @@ class Up(nn.Module):
 
 
 def _down(cin: int, cout: int) -> nn.Conv2d:
-    """§2.2.2 ``S``: 3×3 stride-2 conv with bias."""
+    """The Bochum report's down arrow ``S``: 3×3 stride-2 conv with bias."""
     return nn.Conv2d(cin, cout, 3, 2, 1)
 
 
 class ConvBlock(nn.Sequential):
-    """§2.2.2: Conv 3×3 ci→ci → BN → ReLU → Conv 3×3 ci→co → BN → ReLU (both convs with bias)."""
+    """Conv 3×3 ci→ci → BN → ReLU → Conv 3×3 ci→co → BN → ReLU (both convs with bias)."""
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__(nn.Conv2d(cin, cin, 3, 1, 1), nn.BatchNorm2d(cin), nn.ReLU(inplace=True),
@@ -133,9 +135,9 @@ class ConvBlock(nn.Sequential):
 
 
 class Fusion(nn.Module):
-    """§2.2.2 multi-scale exchange on (f1, f2, f3) at strides (2, 4, 8): pure sums, no norm.
+    """The Bochum report's multi-scale exchange on (f1, f2, f3) at strides (2, 4, 8): pure sums, no norm.
 
-    Every arrow has its own weights (eight modules); the report's parameter counts only match
+    Every arrow has its own weights (eight modules); the Bochum report's parameter counts only match
     with no sharing, which we verified against all three variants.
     """
 
@@ -160,14 +162,14 @@ class Fusion(nn.Module):
 
 
 class NIXNet(Detector):
-    """Report NIX-Net (§2.2): image + SRM-residual streams, cross-fusion, mask head.
+    """The Bochum report's NIX-Net: image + SRM-residual streams, cross-fusion, mask head.
 
     ``cross``: out channels of the three cross-fusion ConvBlocks (inputs are twice the stream
     widths 128/256/512); ``head_up``: the head's upsampler widths ``(f2→, f3→, f3 second hop→)``.
     Input H and W must be multiples of 8 (three stride-2 stages).
     """
 
-    preprocessing = Preprocessing()  # RGB in [0, 1], as in the report
+    preprocessing = Preprocessing()  # RGB in [0, 1], as in the Bochum report
     size_multiple = 8
     stream_channels = (128, 256, 512)
 
@@ -177,7 +179,8 @@ class NIXNet(Detector):
         c = self.stream_channels
         self.srm = SRMResidual(residual)
         self.rgb_stream = nn.ModuleList([ResidualBlock(3, c[0]), ResidualBlock(c[0], c[1]), ResidualBlock(c[1], c[2])])
-        self.noise_stream = nn.ModuleList([ResidualBlock(3, c[0]), ResidualBlock(c[0], c[1]), ResidualBlock(c[1], c[2])])
+        self.noise_stream = nn.ModuleList([ResidualBlock(3, c[0]), ResidualBlock(c[0], c[1]),
+                                           ResidualBlock(c[1], c[2])])
         self.fusion_1 = Fusion(*c)
         self.fusion_2 = Fusion(*c)
         self.cross = nn.ModuleList([ConvBlock(2 * ci, co) for ci, co in zip(c, cross)])

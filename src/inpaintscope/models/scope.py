@@ -2,7 +2,7 @@
 
 Designed for a laptop CPU and for large photos: every operation is local (convolutions,
 bilinear resampling, per-image pooling), so time and memory grow linearly with the number of
-pixels, unlike IID-Net's N×N global attention (``reference-models.md`` §1.5.1).
+pixels, unlike IID-Net's N×N global attention (docs/references.md, §1 and §7).
 
 Layout (all widths for ``scope_tiny``; ``scope_small`` uses 24-48-96-192):
 
@@ -10,13 +10,13 @@ Layout (all widths for ``scope_tiny``; ``scope_small`` uses 24-48-96-192):
    downsampled before it):
 
    * fixed high-pass kernels applied to each RGB channel separately: horizontal and vertical
-     first differences (as IID-Net's PF filters, §1.3.3) and the SRM KV and 3×3 second-order
-     kernels (§2.2.1; Fridrich & Kodovský, "Rich Models for Steganalysis", TIFS 2012), in
+     first differences (as IID-Net's PF filters) and the SRM KV and 3×3 second-order
+     kernels (as NIX-Net's residual; Fridrich & Kodovský, "Rich Models for Steganalysis", TIFS 2012), in
      0–255 units and soft-clipped (``tanh(r / clip)``) so strong edges do not swamp weak noise;
    * a learned Bayar-constrained 5×5 conv (Bayar & Stamm, "Constrained Convolutional Neural
      Networks", TIFS 2018): centre −1, off-centre weights summing to +1, imposed by
      :func:`bayar_constrain` as a pure function of the stored weight on every forward (no
-     in-place mutation, so one GPU, several or the CPU give the same result; cf. §1.3.2);
+     in-place mutation, so one GPU, several or the CPU give the same result; cf. IID-Net's, docs/references.md §1);
    * the image itself (as ``tanh(x01 / 2)``), so colour/semantic cues are available too.
 
    A 1×1 conv mixes the 18 channels into 16 at full resolution.
@@ -60,7 +60,7 @@ def bayar_constrain(weight: torch.Tensor) -> torch.Tensor:
     """Return a copy of ``weight`` (O×I×k×k, k odd) with centre −1 and off-centre sum +1 per kernel.
 
     Bayar & Stamm divide the off-centre weights by their sum, which explodes when that sum is
-    near 0 (the failure mode of IID-Net's port, §1.3.2). We instead project orthogonally onto
+    near 0 (the failure mode of IID-Net's port, docs/references.md §1). We instead project orthogonally onto
     the constraint plane: subtract the off-centre mean and add 1/(k²−1). It is linear, so
     gradients are well-conditioned, and a constrained weight is a fixed point.
     """

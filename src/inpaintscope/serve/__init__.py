@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, install_hint
 
-INSTALL_HINT = 'pip install "inpaintscope[serve]"'
+INSTALL_HINT = install_hint("serve")
 _REQUIRED = ("fastapi", "uvicorn", "python_multipart")
 
 

@@ -37,7 +37,7 @@ class PoolFull(Exception):
 class Ticket:
     """A request's place in the pool; released exactly once."""
 
-    def __init__(self, pool: "WorkerPool") -> None:
+    def __init__(self, pool: WorkerPool) -> None:
         self._pool = pool
         self._released = False
         self.handed_over = False

@@ -131,7 +131,7 @@ async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, fol
         if not state["done"] and (name == "file" or filename is not None):
             state["target"] = True
             state["filename"] = filename
-            state["file"] = open(path, "wb")
+            state["file"] = open(path, "wb")  # noqa: SIM115 - stays open across the part's data callbacks
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if state["target"]:

@@ -6,8 +6,12 @@ can always be repeated (``inpaintscope train --config RUN/config.yaml``) or resu
 Augmentation options are nested (``augment: {crop: 256, rot90: true}``, ``--set augment.crop=256``);
 the flat keys of earlier versions (``crop:``, ``hflip:``, ...) are still read, with a warning,
 so old run folders resume.
-Defaults follow the seeds (reference-models.md): Adam lr 1e-4, batch 8, early stopping on
-validation loss with patience 5 and min_delta 0, ground truth ``core``.
+Defaults follow the training recipe of the Bochum report's FCN-ResNet50 and NIX-Net (docs/references.md,
+§2 and §3): Adam lr 1e-4, batch 8, early stopping on validation loss with patience 5 and
+min_delta 0, ground truth ``core``.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -100,7 +104,7 @@ class TrainConfig:
     out: str = "runs/run"
     #: also write last.safetensors every N optimiser steps (0 = once per epoch)
     checkpoint_every: int = 0
-    #: the report's behaviour: evaluate and return the last epoch, not the best one
+    #: the Bochum report's behaviour: evaluate and return the last epoch, not the best one
     report_compat: bool = False
     progress: bool = True
 
@@ -152,7 +156,7 @@ class TrainConfig:
         return path
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, source: str = "this config") -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any], *, source: str = "this config") -> TrainConfig:
         """A config from a mapping (``source`` names it in messages, e.g. the YAML file)."""
         if not isinstance(d, dict):
             raise ConfigError(f"a config must be a mapping of key: value, got {type(d).__name__}")
@@ -164,7 +168,7 @@ class TrainConfig:
         return cls(**{k: _coerce(k, v, hints[k]) for k, v in d.items()})
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":
+    def from_yaml(cls, path: str | os.PathLike) -> TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
@@ -174,7 +178,7 @@ class TrainConfig:
             raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
         return cls.from_dict(d, source=str(path))
 
-    def with_overrides(self, overrides: dict[str, Any] | list[str]) -> "TrainConfig":
+    def with_overrides(self, overrides: dict[str, Any] | list[str]) -> TrainConfig:
         """A copy with ``{"key": value}`` or ``["key=value", ...]`` applied (values parsed as YAML)."""
         if isinstance(overrides, list):
             overrides = parse_overrides(overrides)

@@ -1,4 +1,8 @@
-"""Early stopping on the validation loss, keeping a real copy of the best weights."""
+"""Early stopping on the validation loss, keeping a real copy of the best weights.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
+"""
 from __future__ import annotations
 
 import copy
@@ -22,7 +26,7 @@ class EarlyStopping:
         """Record one validation loss; return True when it is a new best."""
         if loss < self.best - self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = loss, epoch, 0
-            # a real copy: the report's stopper stored a reference that kept changing
+            # a real copy: the Bochum report's stopper stored a reference that kept changing
             self.best_state = copy.deepcopy({k: v.detach() for k, v in model.state_dict().items()})
             return True
         self.bad_epochs += 1

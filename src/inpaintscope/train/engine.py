@@ -1,10 +1,11 @@
 """The training loop: :func:`fit` reads top to bottom (nanoGPT spirit), each step a small function.
 
-What it fixes relative to the seeds (reference-models.md §1.6, §2.2.4, §3.2, §6):
+What it fixes relative to the training code of IID-Net and of the Bochum report's NIX-Net and
+FCN-ResNet50 (docs/references.md, §1–§3):
 
-* early stopping keeps a **deep copy** of the best state (the report kept a reference to the
-  live model, so its "best" weights were the last epoch's) and restores it at the end;
-  ``report_compat`` keeps the last epoch instead, to reproduce the report's numbers;
+* early stopping keeps a **deep copy** of the best state (the Bochum report kept a reference to
+  the live model, so its "best" weights were the last epoch's) and restores it at the end;
+  ``report_compat`` keeps the last epoch instead, to reproduce the Bochum report's numbers;
 * the plateau schedule maximises the validation metric (IID-Net stepped a mode='min'
   scheduler with an AUC, halving the LR every 11 validations);
 * augmentation never resamples (crops, flips, 90° turns only);
@@ -16,6 +17,9 @@ A run is two objects: a :class:`Run`, what stays fixed while training (config, d
 processes, data, loss), and a :class:`TrainState`, what changes (model, optimiser, schedule,
 counters, early stopping), which is exactly what a checkpoint holds. The run folder and its
 crash-consistent checkpoints are described in :mod:`inpaintscope.train.run_folder`.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -46,8 +50,8 @@ from .distributed import Processes, setup_distributed
 from .early_stopping import EarlyStopping
 from .logs import write_logs
 from .losses import build_loss, image_bce_loss
-from .warm_start import warm_start
 from .run_folder import BEST_WEIGHTS, LAST_WEIGHTS, STATE_FILE, last_weights_step, open_run_folder, save_last_checkpoint
+from .warm_start import warm_start
 
 
 @dataclass
@@ -420,7 +424,7 @@ def catch_up_last_weights(run: Run, state: TrainState) -> None:
 
 
 def restore_best(run: Run, state: TrainState) -> None:
-    """Put the best epoch's weights back into the model (unless reproducing the report's last-epoch habit)."""
+    """Put the best epoch's weights back into the model (unless reproducing the Bochum report's last-epoch habit)."""
     if not run.config.report_compat and state.stopper.best_state is not None:
         state.model.load_state_dict(state.stopper.best_state)
 

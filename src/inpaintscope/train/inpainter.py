@@ -51,8 +51,9 @@ class InpainterTrainConfig:
 
     net: str = "edgeconnect"
     net_kwargs: dict[str, Any] = field(default_factory=dict)
-    #: photo folder and a ``relpath split`` file; only ``train_splits`` photos are trained on
-    photos: str = "../shared/data/photos"
+    #: photo folder (required: third-party photos do not ship; the recipes name the shared photos with
+    #: ``--set photos=PATH``) and a ``relpath split`` file; only ``train_splits`` photos are trained on
+    photos: str = ""
     split_file: str = "configs/splits/shared_photos.txt"
     train_splits: list[str] = field(default_factory=lambda: ["train"])
     val_splits: list[str] = field(default_factory=lambda: ["val"])
@@ -101,17 +102,22 @@ class InpainterTrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
+            (bool(self.photos), "photos is not set: give the photo folder, e.g. --set photos=PATH/photos (the "
+                                "recipes use the shared data folder; see the README, 'Data for the recipes')"),
             (self.adv_loss in ADV_LOSSES, f"adv_loss must be one of {ADV_LOSSES}, got {self.adv_loss!r}"),
-            (self.adv_target in ("output", "composite"), f"adv_target must be output or composite, got {self.adv_target!r}"),
+            (self.adv_target in ("output", "composite"),
+             f"adv_target must be output or composite, got {self.adv_target!r}"),
             (self.l1_form in L1_FORMS, f"l1_form must be one of {L1_FORMS}, got {self.l1_form!r}"),
-            (self.lr_schedule in ("constant", "cosine"), f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
+            (self.lr_schedule in ("constant", "cosine"),
+             f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
             (0 < self.lr_min_ratio <= 1, f"lr_min_ratio must be in (0, 1], got {self.lr_min_ratio}"),
             (self.amp in ("none", "bf16", "fp16"), f"amp must be none, bf16 or fp16, got {self.amp!r}"),
             (self.crop >= 32 and self.val_size >= 32, "crop and val_size must be >= 32"),
             (self.batch_size >= 1 and self.max_steps >= 1, "batch_size and max_steps must be >= 1"),
             (self.lr > 0 and self.lr_d > 0, "learning rates must be > 0"),
             (len(self.scale) == 2 and 0 < self.scale[0] <= self.scale[1], f"scale must be [lo, hi], got {self.scale}"),
-            (len(self.area) == 2 and 0 < self.area[0] <= self.area[1] < 1, f"area must be [lo, hi] in (0, 1), got {self.area}"),
+            (len(self.area) == 2 and 0 < self.area[0] <= self.area[1] < 1,
+             f"area must be [lo, hi] in (0, 1), got {self.area}"),
             (self.antiforensic_weight == 0 or self.detector, "antiforensic_weight needs a detector"),
         ]
         for ok, message in checks:
@@ -119,7 +125,7 @@ class InpainterTrainConfig:
                 raise ConfigError(message)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "InpainterTrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> InpainterTrainConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"a config must be a mapping of key: value, got {type(d).__name__}")
         hints = typing.get_type_hints(cls)
@@ -129,7 +135,7 @@ class InpainterTrainConfig:
         return cls(**{k: _coerce(k, v, hints[k]) for k, v in d.items()})
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> "InpainterTrainConfig":
+    def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> InpainterTrainConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
@@ -327,7 +333,8 @@ def train_step(run: _Run, image: torch.Tensor, hole: torch.Tensor) -> dict[str, 
     return logs
 
 
-def feature_matching(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+def feature_matching(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     hole: torch.Tensor) -> torch.Tensor:
     """L1 between the critic's intermediate activations on real and generated images."""
     def taps(x: torch.Tensor) -> list[torch.Tensor]:
         x = x * 2 - 1

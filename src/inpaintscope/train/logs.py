@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..errors import install_hint
 from ..io.atomic import atomic_open, atomic_write_text
 
 
@@ -25,7 +26,7 @@ def _plot_curves(run_dir: Path, history: list[dict[str, Any]]) -> None:
     except ImportError:
         if not (run_dir / "curves.txt").exists():
             atomic_write_text(run_dir / "curves.txt", "curves.png skipped: matplotlib is not installed "
-                                                      "(pip install 'inpaintscope[eval]')\n")
+                                                      f"({install_hint('eval')})\n")
         return
     ep = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))

@@ -5,12 +5,15 @@ runs a log in half precision) and returns a scalar mean. Combinations are writte
 string and built by :func:`build_loss`:
 
 * ``"focal"``: :func:`sigmoid_focal_loss` with α = 0.25, γ = 2 (torchvision's defaults, the
-  loss of the report's FCN-ResNet50 and NIX-Net, reference-models.md §2.2.4 and §3.2);
+  loss of the Bochum report's FCN-ResNet50 and NIX-Net; docs/references.md, §2, §3 and §5);
 * ``"bce"``: :func:`bce_loss`; ``"dice"``: :func:`soft_dice_loss`;
-* ``"iid"`` / ``"iid_faithful"``: IID-Net's focal term + BCE (§1.6), corrected or exactly as
-  the official code computes it (:func:`iid_focal_bce`);
+* ``"iid"`` / ``"iid_faithful"``: IID-Net's focal term + BCE (Wu & Zhou 2022), corrected or
+  exactly as the official code computes it (:func:`iid_focal_bce`);
 * terms are joined with ``+`` and take an optional weight after ``:`` and optional
   parameters in brackets: ``"bce+dice:0.5"``, ``"focal(alpha=0.5,gamma=1)+dice:2"``.
+
+The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
+project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ def sigmoid_focal_loss(logits: torch.Tensor, target: torch.Tensor, *, alpha: flo
 
     ``FL = α_t (1 − p_t)^γ · BCE`` with ``p_t = p·y + (1−p)(1−y)`` and
     ``α_t = α·y + (1−α)(1−y)``; ``alpha < 0`` disables the weighting. Same definition and
-    defaults as ``torchvision.ops.sigmoid_focal_loss`` (which the report used).
+    defaults as ``torchvision.ops.sigmoid_focal_loss`` (which the Bochum report used).
     """
     logits, target = _check(logits, target)
     p = torch.sigmoid(logits)
@@ -81,7 +84,7 @@ def _log_clamped(x: torch.Tensor) -> torch.Tensor:
 
 
 def iid_focal_bce(logits: torch.Tensor, target: torch.Tensor, *, faithful: bool = False) -> torch.Tensor:
-    """IID-Net's loss: focal term + BCE, weight 1 : 1 (reference-models.md §1.6, §6.4).
+    """IID-Net's loss: focal term + BCE, weight 1 : 1 (docs/references.md, §1, the loss row).
 
     ``faithful=True`` reproduces the official code exactly: both terms on the probability map
     ``p = σ(logits)`` with the −100 log clamp; α = 0.25 where ``y == 1`` exactly, else 0.75;

@@ -8,6 +8,7 @@ supervises (coarse → fine). Compositing (``output·hole + image·(1 − hole)`
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
@@ -19,15 +20,23 @@ from .gated import GatedInpaintNet
 from .safepaint import SafePaintNet
 
 INPAINT_NETS: Registry[type[nn.Module]] = Registry("inpainting network")
-INPAINT_NETS.register("gated")(GatedInpaintNet)
-INPAINT_NETS.register("edgeconnect")(EdgeConnectNet)
-INPAINT_NETS.register("fourier")(FourierInpaintNet)
-INPAINT_NETS.register("safepaint")(SafePaintNet)
+
+
+def register_inpaint_net(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Register a network class (``forward(image, hole) -> (output, stages)``) under ``name``."""
+    return INPAINT_NETS.register(name)
 
 
 def create_inpaint_net(name: str, **kwargs: Any) -> nn.Module:
-    return INPAINT_NETS.get(name)(**kwargs)
+    return INPAINT_NETS.create(name, **kwargs)
 
 
 def list_inpaint_nets() -> list[str]:
     return INPAINT_NETS.names()
+
+
+# The network modules stay free of registry imports (they are plain torch); they are registered here.
+register_inpaint_net("gated")(GatedInpaintNet)
+register_inpaint_net("edgeconnect")(EdgeConnectNet)
+register_inpaint_net("fourier")(FourierInpaintNet)
+register_inpaint_net("safepaint")(SafePaintNet)

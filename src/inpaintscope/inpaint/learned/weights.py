@@ -49,7 +49,7 @@ def read_inpainter_info(path: Path) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - safe_open has keys(), not __iter__
     except Exception as e:  # noqa: BLE001 - safetensors raises its own types for bad files
         raise InpaintscopeError(f"{path}: not a safetensors file ({type(e).__name__})") from None
     try:

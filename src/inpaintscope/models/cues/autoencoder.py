@@ -77,11 +77,12 @@ class AutoencoderFusion:
     autoencoder: str = "taef2"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pixel": list(self.pixel), "image": list(self.image), "regenerated_threshold": self.regenerated_threshold,
+        return {"pixel": list(self.pixel), "image": list(self.image),
+                "regenerated_threshold": self.regenerated_threshold,
                 "window": self.window, "autoencoder": self.autoencoder}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AutoencoderFusion":
+    def from_dict(cls, d: dict[str, Any]) -> AutoencoderFusion:
         try:
             pixel, image = tuple(float(v) for v in d["pixel"]), tuple(float(v) for v in d["image"])
             fusion = cls(pixel=pixel, image=image, regenerated_threshold=float(d["regenerated_threshold"]),  # type: ignore[arg-type]
@@ -113,8 +114,8 @@ def ratio_statistics(ratio: np.ndarray) -> tuple[float, float]:
 def ratio_map(rgb: np.ndarray, autoencoder: Any, *, window: int = 32) -> np.ndarray:
     """The reconstruction-ratio map (float32 H×W) of an RGB uint8 image through a
     :class:`~inpaintscope.inpaint.autoencoder.LatentAutoencoder` (tiled like its round trip)."""
-    from ...tiling import run_tiled
     from ...inpaint.autoencoder import STRIDE
+    from ...tiling import run_tiled
 
     x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float() / 255.0
 

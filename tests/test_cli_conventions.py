@@ -1,0 +1,160 @@
+"""One convention for every command and every registry (issue 9): errors, warnings, shared helpers,
+``create_*``/``list_*`` pairs, the single-sourced version and the Makefile's data checks."""
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+import tomllib
+import warnings
+from pathlib import Path
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import inpaintscope
+from inpaintscope.cli.common import FractionRange, UserError, comma_list, user_errors
+from inpaintscope.cli.main import SUBCOMMANDS, cli, main
+from inpaintscope.errors import InpaintscopeError, UnknownNameError
+from inpaintscope.inpaint import INPAINTERS, create_inpainter, list_inpainters
+from inpaintscope.inpaint.learned.networks import INPAINT_NETS, create_inpaint_net, list_inpaint_nets
+from inpaintscope.io import write_image
+from inpaintscope.masks import MASKS, create_mask, list_masks
+from inpaintscope.models import MODELS, create_model, list_models
+
+REPO = Path(__file__).resolve().parents[1]
+CLI_DIR = REPO / "src" / "inpaintscope" / "cli"
+
+
+def _user_error_cases(tmp_path: Path) -> dict[str, list[str]]:
+    """One user mistake per command that reaches the library (not click's own option parsing)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_image(photos / "a.png", np.zeros((64, 64, 3), np.uint8))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    return {
+        "dataset build": ["dataset", "build", str(photos), str(tmp_path / "out"), "--masks", "blobs"],
+        "dataset info": ["dataset", "info", str(empty)],
+        "train": ["train", "--model", "no_such_model", "--data", "synthetic:8x32", "--out", str(tmp_path / "run")],
+        "evaluate": ["evaluate", "--no-progress", str(tmp_path / "missing.safetensors"), "--data", "synthetic:8"],
+        "calibrate": ["calibrate", str(tmp_path / "missing.safetensors"), "--data", "synthetic:8", "-o",
+                      str(tmp_path / "c.safetensors")],
+        "detect": ["detect", str(empty), "-o", str(tmp_path / "det")],
+    }
+
+
+@pytest.mark.parametrize("command", ["dataset build", "dataset info", "train", "evaluate", "calibrate", "detect"])
+def test_every_command_reports_user_errors_as_one_line_and_exit_2(tmp_path: Path, command: str) -> None:
+    args = _user_error_cases(tmp_path)[command]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_console_entry_point_uses_the_same_convention(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(_user_error_cases(tmp_path)["dataset info"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+
+
+def test_user_errors_turns_library_errors_and_warnings_into_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(UserError) as info, user_errors():
+        warnings.warn("few images", UserWarning, stacklevel=1)
+        raise InpaintscopeError("bad input")
+    assert info.value.exit_code == 2 and info.value.format_message() == "error: bad input"
+    assert capsys.readouterr().err == "warning: few images\n"
+    assert UserError("some samples failed", exit_code=1).exit_code == 1
+
+
+def test_every_subcommand_loads() -> None:
+    # a missing or broken command module must fail loudly, not vanish from --help
+    for name in SUBCOMMANDS:
+        assert isinstance(cli.get_command(click.Context(cli), name), click.Command), name
+    assert cli.list_commands(click.Context(cli)) == sorted(SUBCOMMANDS)
+
+
+def test_commands_import_shared_helpers_only_from_common() -> None:
+    command_modules = {p.stem for p in CLI_DIR.glob("*.py")} - {"__init__", "common", "main"}
+    for path in CLI_DIR.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert node.module not in command_modules, f"{path.name} imports from command module {node.module}"
+            if isinstance(node, ast.ClassDef) and path.stem != "common":
+                assert node.name != "UserError", f"{path.name} defines its own UserError"
+
+
+def test_comma_list_and_fraction_range() -> None:
+    assert comma_list(" a, b ,,") == ["a", "b"]
+    assert comma_list("") is None and comma_list(None) is None
+    assert FractionRange().convert("0.05,0.3", None, None) == (0.05, 0.3)
+    with pytest.raises(click.BadParameter, match="lo,hi"):
+        FractionRange().convert("half", None, None)
+
+
+# --------------------------------------------------------------------------- registries
+
+REGISTRIES = [
+    (MASKS, list_masks, lambda name: create_mask(name, (64, 64), rng=np.random.default_rng(0))),
+    (INPAINTERS, list_inpainters, create_inpainter),
+    (MODELS, list_models, create_model),
+    (INPAINT_NETS, list_inpaint_nets, create_inpaint_net),
+]
+
+
+@pytest.mark.parametrize(("registry", "list_fn", "create_fn"), REGISTRIES,
+                         ids=["masks", "inpainters", "models", "inpaint_nets"])
+def test_every_registry_has_a_create_and_list_pair(registry, list_fn, create_fn) -> None:
+    assert list_fn() == registry.names() == sorted(registry.names()) and list_fn()
+    with pytest.raises(UnknownNameError, match=f"unknown {registry.kind} 'no_such_name'"):
+        create_fn("no_such_name")
+
+
+def test_create_mask_is_the_raw_draw_of_the_generator() -> None:
+    hole, params = create_mask("rectangle", (64, 80), rng=np.random.default_rng(3))
+    again, _ = MASKS.get("rectangle")((64, 80), rng=np.random.default_rng(3))
+    assert hole.dtype == bool and hole.shape == (64, 80) and np.array_equal(hole, again)
+    assert "area_fraction" not in params  # make_mask adds that; create_mask does not soften or retry
+
+
+def test_registry_unregister_and_create() -> None:
+    from inpaintscope._registry import Registry
+
+    reg: Registry = Registry("widget")
+    reg.register("a")(lambda x, *, k=1: x * k)
+    assert reg.create("a", 3, k=2) == 6 and "a" in reg and len(reg) == 1
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.register("a")(lambda x: x)
+    reg.unregister("a")
+    reg.unregister("a")  # gone already: no error
+    assert "a" not in reg and reg.names() == []
+
+
+# --------------------------------------------------------------------------- version, Makefile
+
+
+def test_version_is_written_in_one_place() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "inpaintscope.__version__"}
+    assert isinstance(inpaintscope.__version__, str) and inpaintscope.__version__[0].isdigit()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("target", ["default-data", "native-data", "heldout-data", "native-test-data"])
+def test_make_data_targets_stop_with_one_line_without_the_data(tmp_path: Path, target: str) -> None:
+    # -n would not run the check; the check is the first prerequisite, so nothing else runs
+    proc = subprocess.run(["make", "-s", "-C", str(REPO), target, f"SHARED={tmp_path / 'absent'}",
+                           f"PYTHON={sys.executable}"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(tmp_path / "absent") in errors[0] and "README" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "absent").exists()
