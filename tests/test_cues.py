@@ -180,3 +180,13 @@ def test_attach_autoencoder_cue_writes_a_checkpoint_detect_can_use(tmp_path) -> 
     assert info["autoencoder_cue"]["fusion"]["autoencoder"] == "taef2" and info["model"] == "scope_tiny"
     det = inpaintscope.detect(_texture(64, 64, seed=9), model=out, cues=["autoencoder"])
     assert det.regenerated is not None and 0.0 <= det.score <= 1.0
+    # the command line does the same: calibrate --cues autoencoder
+    from click.testing import CliRunner
+
+    from inpaintscope.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["calibrate", str(src), "--cues", "autoencoder", "--data", str(tmp_path / "data"),
+                                   "--limit", "6", "-o", str(tmp_path / "cli.safetensors")])
+    assert res.exit_code == 0, res.output
+    assert "fitted on 6 images" in res.output
+    assert read_checkpoint_info(tmp_path / "cli.safetensors")["autoencoder_cue"]["n_images"] == 6

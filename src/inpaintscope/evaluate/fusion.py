@@ -123,13 +123,14 @@ def attach_autoencoder_cue(checkpoint: str | Path, out: str | Path, *, data: Seq
     from torch.utils.data import Subset
 
     from ..data.specs import open_data
-    from ..detection.loader import load_model
+    from ..detection.loader import load_model, resolve_model_path
     from ..inpaint.autoencoder import load_autoencoder
     from ..models import save_checkpoint
 
-    if Path(out).resolve() == Path(checkpoint).resolve():
+    source = resolve_model_path(checkpoint)
+    if Path(out).resolve() == source.resolve():
         raise InpaintscopeError("the output must differ from the input checkpoint (inputs are never overwritten)")
-    loaded = load_model(str(checkpoint), device="cpu")
+    loaded = load_model(str(source), device="cpu")
     dataset = open_data(list(data), split=split, modes=None, include_authentic=True)
     if limit is not None and limit < len(dataset):
         dataset = Subset(dataset, np.linspace(0, len(dataset) - 1, limit).round().astype(int).tolist())
