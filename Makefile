@@ -4,8 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint venv bench clean default-data native-data default-model heldout-data native-test-data model-card \
-	need-photos need-weights need-masks
+.PHONY: demo test lint venv bench clean default-data native-data default-model-v2 default-model heldout-data native-test-data \
+	v3-data v3-val-data ae-val-data model-card-data model-card need-photos need-weights need-masks
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,16 +62,42 @@ native-data: need-photos need-weights $(STAMP)
 	  --modes realfake,fakefake --per-image 2 --resize none --split configs/splits/shared_photos_trainval.txt \
 	  --seed 1 --autoencoder $(SHARED)/weights --post none,none,jpeg:90,jpeg:75,webp:80,resize:0.5 --authentic
 
-# Stage 1 from scratch on the 256² data, stage 2 fine-tunes on both, then the image score is calibrated
-# on the val photos (equal priors); the result, runs/default/calibrated.safetensors, is what ships.
-default-model: default-data native-data
+# v0.2 (scope_fast): stage 1 from scratch on the 256² data, stage 2 fine-tunes on both, then the image
+# score is calibrated on the val photos (equal priors): runs/default/calibrated.safetensors, the start of v0.3.
+default-model-v2: default-data native-data
 	$(BIN)/inpaintscope train --config configs/default_stage1.yaml
 	$(BIN)/inpaintscope train --config configs/default.yaml
 	$(BIN)/inpaintscope calibrate runs/default/best.safetensors --data data/default --data data/native \
 	  --split val -o runs/default/calibrated.safetensors
 
-# Evaluation sets of the model card (test photos only, never trained on): biharmonic + unseen masks at
-# 256², and native-resolution photos (three trained-on inpainters and biharmonic). Then the card's numbers.
+# v0.3, what ships (scope_cue, configs/default_v3.yaml): v0.2 widened to the copy cue and fine-tuned on
+# native-size data with exemplar fills, clone stamp, splices and autoencoder regions; calibrated on the val
+# photos; then the autoencoder-cue fusion is fitted. The result, runs/default_v3/shipped.safetensors, ships.
+v3-data: need-photos $(STAMP)
+	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3 --split configs/splits/shared_photos_trainval.txt \
+	  --masks rectangle,strokes,shapes,objects \
+	  --inpainters telea,ns,patchmatch,patchmatch_sharp,clone,splice,autoencoder --modes realfake --per-image 4 \
+	  --resize none --authentic --post none,jpeg:90,jpeg:75,webp:80,resize:0.5 --seed 3 --autoencoder taef2
+
+v3-val-data: need-photos $(STAMP)
+	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3val --split configs/splits/shared_photos_val_only.txt \
+	  --masks strokes,shapes,objects --inpainters telea,ns,patchmatch,patchmatch_sharp,clone,splice,autoencoder \
+	  --modes realfake --per-image 2 --resize none --authentic --post none,jpeg:90 --seed 4 --autoencoder taef2
+
+ae-val-data: need-photos $(STAMP)
+	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/ae_val --split configs/splits/shared_photos_val_only.txt \
+	  --masks rectangle,strokes,shapes,objects --inpainters autoencoder --modes inpainted,realfake,fakefake \
+	  --per-image 2 --resize none --authentic --post none,jpeg:90 --seed 11 --autoencoder taef2
+
+default-model: default-model-v2 v3-data v3-val-data ae-val-data
+	$(BIN)/inpaintscope train --config configs/default_v3.yaml
+	$(BIN)/inpaintscope calibrate runs/default_v3/best.safetensors --data data/v3val --split val \
+	  -o runs/default_v3/calibrated.safetensors
+	$(BIN)/inpaintscope calibrate runs/default_v3/calibrated.safetensors --cues autoencoder --data data/ae_val \
+	  --split val --limit 100 -o runs/default_v3/shipped.safetensors
+
+# Evaluation sets of the model cards (test photos only, never trained on). v0.2: biharmonic + unseen masks
+# at 256², and native-resolution photos (three trained-on inpainters and biharmonic).
 heldout-data: need-photos need-masks $(STAMP)
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/heldout --masks rectangle,strokes,folder \
 	  --mask-dir $(SHARED)/masks/irregular --inpainters biharmonic --modes realfake --size 256 \
@@ -82,5 +108,23 @@ native-test-data: need-photos need-masks $(STAMP)
 	  --mask-dir $(SHARED)/masks/irregular --inpainters telea,ns,patchmatch,biharmonic --modes realfake \
 	  --resize none --split configs/splits/shared_photos_test_only.txt --seed 2 --authentic
 
-model-card: heldout-data native-test-data
+# v0.3 (what ships): native-size test photos with unseen NVIDIA masks, per edit family; every test photo
+# once classical + authentic; the learned inpainters (never trained on); autoencoder round trips.
+model-card-data: need-photos need-masks $(STAMP)
+	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test --split configs/splits/model_card_test60.txt \
+	  --masks folder,shapes --mask-dir $(SHARED)/masks/irregular --mask-area 0.03,0.25 \
+	  --inpainters telea,ns,biharmonic,patchmatch,patchmatch_sharp,criminisi,clone,splice,autoencoder \
+	  --modes realfake --per-image 3 --resize none --authentic --seed 31 --autoencoder taef2
+	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test_cls --split configs/splits/shared_photos_test_only.txt \
+	  --masks folder,shapes,strokes --mask-dir $(SHARED)/masks/irregular --mask-area 0.03,0.25 \
+	  --inpainters telea,ns,biharmonic --modes realfake --resize none --authentic --seed 41
+	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test_learned --split configs/splits/model_card_test60.txt \
+	  --masks folder,shapes --mask-dir $(SHARED)/masks/irregular --mask-area 0.03,0.25 \
+	  --inpainters fourier,edgeconnect,safepaint,gated --modes realfake --per-image 2 --resize none --seed 61
+	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test_ae --split configs/splits/model_card_test60.txt \
+	  --masks folder,shapes --mask-dir $(SHARED)/masks/irregular --mask-area 0.03,0.25 --inpainters autoencoder \
+	  --modes inpainted,realfake,fakefake --resize none --authentic --seed 51 --autoencoder taef2
+
+model-card: model-card-data
 	$(BIN)/python benchmarks/default_model_report.py
+	$(BIN)/python benchmarks/autoencoder_cue.py --data data/v3test_ae --split test --per-mode 15

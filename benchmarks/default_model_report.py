@@ -1,16 +1,22 @@
-"""The numbers of the default model's card: named metrics on held-out photos, clean and laundered.
+"""The numbers of the default model's card: named metrics per edit family, format and size, on
+test photos never trained on.
 
-Evaluates a checkpoint (default: the shipped one) on
+Sets (built by ``make model-card-data``; test photos of ``configs/splits/shared_photos.txt`` only,
+native resolution, NVIDIA irregular ``folder`` masks and ``shapes``, hole area 3–25 %):
 
-* the test split of ``data/default`` (photos never used in training; the inpainters it was
-  trained on: telea, ns, patchmatch, autoencoder; realfake + fakefake; authentic photos),
-  clean and after JPEG 90, JPEG 75 and 0.5× resize (applied on the fly to every test image);
-* ``data/heldout`` (the same test photos inpainted by **biharmonic**, which training never saw,
-  with NVIDIA irregular ``folder`` masks, also unseen), clean;
-* ``data/native_test`` (the test photos at their **native resolution**, as users' photos come:
-  telea, ns, patchmatch and the held-out biharmonic, realfake, plus every photo authentic), clean.
+* ``data/v3test``: 60 test photos × 3 edits — telea, ns, biharmonic, patchmatch,
+  patchmatch_sharp, criminisi, clone, splice, autoencoder (TAEF2 round trip pasted back);
+* ``data/v3test_cls``: every test photo (320) once with a classical fill, plus every photo
+  authentic: the authentic false-alarm numbers come from these 320 photos;
+* ``data/v3test_learned``: the test photos filled by the learned inpainters (fourier,
+  edgeconnect, safepaint), which detector training never saw.
 
-Prints Markdown tables (overall, per inpainter, per mode) and writes every report as JSON.
+Edit families (the rows of issue 11's targets): classical (telea, ns, biharmonic), exemplar
+(patchmatch, patchmatch_sharp, criminisi), clone stamp, splice, autoencoder, deep (learned
+inpainters). Never trained on: biharmonic, criminisi, every learned inpainter, the NVIDIA masks.
+
+Conditions: PNG (as built), JPEG 90 and WebP 80 (re-encoded on the fly), and 0.5× resize.
+Prints Markdown tables; writes every report as JSON under ``--out``.
 
     python benchmarks/default_model_report.py [--checkpoint PATH] [--out runs/model_card]
 """
@@ -19,12 +25,41 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import ConcatDataset, Dataset
 
 from _harness import fmt, markdown_table, set_threads
 
-METRICS = ("f1@0.5", "iou@0.5", "f1@best", "auc_pixel", "image_auc", "image_acc@0.5", "image_bacc@0.5",
-           "authentic_fp_area")
-CONDITIONS = (("clean", None), ("jpeg 90", "jpeg:90"), ("jpeg 75", "jpeg:75"), ("resize 0.5×", "resize:0.5"))
+METRICS = ("f1@0.5", "iou@0.5", "f1@best", "auc_pixel", "image_auc", "image_bacc@0.5", "authentic_fp_area")
+CONDITIONS = (("PNG", None), ("JPEG 90", "jpeg:90"), ("WebP 80", "webp:80"), ("0.5× resize", "resize:0.5"))
+FAMILIES = {
+    "telea": "classical", "ns": "classical", "biharmonic": "classical",
+    "patchmatch": "exemplar", "patchmatch_sharp": "exemplar", "criminisi": "exemplar",
+    "clone": "clone stamp", "splice": "splice", "autoencoder": "autoencoder",
+    "fourier": "deep", "edgeconnect": "deep", "safepaint": "deep", "gated": "deep",
+}
+HELD_OUT = {"biharmonic", "criminisi", "fourier", "edgeconnect", "safepaint", "gated"}
+
+
+class WithFamily(Dataset):
+    """Adds ``meta["family"]`` (and a held-out mark on the inpainter name) for the breakdowns."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.dataset[index]
+        name = item["meta"].get("inpainter")
+        if name is not None:
+            name = name.split(":")[0]
+            item["meta"] = {**item["meta"], "family": FAMILIES.get(name, name),
+                            "inpainter": name + (" (held out)" if name in HELD_OUT else "")}
+        return item
 
 
 def table(rows: list[tuple[str, dict]], first: str, extra: str | None = None) -> str:
@@ -33,12 +68,20 @@ def table(rows: list[tuple[str, dict]], first: str, extra: str | None = None) ->
                                  for name, m in rows])
 
 
+def authentic_summary(report: Any) -> dict[str, float]:
+    """Share of authentic photos called clean at the default image threshold, and their flagged area."""
+    rows = [r for r in report.per_image if r["label"] == 0 and r["score"] is not None]
+    scores = np.array([r["score"] for r in rows])
+    areas = np.array([r["pred_area"] for r in rows])
+    return {"n": len(rows), "called_clean": float((scores < 0.5).mean()), "fp_area_mean": float(areas.mean()),
+            "fp_area_median": float(np.median(areas))}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--data", default="data/default")
-    ap.add_argument("--heldout", default="data/heldout")
-    ap.add_argument("--native", default="data/native_test")
+    ap.add_argument("--sets", default="data/v3test,data/v3test_cls,data/v3test_learned")
+    ap.add_argument("--conditions", default="PNG,JPEG 90,WebP 80,0.5× resize")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="runs/model_card")
     args = ap.parse_args(argv)
@@ -47,49 +90,40 @@ def main(argv: list[str] | None = None) -> int:
     from inpaintscope.data import open_data
     from inpaintscope.detection import DEFAULT_MODEL
     from inpaintscope.evaluate import evaluate
+    from inpaintscope.evaluate.evaluator import GROUP_KEYS
     from inpaintscope.evaluate.perturb import PerturbedDataset
     from inpaintscope.models import load_detector
 
     ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_MODEL
     model = load_detector(ckpt)
     out = Path(args.out)
-    test = open_data([args.data], split="test", modes=["realfake", "fakefake"], gt_mode="core")
-    overall, clean = [], None
-    for label, post in CONDITIONS:
+    sets = [s for s in args.sets.split(",") if Path(s).is_dir()]
+    # authentic photos only from the set that has every test photo once (no duplicates)
+    parts = [open_data([s], split="test", gt_mode="core", include_authentic=s.endswith("_cls")) for s in sets]
+    test = WithFamily(ConcatDataset(parts))
+    wanted = [c for c in CONDITIONS if c[0] in args.conditions.split(",")]
+    summary: dict[str, Any] = {"checkpoint": str(ckpt), "sets": sets, "conditions": {}}
+    print(f"checkpoint: {ckpt}; sets: {', '.join(sets)}\n")
+    for label, post in wanted:
         data = PerturbedDataset(test, post) if post else test
-        report = evaluate(model, data, batch_size=8, device="cpu", info={"post": post})
-        report.save(out, stem=f"test-{label.split()[0]}{post.split(':')[1] if post else ''}")
-        overall.append((label, report.metrics))
-        clean = clean or report
-    print(f"checkpoint: {ckpt}\n\n## Held-out photos, trained-on inpainters ({args.data}, test split, "
-          f"{clean.counts})\n")
-    print(table(overall, "condition"))
-    print("\n### Clean, by inpainter\n")
-    print(table(sorted(clean.breakdown["inpainter"].items()), "inpainter", "n_manipulated"))
-    print("\n### Clean, by compositing mode\n")
-    print(table(sorted(clean.breakdown["mode"].items()), "mode", "n_manipulated"))
-    print("\n### Clean, by mask kind\n")
-    print(table(sorted(clean.breakdown["mask_kind"].items()), "mask kind", "n_manipulated"))
-    # (folder, report stem, title, row label, breakdowns) of the held-out sets, evaluated when built
-    heldout_sets = (
-        (args.heldout, "heldout", "Held-out inpainter: biharmonic, never trained on", "biharmonic, realfake",
-         (("mask_kind", "mask kind", "folder = NVIDIA irregular masks, also unseen"),)),
-        (args.native, "native", "Held-out photos at native resolution", "all (realfake)",
-         (("inpainter", "inpainter", "biharmonic never trained on"),
-          ("mask_kind", "mask kind", "folder = NVIDIA irregular masks, never trained on"))),
-    )
-    for folder, stem, title, row, breakdowns in heldout_sets:
-        if not Path(folder).is_dir():
-            continue
-        # batch 1: native-resolution photos come in many sizes
-        report = evaluate(model, open_data([folder], split="test", gt_mode="core"), batch_size=1, device="cpu")
-        report.save(out, stem=stem)
-        print(f"\n## {title} ({folder}, {report.counts})\n")
-        print(table([(row, report.metrics)], "set"))
-        for key, name, note in breakdowns:
-            print(f"\n### By {name} ({note})\n")
-            print(table(sorted(report.breakdown[key].items()), name, "n_manipulated"))
-    (out / "summary.json").write_text(json.dumps({"checkpoint": str(ckpt), "conditions": dict(overall)}, indent=2))
+        report = evaluate(model, data, batch_size=1, device="cpu", group_keys=(*GROUP_KEYS, "family"),
+                          info={"post": post, "sets": sets})
+        report.save(out, stem="test-" + (post.replace(":", "") if post else "png"))
+        auth = authentic_summary(report)
+        summary["conditions"][label] = {"metrics": report.metrics, "family": report.breakdown["family"],
+                                        "authentic": auth}
+        print(f"## {label} ({report.counts})\n")
+        print(table(sorted(report.breakdown["family"].items()), "family", "n_manipulated"))
+        print(f"\nAuthentic photos ({auth['n']}): called clean {auth['called_clean']:.1%}, flagged area "
+              f"mean {auth['fp_area_mean']:.2%}, median {auth['fp_area_median']:.2%}\n")
+        if post is None:
+            print("### By inpainter\n")
+            print(table(sorted(report.breakdown["inpainter"].items()), "inpainter", "n_manipulated"))
+            print("\n### By mask kind (folder = NVIDIA irregular masks, never trained on)\n")
+            print(table(sorted(report.breakdown["mask_kind"].items()), "mask kind", "n_manipulated"))
+            print()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return 0
 
 

@@ -151,3 +151,42 @@ def test_detect_with_the_autoencoder_cue_uses_the_fusion_stored_in_the_checkpoin
     assert inpaintscope.detect(img, model=cued).regenerated is None
     with pytest.raises(InpaintscopeError, match="unknown cue"):
         inpaintscope.detect(img, model=cued, cues=["nope"])
+
+
+def test_attach_autoencoder_cue_writes_a_checkpoint_detect_can_use(tmp_path) -> None:
+    import inpaintscope
+    from inpaintscope.data.builder import BuildConfig, build_dataset
+    from inpaintscope.errors import InpaintscopeError
+    from inpaintscope.evaluate.fusion import attach_autoencoder_cue
+    from inpaintscope.io import write_image
+    from inpaintscope.models import create_model, read_checkpoint_info, save_checkpoint
+
+    photos = tmp_path / "photos"
+    for i in range(4):
+        write_image(photos / f"p{i}.png", _texture(64, 64, seed=i))
+    cfg = BuildConfig(masks=("rectangle",), inpainters=("autoencoder",), modes=("inpainted", "realfake"),
+                      size=64, split="val=1.0", autoencoder="taef2", authentic=True, seed=1)
+    build_dataset([photos], tmp_path / "data", cfg, workers=1, progress=False)
+    torch.manual_seed(0)
+    model = create_model("scope_tiny")
+    src = save_checkpoint(tmp_path / "plain.safetensors", model.state_dict(), {"model": "scope_tiny", "kwargs": {}})
+    with pytest.raises(InpaintscopeError, match="must differ"):
+        attach_autoencoder_cue(src, src, data=[str(tmp_path / "data")])
+    out = tmp_path / "cued.safetensors"
+    record = attach_autoencoder_cue(src, out, data=[str(tmp_path / "data")], progress=False)
+    # 4 authentic + 4 realfake + 4 whole re-decoded frames; the pixel fit skips the re-decoded ones
+    assert (record["n_images"], record["n_regenerated"]) == (12, 4)
+    info = read_checkpoint_info(out)
+    assert info["autoencoder_cue"]["fusion"]["autoencoder"] == "taef2" and info["model"] == "scope_tiny"
+    det = inpaintscope.detect(_texture(64, 64, seed=9), model=out, cues=["autoencoder"])
+    assert det.regenerated is not None and 0.0 <= det.score <= 1.0
+    # the command line does the same: calibrate --cues autoencoder
+    from click.testing import CliRunner
+
+    from inpaintscope.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["calibrate", str(src), "--cues", "autoencoder", "--data", str(tmp_path / "data"),
+                                   "--limit", "6", "-o", str(tmp_path / "cli.safetensors")])
+    assert res.exit_code == 0, res.output
+    assert "fitted on 6 images" in res.output
+    assert read_checkpoint_info(tmp_path / "cli.safetensors")["autoencoder_cue"]["n_images"] == 6

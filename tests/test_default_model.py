@@ -48,3 +48,36 @@ def test_default_model_finds_the_inpainted_region(name: str, inpainter: str, see
     chance = truth.mean()  # IoU of a mask that covered everything
     assert iou > max(0.3, 3 * chance), f"IoU {iou:.3f} (chance {chance:.3f})"
     assert det.score > inpaintscope.detect(image).score
+
+
+def test_default_model_finds_a_clone_stamp_edit_through_its_copy_cue():
+    """v0.3 reads the copy cue: a region cloned from elsewhere in the same photo is found, and
+    without the cue (zeroed cue channels) the same model sees much less of it."""
+    import torch
+
+    from inpaintscope.detection.loader import load_model
+
+    image = _photo("astronaut")
+    rng = np.random.default_rng(4)
+    sample = make_mask("rectangle", image.shape[:2], rng=rng, area=(0.05, 0.12))
+    fake = make_composites(image, sample.soft, ("realfake",), inpainter=create_inpainter("clone"),
+                           rng=rng)["realfake"]
+    det = inpaintscope.detect(fake)
+    truth = sample.core
+    iou = np.logical_and(det.mask, truth).sum() / np.logical_or(det.mask, truth).sum()
+    assert iou > 0.3, f"IoU {iou:.3f}"
+    assert det.score > inpaintscope.detect(image).score
+    detector = load_model(None).detector
+    x = torch.from_numpy(fake.transpose(2, 0, 1).copy())[None].float() / 255
+    with torch.no_grad():
+        cues = detector.compute_cues(x)
+        silent = detector(x, cue_maps=torch.zeros_like(cues)).mask_logits
+        cued = detector(x, cue_maps=cues).mask_logits
+    inside = torch.from_numpy(truth)[None, None]
+    assert cued[inside].mean() > silent[inside].mean() + 0.5
+
+
+def test_default_model_ships_its_autoencoder_cue_fusion():
+    info = read_checkpoint_info(DEFAULT_MODEL)
+    fusion = info["autoencoder_cue"]["fusion"]
+    assert fusion["autoencoder"] == "taef2" and len(fusion["pixel"]) == 3 and len(fusion["image"]) == 4

@@ -166,13 +166,13 @@ def test_serve_command_runs_the_shipped_model_on_loopback(tmp_path):
             assert time.monotonic() < deadline and proc.poll() is None, f"serve did not start: {line}"
             line = proc.stderr.readline()
         url = line.split()[2]
-        assert url.startswith("http://127.0.0.1:") and "model scope_fast:default.safetensors" in line
+        assert url.startswith("http://127.0.0.1:") and "model scope_cue:default.safetensors" in line
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
         with opener.open(url + "healthz", timeout=30) as r:
             import json
 
             health = json.loads(r.read())
-        assert health["limits"]["queue"] == 2 and health["model"].startswith("scope_fast:")
+        assert health["limits"]["queue"] == 2 and health["model"].startswith("scope_cue:")
         buf = io.BytesIO()
         Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)).save(buf, "PNG")
         req = urllib.request.Request(url + "v1/detect?images=none", data=buf.getvalue(), method="POST")

@@ -18,8 +18,15 @@ from .common import comma_list
                    "alike); data: keep the split's own manipulated/authentic mix.")
 @click.option("--batch-size", type=int, default=8)
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
+@click.option("--cues", type=click.Choice(["autoencoder"]), default=None,
+              help="Instead of Platt scaling: fit how the autoencoder-trace cue joins the model "
+                   "(what `detect --cues autoencoder` uses) and record it in the new checkpoint.")
+@click.option("--autoencoder", default="taef2", show_default=True,
+              help="With --cues autoencoder: 'taef2' (shipped) or a local autoencoder folder.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="With --cues autoencoder: fit on N evenly spaced images (four autoencoder passes each).")
 def calibrate(checkpoint: str, data: tuple[str, ...], split: str, modes: str | None, out: str, prior: str,
-              batch_size: int, device: str) -> None:
+              batch_size: int, device: str, cues: str | None, autoencoder: str, limit: int | None) -> None:
     """Fit p = sigmoid(a·logit + b) to the image labels of --split and fold it into the image head.
 
     CHECKPOINT is a checkpoint file or a shipped model name (default), as for detect --model.
@@ -33,7 +40,22 @@ def calibrate(checkpoint: str, data: tuple[str, ...], split: str, modes: str | N
     decision of `detect` improve when the score was off-centre. The fit is recorded in the
     new checkpoint's description (key image_calibration). Fewer than 30 authentic or
     manipulated images give a warning: the fit would follow those few images.
+
+    \b
+    With --cues autoencoder (after Platt scaling; --data with authentic photos, decoded
+    regions pasted back and whole re-decoded frames, e.g. an autoencoder-inpainter dataset
+    with modes inpainted,realfake,fakefake):
+      inpaintscope calibrate runs/default/calibrated.safetensors --cues autoencoder \
+          --data data/ae_val --split val --limit 100 -o runs/default/shipped.safetensors
     """
+    if cues == "autoencoder":
+        from ..evaluate.fusion import attach_autoencoder_cue
+
+        record = attach_autoencoder_cue(checkpoint, out, data=data, split=split, autoencoder=autoencoder,
+                                        limit=limit, progress=True)
+        click.echo(f"autoencoder-cue fusion fitted on {record['n_images']} images ({record['n_manipulated']} "
+                   f"manipulated, {record['n_regenerated']} fully re-decoded); wrote {out}")
+        return
     from ..evaluate.calibration import calibrate_checkpoint
 
     fit = calibrate_checkpoint(checkpoint, data, out=out, split=split, modes=comma_list(modes),

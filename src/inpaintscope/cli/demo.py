@@ -18,10 +18,10 @@ import numpy as np
 
 #: scikit-image samples bundled with the wheel (no download needed): (name, mask, inpainter)
 CASES = (
-    ("astronaut", "rectangle", "patchmatch"),
-    ("coffee", "strokes", "telea"),
-    ("chelsea", "shapes", "ns"),
-    ("rocket", "rectangle", "biharmonic"),
+    ("astronaut", "rectangle", "clone"),       # clone stamp: a region of the same photo copied over
+    ("coffee", "strokes", "telea"),            # classical diffusion fill
+    ("chelsea", "shapes", "fourier"),          # our learned (LaMa-family) inpainter, never trained on
+    ("rocket", "rectangle", "patchmatch"),     # exemplar fill, the principle of content-aware fill
 )
 
 

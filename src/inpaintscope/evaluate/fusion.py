@@ -16,7 +16,8 @@ logits and the cue's features are the inputs, the ground truth the target.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -107,3 +108,37 @@ def fit_autoencoder_fusion(loaded: Any, dataset: Any, autoencoder: Any, *, windo
                                window=window)
     return {"fusion": fusion.to_dict(), "n_images": len(img_y), "n_manipulated": int(sum(img_y)),
             "n_pixels": int(sum(len(v) for v in pix_y)), "n_regenerated": len(medians["regenerated"])}
+
+
+def attach_autoencoder_cue(checkpoint: str | Path, out: str | Path, *, data: Sequence[str], split: str = "val",
+                           autoencoder: str = "taef2", window: int = 32, seed: int = 0,
+                           limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Fit the autoencoder-cue fusion of ``checkpoint`` on ``data``'s ``split`` and write a copy of
+    the checkpoint to ``out`` whose description carries it (key ``autoencoder_cue``), which is
+    what ``detect --cues autoencoder`` reads. The weights are not touched. Returns the record
+    written. ``data`` should hold authentic photos, pasted-back decoded regions (``realfake``
+    or ``fakefake`` of an autoencoder inpainter) and, for the ``regenerated`` threshold, whole
+    re-decoded frames (``inpainted``). ``limit``: fit on that many evenly spaced items (the cue
+    costs four autoencoder passes per image)."""
+    from torch.utils.data import Subset
+
+    from ..data.specs import open_data
+    from ..detection.loader import load_model, resolve_model_path
+    from ..inpaint.autoencoder import load_autoencoder
+    from ..models import save_checkpoint
+
+    source = resolve_model_path(checkpoint)
+    if Path(out).resolve() == source.resolve():
+        raise InpaintscopeError("the output must differ from the input checkpoint (inputs are never overwritten)")
+    loaded = load_model(str(source), device="cpu")
+    dataset = open_data(list(data), split=split, modes=None, include_authentic=True)
+    if limit is not None and limit < len(dataset):
+        dataset = Subset(dataset, np.linspace(0, len(dataset) - 1, limit).round().astype(int).tolist())
+    fitted = fit_autoencoder_fusion(loaded, dataset, load_autoencoder(autoencoder), window=window, seed=seed,
+                                    progress=progress)
+    fitted["fusion"]["autoencoder"] = autoencoder
+    detector = loaded.detector
+    info = dict(detector.checkpoint_info)
+    info["autoencoder_cue"] = {**fitted, "data": [str(d) for d in data], "split": split}
+    save_checkpoint(out, {k: v.detach().cpu() for k, v in detector.state_dict().items()}, info)
+    return info["autoencoder_cue"]

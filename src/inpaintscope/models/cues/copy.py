@@ -77,14 +77,16 @@ class _Field:
     def __init__(self, desc: torch.Tensor, h: int, w: int, *, step: int, min_offset: int,
                  gen: torch.Generator) -> None:
         self.desc, self.h, self.w, self.min_offset, self.gen = desc, h, w, min_offset, gen
-        gy, gx = torch.arange(0, h, step), torch.arange(0, w, step)
+        # int32 indices: half the memory traffic of int64 in the ~50 gathers and selects per image
+        gy, gx = torch.arange(0, h, step, dtype=torch.int32), torch.arange(0, w, step, dtype=torch.int32)
         self.gh, self.gw = len(gy), len(gx)
         self.ys = gy.view(-1, 1).expand(self.gh, self.gw).reshape(-1)
         self.xs = gx.view(1, -1).expand(self.gh, self.gw).reshape(-1)
         self.query = desc.index_select(0, self.ys * w + self.xs)
         self.n = self.ys.numel()
         inf = torch.full((self.n,), float("inf"))
-        self.dy, self.dx, self.dist = torch.zeros(self.n, dtype=torch.long), torch.zeros(self.n, dtype=torch.long), inf
+        self.dy, self.dx = torch.zeros(self.n, dtype=torch.int32), torch.zeros(self.n, dtype=torch.int32)
+        self.dist = inf
 
     def _try(self, dy: torch.Tensor, dx: torch.Tensor) -> None:
         ty, tx = self.ys + dy, self.xs + dx
@@ -108,8 +110,8 @@ class _Field:
 
     def global_search(self, samples: int) -> None:
         for _ in range(samples):
-            ty = torch.randint(0, self.h, (self.n,), generator=self.gen)
-            tx = torch.randint(0, self.w, (self.n,), generator=self.gen)
+            ty = torch.randint(0, self.h, (self.n,), generator=self.gen, dtype=torch.int32)
+            tx = torch.randint(0, self.w, (self.n,), generator=self.gen, dtype=torch.int32)
             self._try(ty - self.ys, tx - self.xs)
 
     def propagate(self, jump: int) -> None:
@@ -121,8 +123,8 @@ class _Field:
 
     def local_search(self, radius: int) -> None:
         while radius >= 1:
-            self._try(self.dy + torch.randint(-radius, radius + 1, (self.n,), generator=self.gen),
-                      self.dx + torch.randint(-radius, radius + 1, (self.n,), generator=self.gen))
+            self._try(self.dy + torch.randint(-radius, radius + 1, (self.n,), generator=self.gen, dtype=torch.int32),
+                      self.dx + torch.randint(-radius, radius + 1, (self.n,), generator=self.gen, dtype=torch.int32))
             radius //= 2
 
 
