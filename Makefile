@@ -23,9 +23,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Lint (settings in pyproject.toml, [tool.ruff]); `ruff format --check` joins once the tree is formatted.
+# Lint and format check (settings in pyproject.toml, [tool.ruff]); `ruff format .` fixes the format.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/generation.py

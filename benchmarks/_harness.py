@@ -6,6 +6,7 @@ OpenCV build their kernels per shape on the first call), then the **median** of 
 repeats; peak memory is the process's ``ru_maxrss``, so cells that must not mix run in their own
 subprocess (:func:`run_cell`).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 
 
-NO_SHARED_DATA = ("the shared data folder is not available (set INPAINTSCOPE_SHARED_DATA; see the README, "
-                  "'Data for the recipes'); nothing to measure")
+NO_SHARED_DATA = (
+    "the shared data folder is not available (set INPAINTSCOPE_SHARED_DATA; see the README, "
+    "'Data for the recipes'); nothing to measure"
+)
 
 
 def shared_data() -> Path | None:
@@ -65,15 +68,15 @@ def peak_rss_mb(*, children: bool = False) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
 
-def run_cell(script: str | Path, args: Sequence[str], *, timeout: float | None = None,
-             env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_cell(
+    script: str | Path, args: Sequence[str], *, timeout: float | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run ``python script *args`` in a fresh interpreter and return the JSON object on its last
     stdout line, or ``{"error": reason}`` (``"timeout"``, ``"killed"`` for SIGKILL, usually the
     OOM killer, or the last line of its stderr)."""
     cmd = [sys.executable, str(Path(script).resolve()), *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})})
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired:
         return {"error": "timeout"}
     if proc.returncode != 0:

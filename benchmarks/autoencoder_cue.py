@@ -9,6 +9,7 @@ and prints, per mode: pixel ``f1@0.5`` and ``auc_pixel`` (manipulated images), `
 
     python benchmarks/autoencoder_cue.py --data data/v3test_ae --split test [--model PATH] [--per-mode 15]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         by_mode[meta["mode"]].append(i)
     picked = []
     for idx in by_mode.values():
-        keep = idx if args.per_mode is None or len(idx) <= args.per_mode else \
-            [idx[k] for k in np.linspace(0, len(idx) - 1, args.per_mode).round().astype(int)]
+        keep = (
+            idx
+            if args.per_mode is None or len(idx) <= args.per_mode
+            else [idx[k] for k in np.linspace(0, len(idx) - 1, args.per_mode).round().astype(int)]
+        )
         picked += keep
     rows: dict[str, list[dict]] = defaultdict(list)
     for item in (data[i] for i in sorted(picked)):
@@ -51,10 +55,17 @@ def main(argv: list[str] | None = None) -> int:
         for cues in ((), ("autoencoder",)):
             t0 = time.perf_counter()
             d = detect(rgb, model=args.model, cues=cues)
-            rows[mode].append({"cues": bool(cues), "score": d.score, "regenerated": bool(d.regenerated),
-                               "f1": f1_at(d.heatmap, gt) if gt.any() else None,
-                               "auc": pixel_auc(d.heatmap, gt) if gt.any() else None,
-                               "seconds": time.perf_counter() - t0, "pixels": rgb.shape[0] * rgb.shape[1]})
+            rows[mode].append(
+                {
+                    "cues": bool(cues),
+                    "score": d.score,
+                    "regenerated": bool(d.regenerated),
+                    "f1": f1_at(d.heatmap, gt) if gt.any() else None,
+                    "auc": pixel_auc(d.heatmap, gt) if gt.any() else None,
+                    "seconds": time.perf_counter() - t0,
+                    "pixels": rgb.shape[0] * rgb.shape[1],
+                }
+            )
     auth = {c: [r for r in rows["authentic"] if r["cues"] == c] for c in (False, True)}
     print(f"data: {args.data} ({args.split}); {len(auth[False])} authentic photos\n")
     print("| mode | cue | n | f1@0.5 | auc_pixel | image_auc | authentic called clean | flagged regenerated | s/MP |")
@@ -75,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
             def f(v: float | None) -> str:
                 return "–" if v is None else f"{v:.3f}"
-            print(f"| {mode} | {'yes' if cue else 'no'} | {len(rs)} | {f(np.mean(f1s) if f1s else None)} | "
-                  f"{f(np.mean(aucs) if aucs else None)} | {f(iauc)} | {f(clean)} | {f(regen)} | {spm:.2f} |")
+
+            print(
+                f"| {mode} | {'yes' if cue else 'no'} | {len(rs)} | {f(np.mean(f1s) if f1s else None)} | "
+                f"{f(np.mean(aucs) if aucs else None)} | {f(iauc)} | {f(clean)} | {f(regen)} | {spm:.2f} |"
+            )
     return 0
 
 

@@ -13,6 +13,7 @@ reached and samples seen are reported.
 
 Runs are resumable: a model whose run folder already holds its final checkpoint is not retrained.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,11 +79,23 @@ def main(argv: list[str] | None = None) -> int:
         done = run_dir / "best.safetensors"
         timing = run_dir / "timing.json"
         if not (done.exists() and timing.exists()):
-            cfg = TrainConfig(model=name, data=[args.data], modes=modes, gt_mode="core", batch_size=args.batch,
-                              augment={"crop": args.crop, "rot90": True}, max_steps=args.steps,
-                              max_minutes=None if args.steps else args.minutes, epochs=1000, seed=args.seed,
-                              device="cpu", out=str(run_dir), progress=False, early_stopping_patience=None,
-                              **recipes[name])
+            cfg = TrainConfig(
+                model=name,
+                data=[args.data],
+                modes=modes,
+                gt_mode="core",
+                batch_size=args.batch,
+                augment={"crop": args.crop, "rot90": True},
+                max_steps=args.steps,
+                max_minutes=None if args.steps else args.minutes,
+                epochs=1000,
+                seed=args.seed,
+                device="cpu",
+                out=str(run_dir),
+                progress=False,
+                early_stopping_patience=None,
+                **recipes[name],
+            )
             start = time.perf_counter()
             result = fit(cfg)
             timing.write_text(json.dumps({"train_seconds": time.perf_counter() - start, "steps": result.steps}))
@@ -96,14 +109,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: " + ", ".join(f"{k} {report.metrics.get(k)}" for k in METRICS), flush=True)
 
     budget = f"{args.steps} steps" if args.steps else f"{args.minutes:g} min wall-clock"
-    print(f"\nBudget per model: {budget}, batch {args.batch}, {args.crop}² crops, CPU, {args.threads} thread(s); "
-          f"data {args.data} ({args.modes}); test items: {rows[0][4] if rows else 0}\n")
-    print("Recipes: " + "; ".join(f"{name} {recipes[name]} ({RECIPE_CONFIGS.get(name, name + '.yaml')})"
-                                  for name in names) + "\n")
+    print(
+        f"\nBudget per model: {budget}, batch {args.batch}, {args.crop}² crops, CPU, {args.threads} thread(s); "
+        f"data {args.data} ({args.modes}); test items: {rows[0][4] if rows else 0}\n"
+    )
+    print(
+        "Recipes: "
+        + "; ".join(f"{name} {recipes[name]} ({RECIPE_CONFIGS.get(name, name + '.yaml')})" for name in names)
+        + "\n"
+    )
     header = ["model", "params", "steps", "samples seen", "train time (s)", *METRICS]
-    print(markdown_table(header, [[name, f"{n:,}", steps, steps * args.batch, f"{train_s:.0f}",
-                                   *(fmt(m.get(k)) for k in METRICS)]
-                                  for name, n, train_s, steps, _, m in rows]))
+    print(
+        markdown_table(
+            header,
+            [
+                [name, f"{n:,}", steps, steps * args.batch, f"{train_s:.0f}", *(fmt(m.get(k)) for k in METRICS)]
+                for name, n, train_s, steps, _, m in rows
+            ],
+        )
+    )
     return 0
 
 

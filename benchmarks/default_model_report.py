@@ -20,6 +20,7 @@ Prints Markdown tables; writes every report as JSON under ``--out``.
 
     python benchmarks/default_model_report.py [--checkpoint PATH] [--out runs/model_card]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,10 +36,19 @@ from _harness import fmt, markdown_table, set_threads
 METRICS = ("f1@0.5", "iou@0.5", "f1@best", "auc_pixel", "image_auc", "image_bacc@0.5", "authentic_fp_area")
 CONDITIONS = (("PNG", None), ("JPEG 90", "jpeg:90"), ("WebP 80", "webp:80"), ("0.5× resize", "resize:0.5"))
 FAMILIES = {
-    "telea": "classical", "ns": "classical", "biharmonic": "classical",
-    "patchmatch": "exemplar", "patchmatch_sharp": "exemplar", "criminisi": "exemplar",
-    "clone": "clone stamp", "splice": "splice", "autoencoder": "autoencoder",
-    "fourier": "deep", "edgeconnect": "deep", "safepaint": "deep", "gated": "deep",
+    "telea": "classical",
+    "ns": "classical",
+    "biharmonic": "classical",
+    "patchmatch": "exemplar",
+    "patchmatch_sharp": "exemplar",
+    "criminisi": "exemplar",
+    "clone": "clone stamp",
+    "splice": "splice",
+    "autoencoder": "autoencoder",
+    "fourier": "deep",
+    "edgeconnect": "deep",
+    "safepaint": "deep",
+    "gated": "deep",
 }
 HELD_OUT = {"biharmonic", "criminisi", "fourier", "edgeconnect", "safepaint", "gated"}
 
@@ -57,15 +67,20 @@ class WithFamily(Dataset):
         name = item["meta"].get("inpainter")
         if name is not None:
             name = name.split(":")[0]
-            item["meta"] = {**item["meta"], "family": FAMILIES.get(name, name),
-                            "inpainter": name + (" (held out)" if name in HELD_OUT else "")}
+            item["meta"] = {
+                **item["meta"],
+                "family": FAMILIES.get(name, name),
+                "inpainter": name + (" (held out)" if name in HELD_OUT else ""),
+            }
         return item
 
 
 def table(rows: list[tuple[str, dict]], first: str, extra: str | None = None) -> str:
     head = [first, *METRICS] + ([extra] if extra else [])
-    return markdown_table(head, [[name, *(fmt(m.get(k)) for k in METRICS), *([str(m.get(extra, ""))] if extra else [])]
-                                 for name, m in rows])
+    return markdown_table(
+        head,
+        [[name, *(fmt(m.get(k)) for k in METRICS), *([str(m.get(extra, ""))] if extra else [])] for name, m in rows],
+    )
 
 
 def authentic_summary(report: Any) -> dict[str, float]:
@@ -73,8 +88,12 @@ def authentic_summary(report: Any) -> dict[str, float]:
     rows = [r for r in report.per_image if r["label"] == 0 and r["score"] is not None]
     scores = np.array([r["score"] for r in rows])
     areas = np.array([r["pred_area"] for r in rows])
-    return {"n": len(rows), "called_clean": float((scores < 0.5).mean()), "fp_area_mean": float(areas.mean()),
-            "fp_area_median": float(np.median(areas))}
+    return {
+        "n": len(rows),
+        "called_clean": float((scores < 0.5).mean()),
+        "fp_area_mean": float(areas.mean()),
+        "fp_area_median": float(np.median(areas)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,16 +125,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"checkpoint: {ckpt}; sets: {', '.join(sets)}\n")
     for label, post in wanted:
         data = PerturbedDataset(test, post) if post else test
-        report = evaluate(model, data, batch_size=1, device="cpu", group_keys=(*GROUP_KEYS, "family"),
-                          info={"post": post, "sets": sets})
+        report = evaluate(
+            model,
+            data,
+            batch_size=1,
+            device="cpu",
+            group_keys=(*GROUP_KEYS, "family"),
+            info={"post": post, "sets": sets},
+        )
         report.save(out, stem="test-" + (post.replace(":", "") if post else "png"))
         auth = authentic_summary(report)
-        summary["conditions"][label] = {"metrics": report.metrics, "family": report.breakdown["family"],
-                                        "authentic": auth}
+        summary["conditions"][label] = {
+            "metrics": report.metrics,
+            "family": report.breakdown["family"],
+            "authentic": auth,
+        }
         print(f"## {label} ({report.counts})\n")
         print(table(sorted(report.breakdown["family"].items()), "family", "n_manipulated"))
-        print(f"\nAuthentic photos ({auth['n']}): called clean {auth['called_clean']:.1%}, flagged area "
-              f"mean {auth['fp_area_mean']:.2%}, median {auth['fp_area_median']:.2%}\n")
+        print(
+            f"\nAuthentic photos ({auth['n']}): called clean {auth['called_clean']:.1%}, flagged area "
+            f"mean {auth['fp_area_mean']:.2%}, median {auth['fp_area_median']:.2%}\n"
+        )
         if post is None:
             print("### By inpainter\n")
             print(table(sorted(report.breakdown["inpainter"].items()), "inpainter", "n_manipulated"))

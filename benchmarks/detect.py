@@ -13,6 +13,7 @@ on the weights) and measured at the ``--anchor-sizes`` only, because its global 
 grows quadratically with the pixel count (~50 s at 1024² on 2 CPU threads).
 Torch threads default to 2, the laptop-CPU target of the project.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,24 +56,49 @@ def measure_cell(spec: str, size: str, threads: int, repeats: int, tile: int, ov
     rng = np.random.default_rng(0)
     # warm up at the tile shape actually run: oneDNN builds its kernels per input shape on the
     # first call, a one-off cost a folder run pays once and that is not per-image time
-    detect(rng.integers(0, 256, (min(h, tile), min(w, tile), 3), dtype=np.uint8), model=model, tile=tile,
-           overlap=overlap)
+    detect(
+        rng.integers(0, 256, (min(h, tile), min(w, tile), 3), dtype=np.uint8), model=model, tile=tile, overlap=overlap
+    )
     image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     seconds = median_seconds(lambda: detect(image, model=model, tile=tile, overlap=overlap), repeats, warmup=False)
-    return {"model": model.label, "size": size, "pixels": w * h, "seconds": seconds,
-            "peak_rss_mb": round(peak_rss_mb(), 1), "load_seconds": round(load_s, 3), "threads": threads}
+    return {
+        "model": model.label,
+        "size": size,
+        "pixels": w * h,
+        "seconds": seconds,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "load_seconds": round(load_s, 3),
+        "threads": threads,
+    }
 
 
 def measure(spec: str, size: str, args: argparse.Namespace) -> dict | None:
-    result = run_cell(__file__, ["--cell", spec, size, "--threads", str(args.threads), "--repeats", str(args.repeats),
-                                 "--tile", str(args.tile), "--overlap", str(args.overlap)],
-                      timeout=args.timeout, env={"OMP_NUM_THREADS": str(args.threads)})
+    result = run_cell(
+        __file__,
+        [
+            "--cell",
+            spec,
+            size,
+            "--threads",
+            str(args.threads),
+            "--repeats",
+            str(args.repeats),
+            "--tile",
+            str(args.tile),
+            "--overlap",
+            str(args.overlap),
+        ],
+        timeout=args.timeout,
+        env={"OMP_NUM_THREADS": str(args.threads)},
+    )
     if "error" in result:
         reason = f"timed out after {args.timeout} s" if result["error"] == "timeout" else f"failed ({result['error']})"
         print(f"  {spec} @ {size}: {reason}", file=sys.stderr)
         return None
-    print(f"  {result['model']} @ {size}: {result['seconds']:.3f} s, peak RSS {result['peak_rss_mb']:.0f} MB",
-          file=sys.stderr)
+    print(
+        f"  {result['model']} @ {size}: {result['seconds']:.3f} s, peak RSS {result['peak_rss_mb']:.0f} MB",
+        file=sys.stderr,
+    )
     return result
 
 
@@ -83,14 +109,19 @@ def table(main: dict[str, dict | None], anchor: dict[str, dict | None], sizes: l
         m, a = main.get(size), anchor.get(size)
         w, h = parse_size(size)
         cells = [size, f"{w * h / 1e6:.2f} MP"]
-        cells += ([f"{m['seconds']:.3f}", f"{m['seconds'] / (w * h / 1e6):.3f}", f"{m['peak_rss_mb']:.0f}"]
-                  if m else ["n/a"] * 3)
+        cells += (
+            [f"{m['seconds']:.3f}", f"{m['seconds'] / (w * h / 1e6):.3f}", f"{m['peak_rss_mb']:.0f}"]
+            if m
+            else ["n/a"] * 3
+        )
         cells += [f"{a['seconds']:.3f}", f"{a['peak_rss_mb']:.0f}"] if a else ["–", "–"]
         cells.append(f"{a['seconds'] / m['seconds']:.1f}×" if (m and a) else "–")
         rows.append(cells)
     header = ["size", "pixels", "s/image", "s/MP", "peak RSS (MB)", "iid_net s/image", "iid_net RSS (MB)", "speed-up"]
-    return (f"Model: `{label}`; anchor: `{ANCHOR}` (random init). Seconds per image (median), peak RSS.\n\n"
-            + markdown_table(header, rows))
+    return (
+        f"Model: `{label}`; anchor: `{ANCHOR}` (random init). Seconds per image (median), peak RSS.\n\n"
+        + markdown_table(header, rows)
+    )
 
 
 def main() -> None:
@@ -109,8 +140,7 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.cell:
-        print(json.dumps(measure_cell(args.cell[0], args.cell[1], args.threads, args.repeats, args.tile,
-                                      args.overlap)))
+        print(json.dumps(measure_cell(args.cell[0], args.cell[1], args.threads, args.repeats, args.tile, args.overlap)))
         return
     spec = f"arch:{args.arch}" if args.arch else f"load:{args.model or ''}"
     sizes = [s for s in args.sizes.split(",") if s]

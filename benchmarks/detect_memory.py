@@ -9,6 +9,7 @@ it in a fresh process (reading, tiled inference, regions, the three pictures, th
 and its peak resident set size is read from ``/usr/bin/time -v`` (``ru_maxrss`` of the child
 where that tool is missing).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,9 @@ def make_photo(width: int, height: int, path: Path, *, seed: int = 0) -> None:
         cv2.circle(img, centre, int(rng.integers(width // 50, width // 8)), colour, -1, cv2.LINE_AA)
     img = cv2.GaussianBlur(img, (0, 0), 3)
     for r0 in range(0, height, 1024):  # sensor noise, band by band
-        band = img[r0:r0 + 1024].astype(np.int16)
+        band = img[r0 : r0 + 1024].astype(np.int16)
         band += rng.normal(0, 4, band.shape).astype(np.int16)
-        img[r0:r0 + 1024] = np.clip(band, 0, 255).astype(np.uint8)
+        img[r0 : r0 + 1024] = np.clip(band, 0, 255).astype(np.uint8)
     cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 

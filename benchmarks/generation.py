@@ -8,6 +8,7 @@ and — for 2 workers — starting the worker processes. When the TAEF2 weights 
 
     python benchmarks/generation.py [--images 12] [--size 512] [--inpainters telea,ns,patchmatch]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,24 +52,39 @@ def main(argv: list[str] | None = None) -> int:
         for name, mode in cells:
             rates = []
             for workers in worker_counts:
-                cfg = BuildConfig(masks=("rectangle",), inpainters=(name,) if name != "-" else (), modes=(mode,),
-                                  size=args.size, seed=0, split="all=1",
-                                  autoencoder=str(weights) if mode == "fakefake" else None)
+                cfg = BuildConfig(
+                    masks=("rectangle",),
+                    inpainters=(name,) if name != "-" else (),
+                    modes=(mode,),
+                    size=args.size,
+                    seed=0,
+                    split="all=1",
+                    autoencoder=str(weights) if mode == "fakefake" else None,
+                )
                 out = tmp / f"{name}-{mode}-{workers}"
                 summary = build_dataset(sources, out, cfg, workers=workers, progress=False)
                 rates.append(summary["run"]["samples_per_s"])
                 shutil.rmtree(out)
-                print(f"  {name:<11} {mode:<9} {workers} worker(s): {rates[-1]:.2f} samples/s "
-                      f"({summary['run']['wall_s']:.1f} s)", file=sys.stderr, flush=True)
+                print(
+                    f"  {name:<11} {mode:<9} {workers} worker(s): {rates[-1]:.2f} samples/s "
+                    f"({summary['run']['wall_s']:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             rows.append((name, mode, rates))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"\nGeneration throughput, samples/s at {args.size}² ({args.images} photos per cell, rectangle masks; "
-          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}):\n")
+    print(
+        f"\nGeneration throughput, samples/s at {args.size}² ({args.images} photos per cell, rectangle masks; "
+        f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}):\n"
+    )
     header = ["inpainter", "mode", *(f"{w} worker{'s' if w > 1 else ''}" for w in worker_counts)]
-    print(markdown_table(header, [[name, mode, *(f"{r:.2f}" for r in rates)] for name, mode, rates in rows],
-                         numeric_from=2))
+    print(
+        markdown_table(
+            header, [[name, mode, *(f"{r:.2f}" for r in rates)] for name, mode, rates in rows], numeric_from=2
+        )
+    )
     return 0
 
 

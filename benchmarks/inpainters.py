@@ -11,6 +11,7 @@ thread, after a warm-up call). Prints a Markdown table.
     python benchmarks/inpainters.py [--photos 40] [--inpainters telea,ns,...] [--threads 1]
         [--picture out.png]   # side-by-side picture on scikit-image's sample photos (committable)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,11 @@ def test_photos(root: Path, n: int) -> list[np.ndarray]:
     from inpaintscope.data.sources import prepare_image
     from inpaintscope.io.images import read_image
 
-    rels = [line.split()[0] for line in (REPO / "configs/splits/shared_photos.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#") and line.split()[-1] == "test"]
+    rels = [
+        line.split()[0]
+        for line in (REPO / "configs/splits/shared_photos.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and line.split()[-1] == "test"
+    ]
     step = max(1, len(rels) // n)
     return [prepare_image(read_image(root / "photos" / r), size=512) for r in rels[::step][:n]]
 
@@ -84,12 +88,13 @@ def run(names: list[str], photos: list[np.ndarray], masks: dict, threads: int) -
 
 
 def table(results: dict[str, dict]) -> str:
-    head = "| inpainter | " + " | ".join(f"{int(lo*100)}–{int(hi*100)} % PSNR / SSIM" for lo, hi in BINS)
+    head = "| inpainter | " + " | ".join(f"{int(lo * 100)}–{int(hi * 100)} % PSNR / SSIM" for lo, hi in BINS)
     head += " | holes ≥ 5 %: PSNR | SSIM | s / 512² image |\n|---|" + "---:|" * (len(BINS) + 3)
     lines = [head]
     for name, r in results.items():
-        cells = [f"{np.mean([x[0] for x in r['rows'][b]]):.2f} / {np.mean([x[1] for x in r['rows'][b]]):.3f}"
-                 for b in BINS]
+        cells = [
+            f"{np.mean([x[0] for x in r['rows'][b]]):.2f} / {np.mean([x[1] for x in r['rows'][b]]):.3f}" for b in BINS
+        ]
         big = [x for b in BINS for x in r["rows"][b] if x[2] >= 0.05]
         cells += [f"{np.mean([x[0] for x in big]):.2f}", f"{np.mean([x[1] for x in big]):.3f}", f"{r['seconds']:.2f}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -108,8 +113,12 @@ def picture(names: list[str], path: Path) -> None:
     photos = [prepare_image(getattr(skimage.data, n)(), size=256) for n in ("astronaut", "coffee", "chelsea")]
     rows = []
     for i, photo in enumerate(photos):
-        mask = make_mask("strokes" if i != 1 else "shapes", photo.shape[:2], rng=np.random.default_rng(10 + i),
-                         area=(0.15, 0.25)).soft > 0
+        mask = (
+            make_mask(
+                "strokes" if i != 1 else "shapes", photo.shape[:2], rng=np.random.default_rng(10 + i), area=(0.15, 0.25)
+            ).soft
+            > 0
+        )
         shown = photo.copy()
         shown[mask] = (255, 255, 255)
         tiles = [shown] + [create_inpainter(n).inpaint(photo, mask, rng=np.random.default_rng(i)) for n in names]
@@ -144,9 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     photos = test_photos(data, args.photos)
     masks = bin_masks(data, args.photos)
-    mask_counts = ', '.join(str(len(v)) for v in masks.values())
-    print(f"{len(photos)} test photos at 512², NVIDIA irregular masks ({mask_counts} "
-          f"per bin), {args.threads} thread(s)", file=sys.stderr)
+    mask_counts = ", ".join(str(len(v)) for v in masks.values())
+    print(
+        f"{len(photos)} test photos at 512², NVIDIA irregular masks ({mask_counts} per bin), {args.threads} thread(s)",
+        file=sys.stderr,
+    )
     print(table(run(names, photos, masks, args.threads)))
     return 0
 

@@ -13,6 +13,7 @@ same sizes as the ratio anchor (``--no-anchor`` skips it); the last column is
 process dies (out of memory), is reported as "OOM/too slow". Torch threads default to 2, the
 laptop-CPU target of the project. Prints a Markdown table (and writes JSON with ``--json``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,16 +56,24 @@ def measure_cell(name: str, size: int, threads: int, repeats: int, cap: float) -
             model(x)
             times.append(time.perf_counter() - t)
     return {
-        "model": name, "size": f"{w}x{h}", "threads": threads, "params": count_parameters(model),
-        "seconds": statistics.median(times), "runs": len(times), "warmup_s": warmup,
+        "model": name,
+        "size": f"{w}x{h}",
+        "threads": threads,
+        "params": count_parameters(model),
+        "seconds": statistics.median(times),
+        "runs": len(times),
+        "warmup_s": warmup,
         "peak_rss_mb": peak_rss_mb(),
     }
 
 
 def measure(name: str, size: int, *, threads: int, repeats: int, cap: float) -> dict:
     """Run one cell in a fresh interpreter; a timeout or a dead child becomes TOO_SLOW."""
-    result = run_cell(__file__, ["--cell", name, str(size), "--threads", str(threads), "--repeats", str(repeats),
-                                 "--cap", str(cap)], timeout=cap)
+    result = run_cell(
+        __file__,
+        ["--cell", name, str(size), "--threads", str(threads), "--repeats", str(repeats), "--cap", str(cap)],
+        timeout=cap,
+    )
     if "error" in result:
         err = result["error"]
         # SIGKILL is the OOM killer's signature
@@ -82,8 +91,16 @@ def markdown(results: list[dict], anchor: dict[str, dict]) -> str:
         a = anchor.get(r["size"])
         ratio = f"{a['seconds'] / r['seconds']:.1f}" if a and "error" not in a else "–"
         runs = "" if r["runs"] > 1 else " (1 run)"
-        rows.append([r["model"], f"{r['params'] / 1e6:.2f}", r["size"], f"{r['seconds']:.3f}{runs}",
-                     f"{r['peak_rss_mb']:.0f}", ratio])
+        rows.append(
+            [
+                r["model"],
+                f"{r['params'] / 1e6:.2f}",
+                r["size"],
+                f"{r['seconds']:.3f}{runs}",
+                f"{r['peak_rss_mb']:.0f}",
+                ratio,
+            ]
+        )
     return markdown_table(["model", "params (M)", "size", "s / image", "peak RSS (MB)", "× faster than iid_net"], rows)
 
 

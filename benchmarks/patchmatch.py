@@ -6,6 +6,7 @@ bundled ``astronaut`` sample. Two holes are timed: a centred square and, when th
 irregular masks exist, the one whose area is closest to 10 % (free-form holes spread over the
 image, so the processed window is larger).
 """
+
 from __future__ import annotations
 
 import os
@@ -34,10 +35,10 @@ def load_photo(data: Path | None) -> tuple[np.ndarray, str]:
 
 
 def square_hole(fraction: float = 0.10) -> np.ndarray:
-    side = round(SIZE * fraction ** 0.5)
+    side = round(SIZE * fraction**0.5)
     m = np.zeros((SIZE, SIZE), bool)
     o = (SIZE - side) // 2
-    m[o:o + side, o:o + side] = True
+    m[o : o + side, o : o + side] = True
     return m
 
 
@@ -70,8 +71,9 @@ def main() -> int:
     irr = irregular_hole(data)
     if irr is not None:
         m, name = irr
-        print(f"patchmatch {SIZE}² irregular hole {name} {m.mean():.1%}: {time_fill(image, m):.2f} s "
-              f"(median of {RUNS})")
+        print(
+            f"patchmatch {SIZE}² irregular hole {name} {m.mean():.1%}: {time_fill(image, m):.2f} s (median of {RUNS})"
+        )
     return 0
 
 

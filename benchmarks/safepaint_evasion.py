@@ -11,6 +11,7 @@ to mean anything).
     python benchmarks/safepaint_evasion.py --plain RUN/generator.safetensors \\
         [--detector v0.2.safetensors --detector default] [--out data/safepaint_eval]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,19 @@ def build(photos: Path, out: Path, inpainter: str) -> None:
     from inpaintscope.data.builder import BuildConfig, build_dataset
     from inpaintscope.data.sources import discover_sources
 
-    cfg = BuildConfig(masks=("rectangle", "strokes", "shapes", "folder"), inpainters=(inpainter,), modes=("realfake",),
-                      per_image=1, size=None, resize="none",
-                      split=str(REPO / "configs/splits/shared_photos_test_half.txt"),
-                      seed=31, mask_dir=str(photos.parent / "masks" / "irregular"), mask_area=(0.05, 0.3),
-                      authentic=True)
+    cfg = BuildConfig(
+        masks=("rectangle", "strokes", "shapes", "folder"),
+        inpainters=(inpainter,),
+        modes=("realfake",),
+        per_image=1,
+        size=None,
+        resize="none",
+        split=str(REPO / "configs/splits/shared_photos_test_half.txt"),
+        seed=31,
+        mask_dir=str(photos.parent / "masks" / "irregular"),
+        mask_area=(0.05, 0.3),
+        authentic=True,
+    )
     build_dataset([s.path for s in discover_sources([photos])], out, cfg, workers=1, progress=True)
 
 
@@ -69,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     from inpaintscope.detection.loader import load_model
     from inpaintscope.evaluate import evaluate
 
-    sets = {"safepaint (domain + anti-forensic terms)": args.out / "safepaint",
-            "same network without them": args.out / "plain"}
+    sets = {
+        "safepaint (domain + anti-forensic terms)": args.out / "safepaint",
+        "same network without them": args.out / "plain",
+    }
     build(data / "photos", sets["safepaint (domain + anti-forensic terms)"], "safepaint")
     build(data / "photos", sets["same network without them"], f"safepaint:{Path(args.plain).resolve()}")
     rows = []

@@ -13,6 +13,7 @@ each half (a leak shows as a second half above the first). The queue is large en
 clients, so no request should be refused; the run is bounded by ``--requests`` and
 ``--deadline`` and talks to loopback only. Exit code 1 when any request failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,12 +50,23 @@ def photo_jpeg(size: int, seed: int) -> bytes:
 
 
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "inpaintscope.cli.main", "serve", "--port", "0", "--workers", str(args.workers),
-           "--queue", str(args.queue)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "inpaintscope.cli.main",
+        "serve",
+        "--port",
+        "0",
+        "--workers",
+        str(args.workers),
+        "--queue",
+        str(args.queue),
+    ]
     if args.model:
         cmd += ["--model", args.model]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     line = ""
     deadline = time.monotonic() + 300
     while "http://" not in line:
@@ -179,28 +191,53 @@ def main() -> None:
     for s in sizes + ["all"]:
         lat = [r[2] for r in ok if s == "all" or r[1] == s]
         if lat:
-            rows.append({"size": s if s == "all" else f"{s}²", "n": len(lat), "p50_s": round(pct(lat, 50), 3),
-                         "p95_s": round(pct(lat, 95), 3)})
+            rows.append(
+                {
+                    "size": s if s == "all" else f"{s}²",
+                    "n": len(lat),
+                    "p50_s": round(pct(lat, 50), 3),
+                    "p95_s": round(pct(lat, 95), 3),
+                }
+            )
     summary = {
-        "requests": args.requests, "concurrency": args.concurrency, "workers": args.workers, "queue": args.queue,
-        "images": args.images, "ok": len(ok), "errors": len(errors), "wall_s": round(wall, 1),
-        "throughput_rps": round(len(ok) / wall, 2), "idle_rss_mib": round(idle_rss / 2**20),
-        "peak_rss_mib": round(peak / 2**20), "peak_rss_first_half_mib": round(max(first, default=0) / 2**20),
-        "peak_rss_second_half_mib": round(max(second, default=0) / 2**20), "cpus": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 1), "rows": rows,
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+        "queue": args.queue,
+        "images": args.images,
+        "ok": len(ok),
+        "errors": len(errors),
+        "wall_s": round(wall, 1),
+        "throughput_rps": round(len(ok) / wall, 2),
+        "idle_rss_mib": round(idle_rss / 2**20),
+        "peak_rss_mib": round(peak / 2**20),
+        "peak_rss_first_half_mib": round(max(first, default=0) / 2**20),
+        "peak_rss_second_half_mib": round(max(second, default=0) / 2**20),
+        "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
+        "rows": rows,
     }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{len(ok)}/{args.requests} ok, {len(errors)} errors; {summary['throughput_rps']} req/s over "
-              f"{summary['wall_s']} s; {args.concurrency} clients, server --workers {args.workers} "
-              f"--queue {args.queue}, "
-              f"images={args.images}")
-        print(f"server RSS: idle {summary['idle_rss_mib']} MiB, peak {summary['peak_rss_mib']} MiB "
-              f"(first half {summary['peak_rss_first_half_mib']}, second half {summary['peak_rss_second_half_mib']}); "
-              f"load average {summary['load_avg_1m']} on {summary['cpus']} CPUs")
-        print("\n" + markdown_table(["size", "requests", "p50 latency (s)", "p95 latency (s)"],
-                                    [[r["size"], r["n"], f"{r['p50_s']:.3f}", f"{r['p95_s']:.3f}"] for r in rows]))
+        print(
+            f"{len(ok)}/{args.requests} ok, {len(errors)} errors; {summary['throughput_rps']} req/s over "
+            f"{summary['wall_s']} s; {args.concurrency} clients, server --workers {args.workers} "
+            f"--queue {args.queue}, "
+            f"images={args.images}"
+        )
+        print(
+            f"server RSS: idle {summary['idle_rss_mib']} MiB, peak {summary['peak_rss_mib']} MiB "
+            f"(first half {summary['peak_rss_first_half_mib']}, second half {summary['peak_rss_second_half_mib']}); "
+            f"load average {summary['load_avg_1m']} on {summary['cpus']} CPUs"
+        )
+        print(
+            "\n"
+            + markdown_table(
+                ["size", "requests", "p50 latency (s)", "p95 latency (s)"],
+                [[r["size"], r["n"], f"{r['p50_s']:.3f}", f"{r['p95_s']:.3f}"] for r in rows],
+            )
+        )
         for _, size, _, err in errors[:5]:
             print(f"error ({size}²): {err}", file=sys.stderr)
     sys.exit(1 if errors else 0)

@@ -1,5 +1,6 @@
 """Shared by the serve tests: a detector whose answer is known exactly, its test picture, and a
 real uvicorn server on a free loopback port in a thread."""
+
 from __future__ import annotations
 
 import contextlib

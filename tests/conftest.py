@@ -1,5 +1,6 @@
 """Shared test helpers. Tests that need ``../shared/data`` use the ``shared_data`` fixture, which
 skips (with a reason) when that third-party data is not on this machine."""
+
 from __future__ import annotations
 
 import os
@@ -94,8 +95,7 @@ def build_tiny_sd_pipeline(folder: Path) -> Path:
     tok_dir = folder / "tokenizer-src"
     tok_dir.mkdir(parents=True)
     letters = _byte_alphabet()
-    vocab = {t: i for i, t in enumerate([*letters, *(c + "</w>" for c in letters), "<|startoftext|>",
-                                         "<|endoftext|>"])}
+    vocab = {t: i for i, t in enumerate([*letters, *(c + "</w>" for c in letters), "<|startoftext|>", "<|endoftext|>"])}
     (tok_dir / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     (tok_dir / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
     tokenizer = CLIPTokenizer.from_pretrained(str(tok_dir), model_max_length=77, local_files_only=True)
@@ -103,25 +103,63 @@ def build_tiny_sd_pipeline(folder: Path) -> Path:
     state = torch.random.get_rng_state()
     torch.manual_seed(0)
     try:
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-            max_position_embeddings=77, projection_dim=16, bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"]))
-        vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
-                            down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-                            block_out_channels=[8, 8, 16, 16], norm_num_groups=4, sample_size=64)
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=len(vocab),
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                max_position_embeddings=77,
+                projection_dim=16,
+                bos_token_id=vocab["<|startoftext|>"],
+                eos_token_id=vocab["<|endoftext|>"],
+                pad_token_id=vocab["<|endoftext|>"],
+            )
+        )
+        vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            latent_channels=4,
+            layers_per_block=1,
+            down_block_types=["DownEncoderBlock2D"] * 4,
+            up_block_types=["UpDecoderBlock2D"] * 4,
+            block_out_channels=[8, 8, 16, 16],
+            norm_num_groups=4,
+            sample_size=64,
+        )
         unet = UNet2DConditionModel(
-            sample_size=8, in_channels=9, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+            sample_size=8,
+            in_channels=9,
+            out_channels=4,
+            layers_per_block=1,
+            block_out_channels=(16, 32),
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16, attention_head_dim=4,
-            norm_num_groups=8)
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=16,
+            attention_head_dim=4,
+            norm_num_groups=8,
+        )
     finally:
         torch.random.set_rng_state(state)
-    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              skip_prk_steps=True, steps_offset=1, set_alpha_to_one=False)
-    pipe = StableDiffusionInpaintPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                          scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                          requires_safety_checker=False)
+    scheduler = PNDMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        skip_prk_steps=True,
+        steps_offset=1,
+        set_alpha_to_one=False,
+    )
+    pipe = StableDiffusionInpaintPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     from inpaintscope.inpaint.diffusers_sd import _quiet_hf
 
     with _quiet_hf():  # no "writing shards" bars in the test output

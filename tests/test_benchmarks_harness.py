@@ -1,4 +1,5 @@
 """The benchmarks' shared harness, and the comparison's recipes read from configs/ (no run is timed here)."""
+
 from __future__ import annotations
 
 import sys
@@ -39,8 +40,10 @@ def test_shared_data_follows_the_environment(tmp_path, monkeypatch):
 
 def test_run_cell_returns_the_last_json_line_or_the_error(tmp_path):
     script = tmp_path / "cell.py"
-    script.write_text("import json, sys\nprint('noise')\nif sys.argv[1] == 'ok':\n    print(json.dumps({'x': 1}))\n"
-                      "else:\n    sys.exit('cell failed: ' + sys.argv[1])\n")
+    script.write_text(
+        "import json, sys\nprint('noise')\nif sys.argv[1] == 'ok':\n    print(json.dumps({'x': 1}))\n"
+        "else:\n    sys.exit('cell failed: ' + sys.argv[1])\n"
+    )
     assert _harness.run_cell(script, ["ok"], timeout=60) == {"x": 1}
     assert _harness.run_cell(script, ["boom"], timeout=60) == {"error": "cell failed: boom"}
 

@@ -1,4 +1,5 @@
 """Image-score calibration (Platt scaling): hand-computed fits, folding, the CLI."""
+
 from __future__ import annotations
 
 import math
@@ -54,12 +55,15 @@ def test_separable_data_stays_finite_and_keeps_the_ranking():
     assert math.isfinite(fit.scale) and fit.scale > 0 and math.isfinite(fit.bias)
 
 
-@pytest.mark.parametrize("z, y, message", [
-    ([0.0, 1.0], [1, 1], "only one kind"),
-    ([0.0, 1.0], [0, 2], "0 \\(authentic\\) or 1"),
-    ([0.0], [0, 1], "1 logits but 2 labels"),
-    ([float("nan"), 1.0], [0, 1], "finite"),
-])
+@pytest.mark.parametrize(
+    "z, y, message",
+    [
+        ([0.0, 1.0], [1, 1], "only one kind"),
+        ([0.0, 1.0], [0, 2], "0 \\(authentic\\) or 1"),
+        ([0.0], [0, 1], "1 logits but 2 labels"),
+        ([float("nan"), 1.0], [0, 1], "finite"),
+    ],
+)
 def test_bad_calibration_input_is_refused(z, y, message):
     with pytest.raises(InpaintscopeError, match=message):
         fit_platt(z, y)
@@ -94,8 +98,9 @@ def test_cli_calibrate_writes_a_new_checkpoint(tmp_path):
     src = tmp_path / "model.safetensors"
     save_checkpoint(src, model.state_dict(), {"model": "scope_tiny", "kwargs": {}})
     out = tmp_path / "calibrated.safetensors"
-    result = CliRunner().invoke(cli, ["calibrate", str(src), "--data", "synthetic:12x32", "--split", "val",
-                                      "-o", str(out)])
+    result = CliRunner().invoke(
+        cli, ["calibrate", str(src), "--data", "synthetic:12x32", "--split", "val", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "calibrated on 12 images" in result.output
     info = read_checkpoint_info(out)
@@ -108,8 +113,9 @@ def test_cli_calibrate_writes_a_new_checkpoint(tmp_path):
 
 def test_cli_calibrate_takes_shipped_names_warns_on_little_data_and_labels_its_progress(tmp_path):
     out = tmp_path / "calibrated.safetensors"
-    result = CliRunner().invoke(cli, ["calibrate", "default", "--data", "synthetic:12x32", "--split", "val",
-                                      "--device", "cpu", "-o", str(out)])
+    result = CliRunner().invoke(
+        cli, ["calibrate", "default", "--data", "synthetic:12x32", "--split", "val", "--device", "cpu", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     warnings_ = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warnings_) == 1 and "fewer than 30" in warnings_[0], result.stderr

@@ -1,5 +1,6 @@
 """One convention for every command and every registry (issue 9): errors, warnings, shared helpers,
 ``create_*``/``list_*`` pairs, the single-sourced version and the Makefile's data checks."""
+
 from __future__ import annotations
 
 import ast
@@ -41,8 +42,14 @@ def _user_error_cases(tmp_path: Path) -> dict[str, list[str]]:
         "dataset info": ["dataset", "info", str(empty)],
         "train": ["train", "--model", "no_such_model", "--data", "synthetic:8x32", "--out", str(tmp_path / "run")],
         "evaluate": ["evaluate", "--no-progress", str(tmp_path / "missing.safetensors"), "--data", "synthetic:8"],
-        "calibrate": ["calibrate", str(tmp_path / "missing.safetensors"), "--data", "synthetic:8", "-o",
-                      str(tmp_path / "c.safetensors")],
+        "calibrate": [
+            "calibrate",
+            str(tmp_path / "missing.safetensors"),
+            "--data",
+            "synthetic:8",
+            "-o",
+            str(tmp_path / "c.safetensors"),
+        ],
         "detect": ["detect", str(empty), "-o", str(tmp_path / "det")],
     }
 
@@ -110,8 +117,9 @@ REGISTRIES = [
 ]
 
 
-@pytest.mark.parametrize(("registry", "list_fn", "create_fn"), REGISTRIES,
-                         ids=["masks", "inpainters", "models", "inpaint_nets"])
+@pytest.mark.parametrize(
+    ("registry", "list_fn", "create_fn"), REGISTRIES, ids=["masks", "inpainters", "models", "inpaint_nets"]
+)
 def test_every_registry_has_a_create_and_list_pair(registry, list_fn, create_fn) -> None:
     assert list_fn() == registry.names() == sorted(registry.names()) and list_fn()
     with pytest.raises(UnknownNameError, match=f"unknown {registry.kind} 'no_such_name'"):
@@ -152,8 +160,12 @@ def test_version_is_written_in_one_place() -> None:
 @pytest.mark.parametrize("target", ["default-data", "native-data", "heldout-data", "native-test-data"])
 def test_make_data_targets_stop_with_one_line_without_the_data(tmp_path: Path, target: str) -> None:
     # -n would not run the check; the check is the first prerequisite, so nothing else runs
-    proc = subprocess.run(["make", "-s", "-C", str(REPO), target, f"SHARED={tmp_path / 'absent'}",
-                           f"PYTHON={sys.executable}"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(REPO), target, f"SHARED={tmp_path / 'absent'}", f"PYTHON={sys.executable}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and str(tmp_path / "absent") in errors[0] and "README" in errors[0], proc.stderr

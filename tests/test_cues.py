@@ -1,4 +1,5 @@
 """Detection cues: the copy (self-similarity) cue and the autoencoder reconstruction-ratio cue."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,12 +28,12 @@ def _tensor(img: np.ndarray) -> torch.Tensor:
 def test_copy_cue_marks_both_ends_of_a_copied_region(offset: tuple[int, int]) -> None:
     img = _texture()
     dy, dx = offset
-    img[80:120, 100:140] = img[80 - dy:120 - dy, 100 - dx:140 - dx]
+    img[80:120, 100:140] = img[80 - dy : 120 - dy, 100 - dx : 140 - dx]
     maps = copy_cue(_tensor(img))[0].numpy()
     assert maps.shape == (2, *img.shape[:2])
     coherence = maps[1]
     target = coherence[86:114, 106:134].mean()
-    source = coherence[86 - dy:114 - dy, 106 - dx:134 - dx].mean()
+    source = coherence[86 - dy : 114 - dy, 106 - dx : 134 - dx].mean()
     elsewhere = np.delete(coherence, np.s_[70:130], axis=0)[:, :].mean()
     assert target > 0.6 and source > 0.6, (target, source)
     assert elsewhere < 0.35, elsewhere
@@ -99,8 +100,13 @@ def test_cached_cue_maps_are_cropped_flipped_and_batched_with_their_image() -> N
 
     yy, xx = torch.meshgrid(torch.arange(40.0), torch.arange(56.0), indexing="ij")
     image = torch.stack([yy / 40, xx / 56, (yy + xx) / 96])
-    item = {"image": image, "mask": torch.zeros(1, 40, 56), "label": 0, "meta": {},
-            "cues": torch.stack([yy, xx])}  # cue planes that record where each pixel came from
+    item = {
+        "image": image,
+        "mask": torch.zeros(1, 40, 56),
+        "label": 0,
+        "meta": {},
+        "cues": torch.stack([yy, xx]),
+    }  # cue planes that record where each pixel came from
     data = AugmentedDataset([item], AugmentConfig(crop=24, hflip=True, vflip=True, rot90=True), seed=3)
     for epoch in range(4):
         data.set_epoch(epoch)
@@ -137,8 +143,11 @@ def test_detect_with_the_autoencoder_cue_uses_the_fusion_stored_in_the_checkpoin
     model = create_model("scope_tiny")
     plain = save_checkpoint(tmp_path / "plain.safetensors", model.state_dict(), {"model": "scope_tiny", "kwargs": {}})
     fusion = AutoencoderFusion(pixel=(0.0, 1.0, 0.0), image=(0.0, 0.0, 1.0, 0.0), regenerated_threshold=-0.3)
-    cued = save_checkpoint(tmp_path / "cued.safetensors", model.state_dict(),
-                           {"model": "scope_tiny", "kwargs": {}, "autoencoder_cue": {"fusion": fusion.to_dict()}})
+    cued = save_checkpoint(
+        tmp_path / "cued.safetensors",
+        model.state_dict(),
+        {"model": "scope_tiny", "kwargs": {}, "autoencoder_cue": {"fusion": fusion.to_dict()}},
+    )
     img = _texture(64, 80)
     with pytest.raises(InpaintscopeError, match="no fitted autoencoder-cue fusion"):
         inpaintscope.detect(img, model=plain, cues=["autoencoder"])
@@ -164,8 +173,16 @@ def test_attach_autoencoder_cue_writes_a_checkpoint_detect_can_use(tmp_path) -> 
     photos = tmp_path / "photos"
     for i in range(4):
         write_image(photos / f"p{i}.png", _texture(64, 64, seed=i))
-    cfg = BuildConfig(masks=("rectangle",), inpainters=("autoencoder",), modes=("inpainted", "realfake"),
-                      size=64, split="val=1.0", autoencoder="taef2", authentic=True, seed=1)
+    cfg = BuildConfig(
+        masks=("rectangle",),
+        inpainters=("autoencoder",),
+        modes=("inpainted", "realfake"),
+        size=64,
+        split="val=1.0",
+        autoencoder="taef2",
+        authentic=True,
+        seed=1,
+    )
     build_dataset([photos], tmp_path / "data", cfg, workers=1, progress=False)
     torch.manual_seed(0)
     model = create_model("scope_tiny")
@@ -185,8 +202,21 @@ def test_attach_autoencoder_cue_writes_a_checkpoint_detect_can_use(tmp_path) -> 
 
     from inpaintscope.cli.main import cli
 
-    res = CliRunner().invoke(cli, ["calibrate", str(src), "--cues", "autoencoder", "--data", str(tmp_path / "data"),
-                                   "--limit", "6", "-o", str(tmp_path / "cli.safetensors")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "calibrate",
+            str(src),
+            "--cues",
+            "autoencoder",
+            "--data",
+            str(tmp_path / "data"),
+            "--limit",
+            "6",
+            "-o",
+            str(tmp_path / "cli.safetensors"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "fitted on 6 images" in res.output
     assert read_checkpoint_info(tmp_path / "cli.safetensors")["autoencoder_cue"]["n_images"] == 6

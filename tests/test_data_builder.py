@@ -1,4 +1,5 @@
 """Dataset builder: layout, determinism across worker counts, resume, splits, bad sources, CLI errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,8 +24,14 @@ from inpaintscope.data.splits import assign_splits, parse_split, split_counts
 from inpaintscope.errors import InpaintscopeError
 from inpaintscope.io import read_image, read_mask, write_image
 
-CFG = BuildConfig(masks=("rectangle", "strokes"), inpainters=("telea", "ns"), modes=("realfake", "inpainted"),
-                  per_image=2, size=64, seed=7)
+CFG = BuildConfig(
+    masks=("rectangle", "strokes"),
+    inpainters=("telea", "ns"),
+    modes=("realfake", "inpainted"),
+    per_image=2,
+    size=64,
+    seed=7,
+)
 BAD = {"zero.jpg", "text.jpg", "tiny.png", "truncated.jpg"}
 
 
@@ -55,8 +62,11 @@ def make_sources(root: Path, *, n: int = 6, bad: bool = True) -> Path:
 
 def tree_hashes(root: Path) -> dict[str, str]:
     """sha256 of every output file (summary.json holds timings, .lock is the run lock)."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name not in ("summary.json", ".lock")}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in ("summary.json", ".lock")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +96,9 @@ def test_build_writes_report_layout_and_manifest(built: dict) -> None:
     assert json.loads((out / "summary.json").read_text())["samples"] == 12
     for r in records:
         sid, split = r["id"], r["split"]
-        assert r["files"] == {role: f"{split}/{sid}.{role}.png"
-                              for role in ("original", "mask", "inpainted", "realfake")}
+        assert r["files"] == {
+            role: f"{split}/{sid}.{role}.png" for role in ("original", "mask", "inpainted", "realfake")
+        }
         assert r["modes"] == {m: f"{split}/{sid}.{m}.png" for m in ("inpainted", "realfake")}
         assert r["size"] == [64, 64]
         assert r["seed"]["entropy"] == [7, stable_hash(r["source"]), r["seed"]["sample_index"]]
@@ -95,8 +106,14 @@ def test_build_writes_report_layout_and_manifest(built: dict) -> None:
         assert r["mask"]["kind"] in ("rectangle", "strokes") and r["inpainter"]["name"] in ("telea", "ns")
         for role, rel in r["files"].items():
             assert (out / rel).stat().st_size == r["bytes"][role]
-    assert {r["source"] for r in records} == {"photo1.png", "photo2.png", "photo4.png", "photo5.png",
-                                              "sub/photo0.png", "sub/photo3.png"}
+    assert {r["source"] for r in records} == {
+        "photo1.png",
+        "photo2.png",
+        "photo4.png",
+        "photo5.png",
+        "sub/photo0.png",
+        "sub/photo3.png",
+    }
     assert not list(out.rglob(".tmp-*"))
 
 
@@ -163,8 +180,19 @@ def test_split_file_exclusions_are_a_count_in_the_summary(tmp_path: Path) -> Non
     src = make_sources(tmp_path / "src", n=3, bad=False)
     listing = tmp_path / "split.txt"
     listing.write_text("photo1.png test\n")
-    code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out"), "--size", "64", "--workers", "1",
-                           "--quiet", "--split", str(listing))
+    code, output = _invoke(
+        "dataset",
+        "build",
+        str(src),
+        str(tmp_path / "out"),
+        "--size",
+        "64",
+        "--workers",
+        "1",
+        "--quiet",
+        "--split",
+        str(listing),
+    )
     assert code == 0, output
     assert "not in the split file: 2" in output and "skipped" not in output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -196,8 +224,21 @@ def test_failed_samples_make_the_cli_exit_non_zero(tmp_path: Path) -> None:
     masks = tmp_path / "masks"
     masks.mkdir()
     (masks / "broken.png").write_bytes(b"not a png")  # listed, but unreadable when indexed
-    code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out"), "--size", "64", "--workers", "1",
-                           "--quiet", "--masks", "folder", "--mask-dir", str(masks))
+    code, output = _invoke(
+        "dataset",
+        "build",
+        str(src),
+        str(tmp_path / "out"),
+        "--size",
+        "64",
+        "--workers",
+        "1",
+        "--quiet",
+        "--masks",
+        "folder",
+        "--mask-dir",
+        str(masks),
+    )
     assert code == 1, output
     assert "2 sample(s) failed" in output and "Traceback" not in output
 
@@ -280,8 +321,17 @@ def test_refuses_non_empty_foreign_folder(tmp_path: Path, built: dict) -> None:
 
 def test_post_processing_authentic_and_stretch(tmp_path: Path) -> None:
     src = make_sources(tmp_path / "src", n=2, bad=False)
-    cfg = BuildConfig(masks=("shapes",), inpainters=("telea",), modes=("realfake",), per_image=2, size=64,
-                      resize="stretch", post=("none", "jpeg:80+resize:0.5"), authentic=True, seed=3)
+    cfg = BuildConfig(
+        masks=("shapes",),
+        inpainters=("telea",),
+        modes=("realfake",),
+        per_image=2,
+        size=64,
+        resize="stretch",
+        post=("none", "jpeg:80+resize:0.5"),
+        authentic=True,
+        seed=3,
+    )
     summary = build_dataset([src], tmp_path / "out", cfg, workers=1, progress=False)
     records = {r["id"]: r for r in read_manifest(tmp_path / "out")}
     assert summary["samples"] == 4 and summary["authentic"] == 2
@@ -329,20 +379,23 @@ def _invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (["--masks", "rectangle,blobs"], "unknown mask generator 'blobs'"),
-    (["--inpainters", "photoshop"], "unknown inpainter 'photoshop'"),
-    (["--modes", "realfake,deepfake"], "unknown mode 'deepfake'"),
-    (["--modes", "fakefake"], "needs autoencoder weights"),
-    (["--modes", "fakefake", "--autoencoder", "."], "missing taef2_encoder.pth"),
-    (["--split", "train=0.8,val=x"], "not a number"),
-    (["--split", "no-such-split-file.txt"], "neither name=fraction pairs"),
-    (["--mask-area", "0.5,0.2"], "--mask-area"),
-    (["--mask-area", "half"], "lo,hi"),
-    (["--masks", "folder"], "--mask-dir"),
-    (["--post", "jpeg:500"], "--post"),
-    (["--size", "8"], "--size"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--masks", "rectangle,blobs"], "unknown mask generator 'blobs'"),
+        (["--inpainters", "photoshop"], "unknown inpainter 'photoshop'"),
+        (["--modes", "realfake,deepfake"], "unknown mode 'deepfake'"),
+        (["--modes", "fakefake"], "needs autoencoder weights"),
+        (["--modes", "fakefake", "--autoencoder", "."], "missing taef2_encoder.pth"),
+        (["--split", "train=0.8,val=x"], "not a number"),
+        (["--split", "no-such-split-file.txt"], "neither name=fraction pairs"),
+        (["--mask-area", "0.5,0.2"], "--mask-area"),
+        (["--mask-area", "half"], "lo,hi"),
+        (["--masks", "folder"], "--mask-dir"),
+        (["--post", "jpeg:500"], "--post"),
+        (["--size", "8"], "--size"),
+    ],
+)
 def test_cli_bad_options_fail_fast(tmp_path: Path, options: list[str], message: str) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -356,8 +409,19 @@ def test_cli_bad_options_fail_fast(tmp_path: Path, options: list[str], message: 
 def test_cli_build_resume_and_mismatch(tmp_path: Path) -> None:
     src = make_sources(tmp_path / "src", n=2, bad=False)
     out = tmp_path / "out"
-    args = ["dataset", "build", str(src), str(out), "--size", "64", "--inpainters", "telea", "--workers", "1",
-            "--quiet"]
+    args = [
+        "dataset",
+        "build",
+        str(src),
+        str(out),
+        "--size",
+        "64",
+        "--inpainters",
+        "telea",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     code, output = _invoke(*args)
     assert code == 0, output
     assert "samples   2 manipulated" in output and "built 2, reused 0" in output
@@ -395,8 +459,15 @@ def test_fakefake_with_shared_weights(tmp_path: Path, shared_data: Path) -> None
 
     weights = shared_data / "weights"
     src = make_sources(tmp_path / "src", n=2, bad=False)
-    cfg = BuildConfig(masks=("rectangle",), inpainters=("telea",), modes=("realfake", "fakefake"), per_image=2,
-                      size=64, autoencoder=str(weights), split="train=1")
+    cfg = BuildConfig(
+        masks=("rectangle",),
+        inpainters=("telea",),
+        modes=("realfake", "fakefake"),
+        per_image=2,
+        size=64,
+        autoencoder=str(weights),
+        split="train=1",
+    )
     summary = build_dataset([src], tmp_path / "out", cfg, workers=1, progress=False)
     assert summary["by_mode"] == {"fakefake": 4, "realfake": 4}
     ae = LatentAutoencoder.from_dir(weights)

@@ -1,4 +1,5 @@
 """Dataset readers on the three layouts: our manifest, the Bochum report's naming (WebP), images/ + masks/."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,10 +42,17 @@ def manifest_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("manifest")
     src = base / "src"
     for i in range(4):
-        write_image(src / f"p{i}.png", np.asarray(
-            np.kron(photo(i, 6, 8), np.ones((16, 16, 1), np.uint8))))  # blocky 96×128 photos
-    cfg = BuildConfig(masks=("rectangle",), inpainters=("telea",), modes=("realfake", "inpainted"), size=64,
-                      split="train=0.5,test=0.5", seed=2)
+        write_image(
+            src / f"p{i}.png", np.asarray(np.kron(photo(i, 6, 8), np.ones((16, 16, 1), np.uint8)))
+        )  # blocky 96×128 photos
+    cfg = BuildConfig(
+        masks=("rectangle",),
+        inpainters=("telea",),
+        modes=("realfake", "inpainted"),
+        size=64,
+        split="train=0.5,test=0.5",
+        seed=2,
+    )
     build_dataset([src], base / "out", cfg, workers=1, progress=False)
     return base / "out"
 
@@ -111,9 +119,18 @@ def test_report_layout_reader(report_root: Path) -> None:
     assert isinstance(ds, ReportLayoutDataset)
     assert ds.skipped == 1
     by = {(e[3]["id"], e[3]["mode"]): e for e in ds.entries}
-    assert set(by) == {("000001", "realfake"), ("000001", "fakefake"), ("000001", "authentic"),
-                       ("000002", "inpainted"), ("000002", "realfake"), ("000002", "fakefake"),
-                       ("000002", "authentic"), ("17", "realfake"), ("17", "fakefake"), ("17", "authentic")}
+    assert set(by) == {
+        ("000001", "realfake"),
+        ("000001", "fakefake"),
+        ("000001", "authentic"),
+        ("000002", "inpainted"),
+        ("000002", "realfake"),
+        ("000002", "fakefake"),
+        ("000002", "authentic"),
+        ("17", "realfake"),
+        ("17", "fakefake"),
+        ("17", "authentic"),
+    }
     idx = ds.entries.index(by[("000002", "inpainted")])
     item = ds[idx]
     assert item["meta"]["split"] == "train" and item["label"].item() == 1

@@ -4,6 +4,7 @@ These run the real weights in ``src/inpaintscope/weights`` on photos it never sa
 samples), inpainted here with classical methods. PatchMatch fills are a known weak spot (see
 the model card) and are not asserted here.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,14 +35,16 @@ def _photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(getattr(data, name)()[..., :3])
 
 
-@pytest.mark.parametrize("name,inpainter,seed", [("astronaut", "telea", 0), ("coffee", "biharmonic", 1),
-                                                 ("chelsea", "ns", 2)])
+@pytest.mark.parametrize(
+    "name,inpainter,seed", [("astronaut", "telea", 0), ("coffee", "biharmonic", 1), ("chelsea", "ns", 2)]
+)
 def test_default_model_finds_the_inpainted_region(name: str, inpainter: str, seed: int):
     image = _photo(name)
     rng = np.random.default_rng(seed)
     sample = make_mask("rectangle", image.shape[:2], rng=rng, area=(0.05, 0.12))
-    fake = make_composites(image, sample.soft, ("realfake",), inpainter=create_inpainter(inpainter),
-                           rng=rng)["realfake"]
+    fake = make_composites(image, sample.soft, ("realfake",), inpainter=create_inpainter(inpainter), rng=rng)[
+        "realfake"
+    ]
     det = inpaintscope.detect(fake)
     truth = sample.core
     iou = np.logical_and(det.mask, truth).sum() / np.logical_or(det.mask, truth).sum()
@@ -60,8 +63,7 @@ def test_default_model_finds_a_clone_stamp_edit_through_its_copy_cue():
     image = _photo("astronaut")
     rng = np.random.default_rng(4)
     sample = make_mask("rectangle", image.shape[:2], rng=rng, area=(0.05, 0.12))
-    fake = make_composites(image, sample.soft, ("realfake",), inpainter=create_inpainter("clone"),
-                           rng=rng)["realfake"]
+    fake = make_composites(image, sample.soft, ("realfake",), inpainter=create_inpainter("clone"), rng=rng)["realfake"]
     det = inpaintscope.detect(fake)
     truth = sample.core
     iou = np.logical_and(det.mask, truth).sum() / np.logical_or(det.mask, truth).sum()

@@ -1,5 +1,6 @@
 """The detect library: Detection fields with hand-computed values, the four input types,
 regions, saving, and what ``model=`` accepts."""
+
 from __future__ import annotations
 
 import io
@@ -161,7 +162,10 @@ def test_save_writes_all_files(bright_ckpt: Path, tmp_path: Path) -> None:
     d = detect(src, model=bright_ckpt)
     paths = d.save(tmp_path / "out")
     assert {k: p.name for k, p in paths.items()} == {
-        "mask": "shot.mask.png", "heatmap": "shot.heatmap.png", "overlay": "shot.overlay.png"}
+        "mask": "shot.mask.png",
+        "heatmap": "shot.heatmap.png",
+        "overlay": "shot.overlay.png",
+    }
     mask = np.asarray(Image.open(paths["mask"]))
     assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 255}
     np.testing.assert_array_equal(mask == 255, d.mask)
@@ -268,8 +272,14 @@ def test_detection_record_schema(bright_ckpt: Path) -> None:
 
     d = detect(square_image(64, box=(8, 8, 40, 24)), model=bright_ckpt, pixel_threshold=0.4)
     fp = InputFingerprint.of(b"abc")
-    rec = detection_record("dir/x.png", d, outputs={"mask": "dir/x.png.mask.png"}, output_sha256={"mask": "00"},
-                           input_fingerprint=fp, seconds=1.23456)
+    rec = detection_record(
+        "dir/x.png",
+        d,
+        outputs={"mask": "dir/x.png.mask.png"},
+        output_sha256={"mask": "00"},
+        input_fingerprint=fp,
+        seconds=1.23456,
+    )
     assert tuple(rec) == RECORD_KEYS
     assert rec["status"] == "ok" and rec["error"] is None and rec["decision"] is True
     assert (rec["pixel_threshold"], rec["image_threshold"]) == (0.4, 0.5) and rec["seconds"] == 1.2346
@@ -278,8 +288,9 @@ def test_detection_record_schema(bright_ckpt: Path) -> None:
     assert (rec["input_size"], rec["input_mtime_ns"]) == (3, None)
     assert rec["input_sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     json.dumps(rec, allow_nan=False)
-    err = detection_record(os.fsdecode(b"caf\xe9.png"), error="broken\nin two lines", model="m",
-                           pixel_threshold=0.5, image_threshold=0.5)
+    err = detection_record(
+        os.fsdecode(b"caf\xe9.png"), error="broken\nin two lines", model="m", pixel_threshold=0.5, image_threshold=0.5
+    )
     assert err["file"] == "caf\\xe9.png" and err["error"] == "broken in two lines" and err["score"] is None
     err["file"].encode("utf-8")
     with pytest.raises(ValueError, match="exactly one"):
@@ -301,7 +312,9 @@ def test_output_names_depend_on_the_path_alone(tmp_path: Path) -> None:
     assert output_base(None) == PurePosixPath("stdin")
     assert output_base(os.fsdecode(b"in/caf\xe9.png"), cwd=tmp_path) == PurePosixPath("in/caf\\xe9.png")
     assert output_paths(PurePosixPath("in/a.png"), ("mask", "overlay")) == {
-        "mask": PurePosixPath("in/a.png.mask.png"), "overlay": PurePosixPath("in/a.png.overlay.png")}
+        "mask": PurePosixPath("in/a.png.mask.png"),
+        "overlay": PurePosixPath("in/a.png.overlay.png"),
+    }
 
 
 def test_overlay_draws_boxes_only_for_flagged_images(bright_ckpt: Path) -> None:

@@ -1,4 +1,5 @@
 """``inpaintscope detect``: outputs, results schema, bad inputs, exit codes, resume, stdin, globs."""
+
 from __future__ import annotations
 
 import csv
@@ -21,9 +22,32 @@ from inpaintscope.io import encode_image
 from test_detect_support import bright_probability, cli_command, make_checkpoint, registered, square_image
 from test_io_images import bomb_png, deny_reading
 
-KEYS = {"file", "status", "error", "width", "height", "score", "decision", "area_fraction", "regions", "cues",
-        "regenerated", "regions_below_image_threshold", "pixel_threshold", "image_threshold", "mask", "heatmap",
-        "overlay", "output_sha256", "input_size", "input_mtime_ns", "input_sha256", "model", "version", "seconds"}
+KEYS = {
+    "file",
+    "status",
+    "error",
+    "width",
+    "height",
+    "score",
+    "decision",
+    "area_fraction",
+    "regions",
+    "cues",
+    "regenerated",
+    "regions_below_image_threshold",
+    "pixel_threshold",
+    "image_threshold",
+    "mask",
+    "heatmap",
+    "overlay",
+    "output_sha256",
+    "input_size",
+    "input_mtime_ns",
+    "input_sha256",
+    "model",
+    "version",
+    "seconds",
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +83,9 @@ def error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("error:")]
 
 
-def test_folder_all_ok(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_folder_all_ok(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     src = Path("photos")
     write_png(src / "a.png", square_image(64, box=(10, 10, 30, 40)))
@@ -108,8 +133,9 @@ def test_folder_all_ok(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
     assert "<script>" in page and "sortBy" in page and "http" not in page.split("<body>")[1]
 
 
-def test_bad_inputs_each_reported_and_batch_continues(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_inputs_each_reported_and_batch_continues(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = tmp_path / "in"
     write_png(src / "good.png", square_image(64))
     (src / "text.jpg").write_text("hello, I am a text file\n")
@@ -129,8 +155,14 @@ def test_bad_inputs_each_reported_and_batch_continues(ckpt: str, tmp_path: Path,
     cap = capsys.readouterr()
     assert code == 2
     assert "Traceback" not in cap.err
-    expected = {"text.jpg": "not an image", "zero.png": "empty file", "trunc.jpg": "truncated",
-                "corrupt.png": "png", "bomb.png": "decompression bomb", "locked.png": "permission denied"}
+    expected = {
+        "text.jpg": "not an image",
+        "zero.png": "empty file",
+        "trunc.jpg": "truncated",
+        "corrupt.png": "png",
+        "bomb.png": "decompression bomb",
+        "locked.png": "permission denied",
+    }
     lines = error_lines(cap.err)
     assert lines[-1] == "error: 6 of 7 input(s) failed"
     per_file = lines[:-1]
@@ -192,8 +224,22 @@ def test_stdin_glob_and_missing(ckpt: str, tmp_path: Path) -> None:
     runner = CliRunner()
     with registered():
         # the folder repeats the glob's files: each is analysed once
-        res = runner.invoke(cli, ["detect", "-", str(src / "*.png"), str(src), str(src / "nothing*.jpg"),
-                                  str(tmp_path / "absent.png"), "-o", str(out), "--model", ckpt], input=data)
+        res = runner.invoke(
+            cli,
+            [
+                "detect",
+                "-",
+                str(src / "*.png"),
+                str(src),
+                str(src / "nothing*.jpg"),
+                str(tmp_path / "absent.png"),
+                "-o",
+                str(out),
+                "--model",
+                ckpt,
+            ],
+            input=data,
+        )
     assert res.exit_code == 2, res.output
     assert "nothing*.jpg: no files match this pattern" in res.stderr
     assert "absent.png: no such file or folder" in res.stderr
@@ -206,8 +252,9 @@ def test_stdin_glob_and_missing(ckpt: str, tmp_path: Path) -> None:
     assert recs[0]["input_sha256"] == hashlib.sha256(data).hexdigest()
 
 
-def test_never_writes_over_inputs(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_never_writes_over_inputs(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     d = Path("d")
     a = write_png(d / "a.png", square_image(32))
@@ -235,8 +282,13 @@ def test_same_names_and_no_overlay(ckpt: str, tmp_path: Path, monkeypatch: pytes
     # same stems, and the same file name in two input folders: each keeps its own pictures
     assert run(["detect", "in", "in2", "-o", str(out), "--model", ckpt, "--no-overlay"]) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
-        "in/a.bmp.heatmap.png", "in/a.bmp.mask.png", "in/a.png.heatmap.png", "in/a.png.mask.png",
-        "in2/a.png.heatmap.png", "in2/a.png.mask.png"]
+        "in/a.bmp.heatmap.png",
+        "in/a.bmp.mask.png",
+        "in/a.png.heatmap.png",
+        "in/a.png.mask.png",
+        "in2/a.png.heatmap.png",
+        "in2/a.png.mask.png",
+    ]
     assert 'src="in/a.bmp.heatmap.png"' in (out / "index.html").read_text()
     assert all(r["overlay"] is None for r in records(out))
 
@@ -257,16 +309,22 @@ def test_real_entry_point_subprocess(ckpt: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cli_command("detect", str(good), str(bad), "-o", str(tmp_path / "o"), "--model", ckpt),
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        cli_command("detect", str(good), str(bad), "-o", str(tmp_path / "o"), "--model", ckpt),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert error_lines(proc.stderr) == [f"error: {bad}: empty file (0 bytes)", "error: 1 of 2 input(s) failed"]
     assert "1 ok (1 flagged as inpainted, 0 clean), 1 failed" in proc.stdout
 
 
-def test_index_page_counts_links_viewer_and_mixed_settings(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_page_counts_links_viewer_and_mixed_settings(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     write_png(Path("in/a.png"), square_image(48, box=(4, 4, 30, 30)))
     write_png(Path("in/b.png"), np.full((48, 48, 3), 20, np.uint8))
@@ -276,8 +334,10 @@ def test_index_page_counts_links_viewer_and_mixed_settings(ckpt: str, tmp_path: 
     # a later run with another pixel threshold: a's record is kept, and the page says its settings differ
     assert run(["detect", "in/b.png", "-o", "out", "--model", ckpt, "--pixel-threshold", "0.04"]) == 0
     page = (out / "index.html").read_text()
-    assert ('<span class="flagged">1 flagged as inpainted</span><span class="clean">1 clean</span>'
-            '<span class="failed">1 failed</span> of 3 image(s)') in page
+    assert (
+        '<span class="flagged">1 flagged as inpainted</span><span class="clean">1 clean</span>'
+        '<span class="failed">1 failed</span> of 3 image(s)'
+    ) in page
     assert "This run: model _test_detect_tiny:bright.safetensors@" in page
     assert "pixel threshold 0.04, image threshold 0.5." in page
     assert "1 record(s) kept from earlier runs used another model or other thresholds" in page

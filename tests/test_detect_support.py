@@ -6,6 +6,7 @@ an image head ``image_logit = a · max(mask_logits) + b``. :func:`bright_state` 
 hand-computable "detector" of bright pixels: ``logit = GAIN · tanh(mean RGB) − BIAS`` per pixel
 and ``image_logit = max logit``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -84,8 +85,9 @@ def make_checkpoint(path: Path, *, kind: str = "bright", seed: int = 0, **kwargs
     return save_checkpoint(path, sd, {"model": NAME, "kwargs": kwargs})
 
 
-def square_image(size: int = 96, *, box: tuple[int, int, int, int] = (20, 30, 50, 70),
-                 noise_seed: int | None = None) -> np.ndarray:
+def square_image(
+    size: int = 96, *, box: tuple[int, int, int, int] = (20, 30, 50, 70), noise_seed: int | None = None
+) -> np.ndarray:
     """Dark image (value 20) with a white (255) box ``x0, y0, x1, y1`` (exclusive)."""
     img = np.full((size, size, 3), 20, np.uint8)
     x0, y0, x1, y1 = box

@@ -1,5 +1,6 @@
 """Tiled inference: the tile grid, exact equality when the image fits one tile, and the
 documented tile-border tolerance when it does not."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -86,8 +87,9 @@ def test_grid_of_tiles_and_size_multiple() -> None:
     # a single odd-sized tile is reflect-padded to 16 and cropped: equal to doing that by hand
     small = img[:45, :70]
     padded = np.pad(small, ((0, 3), (0, 10), (0, 0)), mode="reflect")
-    np.testing.assert_array_equal(predict_tiled(model, small, tile=128).mask_logits,
-                                  _reference(model, padded)[:45, :70].numpy())
+    np.testing.assert_array_equal(
+        predict_tiled(model, small, tile=128).mask_logits, _reference(model, padded)[:45, :70].numpy()
+    )
 
 
 def test_tiled_image_score_is_max_over_tiles() -> None:
@@ -100,7 +102,7 @@ def test_tiled_image_score_is_max_over_tiles() -> None:
         d = detect(img, model=model, tile=128, overlap=32)
         assert d.score == pytest.approx(bright_probability(255), abs=1e-6)
         assert d.regions[0].x0 == 150 and d.regions[0].x1 == 190
-        per_tile = [run_model(model, img[:, x0:x0 + 128])[1] for x0 in (0, 96)]
+        per_tile = [run_model(model, img[:, x0 : x0 + 128])[1] for x0 in (0, 96)]
         assert predict_tiled(model, img, tile=128, overlap=32).image_logit == max(per_tile)
 
 

@@ -1,5 +1,6 @@
 """Stable Diffusion inpainting and SD-VAE fakefake from local folders (a tiny random pipeline,
 saved with ``save_pretrained``), built through the same CLI a user runs; captions files."""
+
 from __future__ import annotations
 
 import contextlib
@@ -60,8 +61,11 @@ def _no_network() -> Iterator[None]:
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name not in ("summary.json", ".lock")}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in ("summary.json", ".lock")
+    }
 
 
 def _manifest(out: Path) -> list[dict]:
@@ -77,10 +81,34 @@ def _sample_seed(entropy: list[int]) -> int:
 
 
 def _build_args(src: Path, out: Path, pipe: Path, *extra: str, seed: int = 3) -> list[str]:
-    return ["dataset", "build", str(src), str(out), "--inpainters", f"diffusers:{pipe}",
-            "--modes", "inpainted,realfake,fakefake", "--autoencoder", str(pipe), "--size", "64",
-            "--steps", "2", "--guidance", "5", "--per-image", "2", "--split", "train=1", "--workers", "1",
-            "--quiet", "--seed", str(seed), *extra]
+    return [
+        "dataset",
+        "build",
+        str(src),
+        str(out),
+        "--inpainters",
+        f"diffusers:{pipe}",
+        "--modes",
+        "inpainted,realfake,fakefake",
+        "--autoencoder",
+        str(pipe),
+        "--size",
+        "64",
+        "--steps",
+        "2",
+        "--guidance",
+        "5",
+        "--per-image",
+        "2",
+        "--split",
+        "train=1",
+        "--workers",
+        "1",
+        "--quiet",
+        "--seed",
+        str(seed),
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +121,15 @@ def sd_build(tiny_sd_pipeline: Path, tmp_path_factory: pytest.TempPathFactory) -
     with _no_network():
         code, output = _invoke(*args)
     assert code == 0, output
-    return {"base": base, "src": src, "out": base / "out", "args": args, "output": output,
-            "pipe": tiny_sd_pipeline, "captions": captions}
+    return {
+        "base": base,
+        "src": src,
+        "out": base / "out",
+        "args": args,
+        "output": output,
+        "pipe": tiny_sd_pipeline,
+        "captions": captions,
+    }
 
 
 def test_manifest_records_prompt_steps_guidance_and_seed(sd_build: dict) -> None:
@@ -165,24 +200,44 @@ def test_same_seed_same_files_resume_and_other_seed(sd_build: dict, tmp_path: Pa
     # another seed: other torch noise, other fill
     out3 = tmp_path / "out3"
     i = args.index("--seed")
-    code, output = _invoke(*[a if a != str(out2) else str(out3) for a in args[:i + 1]], "4", *args[i + 2:])
+    code, output = _invoke(*[a if a != str(out2) else str(out3) for a in args[: i + 1]], "4", *args[i + 2 :])
     assert code == 0, output
     a, b = _manifest(sd_build["out"])[0], _manifest(out3)[0]
     assert a["inpainter"]["seed"] != b["inpainter"]["seed"]
-    assert not np.array_equal(read_image(sd_build["out"] / a["files"]["inpainted"]),
-                              read_image(out3 / b["files"]["inpainted"]))
+    assert not np.array_equal(
+        read_image(sd_build["out"] / a["files"]["inpainted"]), read_image(out3 / b["files"]["inpainted"])
+    )
 
 
-def test_vae_range_report_is_recorded_and_is_the_reports_formula(sd_build: dict, tmp_path: Path,
-                                                                 torch_one_thread: None) -> None:
+def test_vae_range_report_is_recorded_and_is_the_reports_formula(
+    sd_build: dict, tmp_path: Path, torch_one_thread: None
+) -> None:
     import torch
     from diffusers import AutoencoderKL
 
     vae_dir = sd_build["pipe"] / "vae"  # the AutoencoderKL folder itself this time
     out = tmp_path / "report"
-    code, output = _invoke("dataset", "build", sd_build["src"], out, "--modes", "realfake,fakefake",
-                           "--inpainters", "autoencoder", "--autoencoder", vae_dir, "--vae-range", "report",
-                           "--size", "64", "--split", "train=1", "--workers", "1", "--quiet")
+    code, output = _invoke(
+        "dataset",
+        "build",
+        sd_build["src"],
+        out,
+        "--modes",
+        "realfake,fakefake",
+        "--inpainters",
+        "autoencoder",
+        "--autoencoder",
+        vae_dir,
+        "--vae-range",
+        "report",
+        "--size",
+        "64",
+        "--split",
+        "train=1",
+        "--workers",
+        "1",
+        "--quiet",
+    )
     assert code == 0, output
     assert json.loads((out / "build.json").read_text())["config"]["vae_range"] == "report"
     r = _manifest(out)[0]
@@ -230,13 +285,23 @@ def test_inpainter_any_size_seed_prompt_and_binding(tiny_sd_pipeline: Path, torc
 def test_photo_without_caption_fails_and_no_match_is_refused(sd_build: dict, tmp_path: Path) -> None:
     partial = tmp_path / "partial.jsonl"
     partial.write_text('{"file": "a.png", "caption": "x"}\n{"file": "b", "caption": "y"}\n', encoding="utf-8")
-    code, output = _invoke(*_build_args(sd_build["src"], tmp_path / "out", sd_build["pipe"], "--captions",
-                                        str(partial), "--per-image", "1", "--modes", "realfake"))
+    code, output = _invoke(
+        *_build_args(
+            sd_build["src"],
+            tmp_path / "out",
+            sd_build["pipe"],
+            "--captions",
+            str(partial),
+            "--per-image",
+            "1",
+            "--modes",
+            "realfake",
+        )
+    )
     assert code == 1 and "failed 1 sample(s)" in output and "no caption for 'sub/c.png'" in output, output
     none = tmp_path / "none.csv"
     none.write_text("file,caption\nzzz.jpg,nothing\n", encoding="utf-8")
-    code, output = _invoke(*_build_args(sd_build["src"], tmp_path / "out2", sd_build["pipe"], "--captions",
-                                        str(none)))
+    code, output = _invoke(*_build_args(sd_build["src"], tmp_path / "out2", sd_build["pipe"], "--captions", str(none)))
     assert code == 2 and "has a caption for none of the 3 photos" in output and "Traceback" not in output
     assert len(output.strip().splitlines()) == 1 and not (tmp_path / "out2").exists()
 
@@ -249,8 +314,7 @@ def _skeleton_pipeline(root: Path) -> Path:
     for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
         (root / part).mkdir(parents=True)
     (root / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionInpaintPipeline"}))
-    (root / "unet" / "config.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel",
-                                                           "in_channels": 9}))
+    (root / "unet" / "config.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel", "in_channels": 9}))
     (root / "vae" / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL"}))
     return root
 
@@ -263,12 +327,14 @@ def _one_photo(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("what", ["inpainter", "autoencoder"])
-def test_missing_extra_is_a_one_line_install_hint(what: str, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_extra_is_a_one_line_install_hint(what: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pipe = _skeleton_pipeline(tmp_path / "sd")
     monkeypatch.setitem(sys.modules, "diffusers", None)  # `import diffusers` now raises ImportError
-    options = (["--inpainters", f"diffusers:{pipe}"] if what == "inpainter"
-               else ["--modes", "fakefake", "--autoencoder", str(pipe)])
+    options = (
+        ["--inpainters", f"diffusers:{pipe}"]
+        if what == "inpainter"
+        else ["--modes", "fakefake", "--autoencoder", str(pipe)]
+    )
     code, output = _invoke("dataset", "build", _one_photo(tmp_path), tmp_path / "out", *options)
     assert code == 2 and HINT in output and "Traceback" not in output, output
     assert len(output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
@@ -278,17 +344,20 @@ def test_missing_extra_is_a_one_line_install_hint(what: str, tmp_path: Path,
         create_inpainter("diffusers", model=pipe)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (["--inpainters", "diffusers"], "needs a local model folder: --inpainters diffusers:PATH"),
-    (["--inpainters", "telea:fast"], "takes no ':' argument"),
-    (["--inpainters", "diffusers:/nonexistent/sd-inpainting"], "no such folder"),
-    (["--inpainters", "diffusers:{tmp}"], "no model_index.json"),
-    (["--steps", "2"], "--steps: used only by diffusers:PATH inpainters"),
-    (["--guidance", "3"], "--guidance: used only by diffusers:PATH inpainters"),
-    (["--captions", "{caps}"], "--captions: used only by diffusers:PATH inpainters"),
-    (["--vae-range", "report"], "applies to a diffusers AutoencoderKL"),
-    (["--modes", "fakefake", "--autoencoder", "{tmp}"], "missing taef2_encoder.pth, taef2_decoder.pth (TAEF2)"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--inpainters", "diffusers"], "needs a local model folder: --inpainters diffusers:PATH"),
+        (["--inpainters", "telea:fast"], "takes no ':' argument"),
+        (["--inpainters", "diffusers:/nonexistent/sd-inpainting"], "no such folder"),
+        (["--inpainters", "diffusers:{tmp}"], "no model_index.json"),
+        (["--steps", "2"], "--steps: used only by diffusers:PATH inpainters"),
+        (["--guidance", "3"], "--guidance: used only by diffusers:PATH inpainters"),
+        (["--captions", "{caps}"], "--captions: used only by diffusers:PATH inpainters"),
+        (["--vae-range", "report"], "applies to a diffusers AutoencoderKL"),
+        (["--modes", "fakefake", "--autoencoder", "{tmp}"], "missing taef2_encoder.pth, taef2_decoder.pth (TAEF2)"),
+    ],
+)
 def test_cli_diffusion_option_errors(options: list[str], message: str, tmp_path: Path) -> None:
     caps = tmp_path / "caps.json"
     caps.write_text('{"a": "x"}')
@@ -318,11 +387,15 @@ def test_caption_formats_and_key_rules(tmp_path: Path) -> None:
 
 
 def test_coco_first_caption_is_the_smallest_annotation_id(tmp_path: Path) -> None:
-    coco = {"images": [{"id": 139, "file_name": "000000000139.jpg"}, {"id": 7, "file_name": "000000000007.jpg"}],
-            "annotations": [{"image_id": 139, "id": 900, "caption": "A room with chairs.\n"},
-                            {"image_id": 139, "id": 12, "caption": "A living  room."},
-                            {"image_id": 7, "id": 5, "caption": "A dog."},
-                            {"image_id": 139, "id": 400, "caption": "A table."}]}
+    coco = {
+        "images": [{"id": 139, "file_name": "000000000139.jpg"}, {"id": 7, "file_name": "000000000007.jpg"}],
+        "annotations": [
+            {"image_id": 139, "id": 900, "caption": "A room with chairs.\n"},
+            {"image_id": 139, "id": 12, "caption": "A living  room."},
+            {"image_id": 7, "id": 5, "caption": "A dog."},
+            {"image_id": 139, "id": 400, "caption": "A table."},
+        ],
+    }
     path = tmp_path / "captions_val2017.json"
     path.write_text(json.dumps(coco))
     caps = load_captions(path)
@@ -333,16 +406,19 @@ def test_coco_first_caption_is_the_smallest_annotation_id(tmp_path: Path) -> Non
     assert load_captions(path).lookup("000000000139.jpg") == "A living room."
 
 
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("c.txt", "a,b", "must be a .json, .jsonl, .csv file"),
-    ("c.json", "[1, 2]", "expected a JSON object"),
-    ("c.json", "{bad", "not valid JSON"),
-    ("c.json", '{"a": 3}', "a caption must be a string"),
-    ("c.jsonl", '{"name": "a"}', "c.jsonl:1: each line must be an object with 'file' and 'caption'"),
-    ("c.csv", "path,text\na,b\n", "must name the columns 'file' and 'caption'"),
-    ("c.json", '{"images": [], "annotations": []}', "holds no captions"),
-    ("c.json", '{"images": [{"id": 1}], "annotations": []}', "needs 'id' and 'file_name'"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("c.txt", "a,b", "must be a .json, .jsonl, .csv file"),
+        ("c.json", "[1, 2]", "expected a JSON object"),
+        ("c.json", "{bad", "not valid JSON"),
+        ("c.json", '{"a": 3}', "a caption must be a string"),
+        ("c.jsonl", '{"name": "a"}', "c.jsonl:1: each line must be an object with 'file' and 'caption'"),
+        ("c.csv", "path,text\na,b\n", "must name the columns 'file' and 'caption'"),
+        ("c.json", '{"images": [], "annotations": []}', "holds no captions"),
+        ("c.json", '{"images": [{"id": 1}], "annotations": []}', "needs 'id' and 'file_name'"),
+    ],
+)
 def test_bad_captions_files(name: str, text: str, message: str, tmp_path: Path) -> None:
     (tmp_path / name).write_text(text)
     with pytest.raises(CaptionsError, match=None) as err:

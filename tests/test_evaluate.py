@@ -1,4 +1,5 @@
 """evaluate(): streaming over a dataset, breakdowns, JSON/Markdown, tables and the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -52,14 +53,16 @@ class ListDataset(Dataset):
 
 
 def planted_dataset() -> ListDataset:
-    return ListDataset([
-        # m1: predicted top-left 2×2, GT that plus (2,0): TP 4, FP 0, FN 1 → F1 8/9, IoU 4/5
-        item(TOP_LEFT, TOP_LEFT + [(2, 0)], 1, id="m1", inpainter="telea", mode="realfake", mask_kind="irregular"),
-        # m2 (8×8, mixed sizes in one batch): empty GT, empty prediction → F1 = IoU = 1 by definition
-        item([], [], 1, size=8, id="m2", inpainter="lama", mode="fakefake", mask_kind="irregular"),
-        # a1: authentic, 2 of 16 pixels predicted → area 1/8
-        item([(3, 3), (3, 2)], [], 0, id="a1", mode="authentic"),
-    ])
+    return ListDataset(
+        [
+            # m1: predicted top-left 2×2, GT that plus (2,0): TP 4, FP 0, FN 1 → F1 8/9, IoU 4/5
+            item(TOP_LEFT, TOP_LEFT + [(2, 0)], 1, id="m1", inpainter="telea", mode="realfake", mask_kind="irregular"),
+            # m2 (8×8, mixed sizes in one batch): empty GT, empty prediction → F1 = IoU = 1 by definition
+            item([], [], 1, size=8, id="m2", inpainter="lama", mode="fakefake", mask_kind="irregular"),
+            # a1: authentic, 2 of 16 pixels predicted → area 1/8
+            item([(3, 3), (3, 2)], [], 0, id="a1", mode="authentic"),
+        ]
+    )
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
@@ -135,15 +138,36 @@ def checkpoint(tmp_path, tiny_detector):
 
     torch.manual_seed(0)
     model = create_model(tiny_detector)
-    return save_checkpoint(tmp_path / "tiny.safetensors", model.state_dict(),
-                           {"model": tiny_detector, "kwargs": {}, "preprocessing": model.preprocessing.to_dict(),
-                            "config": {"modes": ["realfake"]}})
+    return save_checkpoint(
+        tmp_path / "tiny.safetensors",
+        model.state_dict(),
+        {
+            "model": tiny_detector,
+            "kwargs": {},
+            "preprocessing": model.preprocessing.to_dict(),
+            "config": {"modes": ["realfake"]},
+        },
+    )
 
 
 def test_cli_evaluate_writes_json_and_markdown(tmp_path, checkpoint):
     out = tmp_path / "eval"
-    result = CliRunner().invoke(cli, ["evaluate", str(checkpoint), "--data", "synthetic:8x32", "--split", "val",
-                                      "--out", str(out), "--no-progress", "--device", "cpu"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            str(checkpoint),
+            "--data",
+            "synthetic:8x32",
+            "--split",
+            "val",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "`f1@0.5`" in result.output and "## By inpainter" in result.output
     report = EvalReport.load(out / "eval.json")
@@ -152,33 +176,69 @@ def test_cli_evaluate_writes_json_and_markdown(tmp_path, checkpoint):
 
 
 def test_cli_evaluate_tiles_like_detect_unless_told_not_to(tmp_path, checkpoint):
-    for args, tile, overlap in ((["--tile", "32", "--overlap", "8"], 32, 8), (["--no-tile"], None, None),
-                                ([], 1024, 128)):
+    for args, tile, overlap in (
+        (["--tile", "32", "--overlap", "8"], 32, 8),
+        (["--no-tile"], None, None),
+        ([], 1024, 128),
+    ):
         out = tmp_path / f"tile{tile}"
-        result = CliRunner().invoke(cli, ["evaluate", str(checkpoint), "--data", "synthetic:4x64", "--split", "val",
-                                          "--out", str(out), "--no-progress", "--device", "cpu", *args])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "evaluate",
+                str(checkpoint),
+                "--data",
+                "synthetic:4x64",
+                "--split",
+                "val",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--device",
+                "cpu",
+                *args,
+            ],
+        )
         assert result.exit_code == 0, result.output
         info = EvalReport.load(out / "eval.json").info
         assert (info["tile"], info["overlap"]) == (tile, overlap)
 
 
 def test_cli_evaluate_table(tmp_path, checkpoint):
-    result = CliRunner().invoke(cli, ["evaluate", "--table", str(checkpoint), str(checkpoint), "--data",
-                                      "synthetic:8x32", "--by", "inpainter", "--metric", "auc_pixel", "--no-progress",
-                                      "--out", str(tmp_path / "t")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--table",
+            str(checkpoint),
+            str(checkpoint),
+            "--data",
+            "synthetic:8x32",
+            "--by",
+            "inpainter",
+            "--metric",
+            "auc_pixel",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "t"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "box_blur | smooth_fill | all" in result.output and "tiny (realfake)" in result.output
     assert json.loads((tmp_path / "t" / "table.json").read_text())["metric"] == "auc_pixel"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["missing.safetensors", "--data", "synthetic:8"], "checkpoint not found"),
-    ([], "give a checkpoint"),
-    (["{ckpt}", "{ckpt}", "--data", "synthetic:8"], "add --table"),
-    (["{ckpt}"], "no data given"),
-    (["{ckpt}", "--data", "synthetic:eight"], "bad synthetic data spec"),
-    (["{ckpt}", "--data", "synthetic:8", "--metric", "nope", "--table"], "unknown metric"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.safetensors", "--data", "synthetic:8"], "checkpoint not found"),
+        ([], "give a checkpoint"),
+        (["{ckpt}", "{ckpt}", "--data", "synthetic:8"], "add --table"),
+        (["{ckpt}"], "no data given"),
+        (["{ckpt}", "--data", "synthetic:eight"], "bad synthetic data spec"),
+        (["{ckpt}", "--data", "synthetic:8", "--metric", "nope", "--table"], "unknown metric"),
+    ],
+)
 def test_cli_evaluate_bad_input_exits_2_without_traceback(checkpoint, args, message):
     args = [a.replace("{ckpt}", str(checkpoint)) for a in args]
     result = CliRunner().invoke(cli, ["evaluate", "--no-progress", *args])
@@ -198,8 +258,22 @@ def test_cli_evaluate_not_a_checkpoint(tmp_path):
 
 def test_cli_evaluate_accepts_shipped_model_names(tmp_path):
     out = tmp_path / "eval"
-    result = CliRunner().invoke(cli, ["evaluate", "default", "--data", "synthetic:4x32", "--split", "val",
-                                      "--out", str(out), "--no-progress", "--device", "cpu"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "default",
+            "--data",
+            "synthetic:4x32",
+            "--split",
+            "val",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     info = EvalReport.load(out / "eval.json").info
     assert info["checkpoint"] == "default" and info["model"] == "scope_fast"

@@ -9,8 +9,14 @@ def _items():
     img = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
     mask = np.zeros((32, 48), np.float32)
     mask[8:24, 12:36] = 1
-    return [{"image": torch.from_numpy(img).permute(2, 0, 1).float() / 255, "mask": torch.from_numpy(mask)[None],
-             "label": torch.tensor(1), "meta": {"id": "a"}}]
+    return [
+        {
+            "image": torch.from_numpy(img).permute(2, 0, 1).float() / 255,
+            "mask": torch.from_numpy(mask)[None],
+            "label": torch.tensor(1),
+            "meta": {"id": "a"},
+        }
+    ]
 
 
 def test_identity_returns_item_unchanged():

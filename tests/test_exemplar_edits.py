@@ -1,4 +1,5 @@
 """Edits that fill with real pixels: Criminisi, sharp PatchMatch, clone stamp and splice."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ from inpaintscope.masks import make_mask
 def _photo(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([np.sin(xx / 5.0) * 70 + 120, np.cos(yy / 7.0 + xx / 11.0) * 60 + 110,
-                     (xx * 3 + yy * 2) % 90 + 60], -1)
+    base = np.stack(
+        [np.sin(xx / 5.0) * 70 + 120, np.cos(yy / 7.0 + xx / 11.0) * 60 + 110, (xx * 3 + yy * 2) % 90 + 60], -1
+    )
     return np.clip(base + rng.normal(0, 5, base.shape), 0, 255).astype(np.uint8)
 
 
@@ -33,7 +35,8 @@ def _colours(img: np.ndarray, where: np.ndarray) -> set[tuple[int, int, int]]:
 def test_copying_methods_fill_only_with_colours_of_known_pixels(name: str) -> None:
     img, hole = _photo(), _hole()
     out = create_inpainter(name, **({"transform_prob": 0.0} if name == "clone" else {})).inpaint(
-        img, hole, rng=np.random.default_rng(1))
+        img, hole, rng=np.random.default_rng(1)
+    )
     np.testing.assert_array_equal(out[~hole], img[~hole])
     assert _colours(out, hole) <= _colours(img, ~hole)  # pixel-exact copies, nothing invented
 
@@ -84,8 +87,9 @@ def test_splice_takes_the_fill_from_the_donor(tmp_path) -> None:
         assert out[hole][:, 2].mean() > 200 and out[hole][:, 0].mean() < 60
     Image.fromarray(donor).save(tmp_path / "blue.png")
     inp = create_inpainter("splice", donors=tmp_path)
-    np.testing.assert_array_equal(inp.inpaint(img, hole, rng=np.random.default_rng(4)),
-                                  inp.inpaint(img, hole, rng=np.random.default_rng(4)))
+    np.testing.assert_array_equal(
+        inp.inpaint(img, hole, rng=np.random.default_rng(4)), inp.inpaint(img, hole, rng=np.random.default_rng(4))
+    )
 
 
 def test_splice_poisson_blending_keeps_nothing_of_the_replaced_content() -> None:

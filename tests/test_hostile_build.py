@@ -1,6 +1,7 @@
 """Hostile sources and faults for ``dataset build`` (issue 8): non-UTF-8 names, decompression-bomb
 headers, dangling links, identical copies, a full disk, and a ``kill -9`` of the build with
 workers. The corpus is generated here (headers are crafted bytes; nothing large is allocated)."""
+
 from __future__ import annotations
 
 import json
@@ -26,17 +27,23 @@ from inpaintscope.data.splits import assign_splits, parse_split
 from inpaintscope.io import list_image_files, write_image
 from test_data_builder import make_sources, read_manifest, smooth_photo, tree_hashes
 
-SMALL = BuildConfig(masks=("rectangle",), inpainters=("telea",), modes=("realfake",), per_image=1, size=64,
-                    split="train=1")
+SMALL = BuildConfig(
+    masks=("rectangle",), inpainters=("telea",), modes=("realfake",), per_image=1, size=64, split="train=1"
+)
 
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims ``width``×``height`` (8-bit RGB) over 16 bytes of pixel data."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def jpeg_claiming(width: int, height: int) -> bytes:
@@ -47,7 +54,7 @@ def jpeg_claiming(width: int, height: int) -> bytes:
     Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(buf, format="JPEG")
     data = bytearray(buf.getvalue())
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
@@ -88,8 +95,7 @@ def test_non_utf8_names_build_and_are_json_safe(non_utf8_src: Path, tmp_path: Pa
     # hashes are taken over the raw bytes: ordinary names hash as their UTF-8 bytes did
     import hashlib
 
-    assert stable_hash("photo1.png") == int.from_bytes(
-        hashlib.blake2b(b"photo1.png", digest_size=8).digest(), "little")
+    assert stable_hash("photo1.png") == int.from_bytes(hashlib.blake2b(b"photo1.png", digest_size=8).digest(), "little")
     assert stable_hash(NON_UTF8[0]) == int.from_bytes(hashlib.blake2b(b"caf\xe9.png", digest_size=8).digest(), "little")
     # deterministic, with 1 or 2 workers
     build_dataset([non_utf8_src], tmp_path / "b", SMALL, workers=2, progress=False)
@@ -99,8 +105,9 @@ def test_non_utf8_names_build_and_are_json_safe(non_utf8_src: Path, tmp_path: Pa
 def test_non_utf8_names_through_the_cli_and_split_files(non_utf8_src: Path, tmp_path: Path) -> None:
     listing = tmp_path / "split.txt"
     listing.write_text("caf\\xe9.png test\nphoto1.png train\n", encoding="utf-8")
-    code, output = _invoke("dataset", "build", str(non_utf8_src), str(tmp_path / "out"), "--size", "64", "-q",
-                           "--split", str(listing))
+    code, output = _invoke(
+        "dataset", "build", str(non_utf8_src), str(tmp_path / "out"), "--size", "64", "-q", "--split", str(listing)
+    )
     assert code == 0 and "Traceback" not in output, output
     assert "empty-\\xe9.jpg: empty file" in output
     splits = {r["source"]: r["split"] for r in read_manifest(tmp_path / "out")}
@@ -130,8 +137,9 @@ def test_project_pixel_limit_replaces_pillows(tmp_path: Path) -> None:
     assert probe_source(mid) is None
     assert probe_source(mid, max_pixels=100_000_000).startswith("too large (15000×12000")
     src = make_sources(tmp_path / "src", n=2, bad=False)
-    code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out"), "--size", "64", "-q",
-                           "--max-pixels", "5000")
+    code, output = _invoke(
+        "dataset", "build", str(src), str(tmp_path / "out"), "--size", "64", "-q", "--max-pixels", "5000"
+    )
     assert code == 0 and output.count("too large (") == 2, output  # 96×96 and 96×112 > 5000 px
     code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out"), "--size", "64", "-q")
     assert code == 2 and "max_pixels: 5000 before, null now" in output, output  # pinned in build.json
@@ -230,7 +238,11 @@ def test_identical_copies_with_a_split_file(tmp_path: Path) -> None:
     listing.write_text("photo1.png test\nz_copy.png train\nphoto2.png val\nsub/photo0.png train\n")
     tasks, _, not_in_split = plan_build(discover_sources([src]), BuildConfig(split=str(listing)))
     assert {t.source.relpath: t.split for t in tasks} == {
-        "photo1.png": "test", "z_copy.png": "test", "photo2.png": "val", "sub/photo0.png": "train"}
+        "photo1.png": "test",
+        "z_copy.png": "test",
+        "photo2.png": "val",
+        "sub/photo0.png": "train",
+    }
     assert not_in_split == 1
     assert [t.duplicate_of for t in tasks if t.source.relpath == "z_copy.png"] == ["photo1.png"]
 
@@ -261,8 +273,19 @@ def test_disk_full_is_one_line_and_resumes(tiny_disk: Path, tmp_path: Path, work
     for i in range(6):  # noise does not compress: 12 samples × 4 PNGs of ~110 kB fill 2 MiB
         write_image(src / f"noise{i}.png", rng.integers(0, 256, (200, 200, 3), dtype=np.uint8))
     out = tiny_disk / "out"
-    options = ["--size", "192", "--per-image", "2", "--modes", "realfake,inpainted", "--split", "train=1", "-q",
-               "--workers", str(workers)]
+    options = [
+        "--size",
+        "192",
+        "--per-image",
+        "2",
+        "--modes",
+        "realfake,inpainted",
+        "--split",
+        "train=1",
+        "-q",
+        "--workers",
+        str(workers),
+    ]
     code, output = _invoke("dataset", "build", str(src), str(out), *options)
     assert code == 2 and "Traceback" not in output, output
     lines = output.strip().splitlines()
@@ -311,22 +334,27 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")  # a zombie writes nothing
 
 
-KILL_CFG = ("masks=('rectangle','strokes'), inpainters=('telea','ns'), modes=('realfake','inpainted'), "
-            "per_image=12, size=64, seed=3")
+KILL_CFG = (
+    "masks=('rectangle','strokes'), inpainters=('telea','ns'), modes=('realfake','inpainted'), "
+    "per_image=12, size=64, seed=3"
+)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 def test_kill9_of_the_parent_stops_its_workers(tmp_path: Path) -> None:
     src = make_sources(tmp_path / "src", n=6, bad=False)
     out = tmp_path / "killed"
-    code = ("import sys; from inpaintscope.data.builder import BuildConfig, build_dataset\n"
-            f"build_dataset([sys.argv[1]], sys.argv[2], BuildConfig({KILL_CFG}), workers=2, progress=False)\n")
+    code = (
+        "import sys; from inpaintscope.data.builder import BuildConfig, build_dataset\n"
+        f"build_dataset([sys.argv[1]], sys.argv[2], BuildConfig({KILL_CFG}), workers=2, progress=False)\n"
+    )
 
     def done() -> int:
         return sum(not p.name.startswith(".tmp-") for p in (out / ".records").glob("*.json"))
 
-    proc = subprocess.Popen([sys.executable, "-c", code, str(src), str(out)],
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(src), str(out)], env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     workers: dict[int, str] = {}
     try:
         deadline = time.monotonic() + 300
@@ -346,8 +374,14 @@ def test_kill9_of_the_parent_stops_its_workers(tmp_path: Path) -> None:
     assert not any(_alive(p) for p in workers), "a worker outlived the killed build"
     # each worker had about 12 samples of its photo left; at most the one being renamed lands
     assert done() - at_kill <= 2, f"workers kept writing after the kill: {at_kill} -> {done()} records"
-    cfg = BuildConfig(masks=("rectangle", "strokes"), inpainters=("telea", "ns"), modes=("realfake", "inpainted"),
-                      per_image=12, size=64, seed=3)
+    cfg = BuildConfig(
+        masks=("rectangle", "strokes"),
+        inpainters=("telea", "ns"),
+        modes=("realfake", "inpainted"),
+        per_image=12,
+        size=64,
+        seed=3,
+    )
     summary = build_dataset([src], out, cfg, workers=1, progress=False)
     assert summary["run"]["reused"] + summary["run"]["built"] == 72 and summary["run"]["built"] > 0
     reference = build_dataset([src], tmp_path / "reference", cfg, workers=1, progress=False)
@@ -378,8 +412,15 @@ def test_autoencoder_is_loaded_once_per_worker(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(ae_mod.LatentAutoencoder, "from_dir", classmethod(counting))
     src = make_sources(tmp_path / "src", n=2, bad=False)
-    cfg = BuildConfig(masks=("rectangle",), inpainters=("autoencoder",), modes=("realfake", "fakefake"),
-                      per_image=2, size=64, split="train=1", autoencoder=str(weights))
+    cfg = BuildConfig(
+        masks=("rectangle",),
+        inpainters=("autoencoder",),
+        modes=("realfake", "fakefake"),
+        per_image=2,
+        size=64,
+        split="train=1",
+        autoencoder=str(weights),
+    )
     summary = build_dataset([src], tmp_path / "out", cfg, workers=1, progress=False)
     assert summary["by_mode"] == {"fakefake": 4, "realfake": 4}
     assert len(loads) == 1, loads

@@ -1,5 +1,6 @@
 """Hostile checkpoints (issue 8): every bad file is one line naming it, never a traceback, and
 never a large allocation. The corpus is generated here; no binary fixtures."""
+
 from __future__ import annotations
 
 import json
@@ -104,112 +105,219 @@ def _nonfinite(value: float) -> Case:
         bad[key] = bad[key].clone()
         bad[key].view(-1)[3] = value
         return save_checkpoint(tmp / "ck.safetensors", bad, {"model": MODEL, "kwargs": {}})
+
     return build
 
 
 CASES: dict[str, tuple[Case, str]] = {
-    "description-bad-json": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, '{"model": "scope_tiny",')),
-                             "not valid JSON"),
+    "description-bad-json": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, '{"model": "scope_tiny",')),
+        "not valid JSON",
+    ),
     "description-a-list": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, "[1, 2]")), "not an object"),
-    "sidecar-bad-json": (lambda t, s: _no_description_with_sidecar(t, s, b"{oops"),
-                         "ck.json (the description of ck.safetensors) is not valid JSON"),
-    "sidecar-not-utf8": (lambda t, s: _no_description_with_sidecar(t, s, b"\xff\xfe{}"),
-                         "ck.json: cannot read the description of ck.safetensors"),
-    "no-description": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, None)),
-                       "without an inpaintscope description"),
+    "sidecar-bad-json": (
+        lambda t, s: _no_description_with_sidecar(t, s, b"{oops"),
+        "ck.json (the description of ck.safetensors) is not valid JSON",
+    ),
+    "sidecar-not-utf8": (
+        lambda t, s: _no_description_with_sidecar(t, s, b"\xff\xfe{}"),
+        "ck.json: cannot read the description of ck.safetensors",
+    ),
+    "no-description": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, None)),
+        "without an inpaintscope description",
+    ),
     "missing-model": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, '{"kwargs": {}}')), "names no model"),
     "model-not-a-string": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(model=3))), "'model' must be"),
-    "unknown-model": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(model="no_such_net"))),
-                      "unknown model 'no_such_net'"),
-    "kwargs-unknown-key": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"colour": 1}))),
-                           "unexpected keyword argument 'colour'"),
-    "kwargs-a-string": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs="depths=1"))),
-                        "'kwargs' must be an object of keyword arguments, got a string"),
-    "kwargs-a-list": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs=[1, 2]))),
-                      "got a list"),
-    "kwargs-wrong-type": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"depths": "abcde"}))),
-                          "depths must be 5 integers"),
-    "kwargs-empty": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"depths": []}))),
-                     "depths must be 5 integers"),
-    "kwargs-negative": (lambda t, s: _write(t, "ck.safetensors",
-                                            _raw_st(s, _info(kwargs={"depths": [-1, 1, 2, 2, 2]}))),
-                        "depths must be 5 integers >= 0"),
-    "kwargs-bool": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"head_hidden": True}))),
-                    "head_hidden must be an integer"),
-    "kwargs-nan": (lambda t, s: _write(t, "ck.safetensors",
-                                       _raw_st(s, '{"model": "scope_tiny", "kwargs": {"clip": NaN}}')),
-                   "clip must be a finite number"),
-    "kwargs-zero": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"clip": 0}))),
-                    "clip must be > 0"),
-    "kwargs-other-architecture": (lambda t, s: _write(t, "ck.safetensors",
-                                                      _raw_st(s, _info(kwargs={"depths": [2, 2, 2, 2, 2]}))),
-                                  "weights do not match model 'scope_tiny'"),
-    "preprocessing-not-object": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(preprocessing="rgb"))),
-                                 "bad 'preprocessing'"),
-    "preprocessing-missing-keys": (lambda t, s: _write(t, "ck.safetensors",
-                                                       _raw_st(s, _info(preprocessing={"mean": [0, 0, 0]}))),
-                                   "missing channel_order, std"),
-    "preprocessing-bad-order": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(
-        preprocessing={"channel_order": "xyz", "mean": [0, 0, 0], "std": [1, 1, 1]}))), "channel_order 'xyz'"),
-    "preprocessing-zero-std": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(
-        preprocessing={"channel_order": "rgb", "mean": [0, 0, 0], "std": [1, 0, 1]}))), "std must be positive"),
-    "preprocessing-negative-std": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(
-        preprocessing={"channel_order": "rgb", "mean": [0, 0, 0], "std": [-1, -1, -1]}))), "std must be positive"),
-    "preprocessing-short": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(
-        preprocessing={"channel_order": "rgb", "mean": [], "std": [1, 1, 1]}))), "mean must be 3 finite numbers"),
-    "preprocessing-differs": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(
-        preprocessing={"channel_order": "bgr", "mean": [0, 0, 0], "std": [1, 1, 1]}))), "differs from model"),
-    "format-from-the-future": (lambda t, s: _write(t, "ck.safetensors",
-                                                   _raw_st(s, _info(format="inpaintscope-checkpoint/9"))),
-                               "unsupported checkpoint format"),
+    "unknown-model": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(model="no_such_net"))),
+        "unknown model 'no_such_net'",
+    ),
+    "kwargs-unknown-key": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"colour": 1}))),
+        "unexpected keyword argument 'colour'",
+    ),
+    "kwargs-a-string": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs="depths=1"))),
+        "'kwargs' must be an object of keyword arguments, got a string",
+    ),
+    "kwargs-a-list": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs=[1, 2]))), "got a list"),
+    "kwargs-wrong-type": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"depths": "abcde"}))),
+        "depths must be 5 integers",
+    ),
+    "kwargs-empty": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"depths": []}))),
+        "depths must be 5 integers",
+    ),
+    "kwargs-negative": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"depths": [-1, 1, 2, 2, 2]}))),
+        "depths must be 5 integers >= 0",
+    ),
+    "kwargs-bool": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"head_hidden": True}))),
+        "head_hidden must be an integer",
+    ),
+    "kwargs-nan": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, '{"model": "scope_tiny", "kwargs": {"clip": NaN}}')),
+        "clip must be a finite number",
+    ),
+    "kwargs-zero": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"clip": 0}))),
+        "clip must be > 0",
+    ),
+    "kwargs-other-architecture": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(kwargs={"depths": [2, 2, 2, 2, 2]}))),
+        "weights do not match model 'scope_tiny'",
+    ),
+    "preprocessing-not-object": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(preprocessing="rgb"))),
+        "bad 'preprocessing'",
+    ),
+    "preprocessing-missing-keys": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(preprocessing={"mean": [0, 0, 0]}))),
+        "missing channel_order, std",
+    ),
+    "preprocessing-bad-order": (
+        lambda t, s: _write(
+            t,
+            "ck.safetensors",
+            _raw_st(s, _info(preprocessing={"channel_order": "xyz", "mean": [0, 0, 0], "std": [1, 1, 1]})),
+        ),
+        "channel_order 'xyz'",
+    ),
+    "preprocessing-zero-std": (
+        lambda t, s: _write(
+            t,
+            "ck.safetensors",
+            _raw_st(s, _info(preprocessing={"channel_order": "rgb", "mean": [0, 0, 0], "std": [1, 0, 1]})),
+        ),
+        "std must be positive",
+    ),
+    "preprocessing-negative-std": (
+        lambda t, s: _write(
+            t,
+            "ck.safetensors",
+            _raw_st(s, _info(preprocessing={"channel_order": "rgb", "mean": [0, 0, 0], "std": [-1, -1, -1]})),
+        ),
+        "std must be positive",
+    ),
+    "preprocessing-short": (
+        lambda t, s: _write(
+            t, "ck.safetensors", _raw_st(s, _info(preprocessing={"channel_order": "rgb", "mean": [], "std": [1, 1, 1]}))
+        ),
+        "mean must be 3 finite numbers",
+    ),
+    "preprocessing-differs": (
+        lambda t, s: _write(
+            t,
+            "ck.safetensors",
+            _raw_st(s, _info(preprocessing={"channel_order": "bgr", "mean": [0, 0, 0], "std": [1, 1, 1]})),
+        ),
+        "differs from model",
+    ),
+    "format-from-the-future": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(format="inpaintscope-checkpoint/9"))),
+        "unsupported checkpoint format",
+    ),
     "step-negative": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(step=-5))), "'step' must be"),
     "config-a-string": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(config="x"))), "'config' must be"),
     "zero-bytes": (lambda t, s: _write(t, "ck.safetensors", b""), "empty file (0 bytes)"),
-    "garbage": (lambda t, s: _write(t, "ck.safetensors", np.random.default_rng(0).bytes(4096)),
-                "not a safetensors checkpoint"),
-    "text-file": (lambda t, s: _write(t, "ck.safetensors", b"this is not a checkpoint\n"),
-                  "not a safetensors checkpoint"),
+    "garbage": (
+        lambda t, s: _write(t, "ck.safetensors", np.random.default_rng(0).bytes(4096)),
+        "not a safetensors checkpoint",
+    ),
+    "text-file": (
+        lambda t, s: _write(t, "ck.safetensors", b"this is not a checkpoint\n"),
+        "not a safetensors checkpoint",
+    ),
     "truncated": (_truncated, "truncated or corrupt file"),
-    "header-length-huge": (lambda t, s: _write(t, "ck.safetensors", (1 << 62).to_bytes(8, "little") + b"{}"),
-                           "truncated safetensors file"),
-    "header-not-json": (lambda t, s: _write(t, "ck.safetensors", _raw_header("{this is not json")),
-                        "corrupt safetensors header"),
-    "header-bad-dtype": (lambda t, s: _write(t, "ck.safetensors", _raw_header(
-        {"w": {"dtype": "F99", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4)), "dtype 'F99'"),
-    "header-offsets-outside": (lambda t, s: _write(t, "ck.safetensors", _raw_header(
-        {"w": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}}, b"\0" * 16)), "outside the file"),
-    "header-shape-vs-bytes": (lambda t, s: _write(t, "ck.safetensors", _raw_header(
-        {"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 16]}}, b"\0" * 16)), "needs 64 bytes"),
-    "header-negative-shape": (lambda t, s: _write(t, "ck.safetensors", _raw_header(
-        {"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}})), "not a list of non-negative integers"),
-    "weights-of-another-model": (lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(model="scope_small"))),
-                                 "weights do not match model 'scope_small'"),
+    "header-length-huge": (
+        lambda t, s: _write(t, "ck.safetensors", (1 << 62).to_bytes(8, "little") + b"{}"),
+        "truncated safetensors file",
+    ),
+    "header-not-json": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_header("{this is not json")),
+        "corrupt safetensors header",
+    ),
+    "header-bad-dtype": (
+        lambda t, s: _write(
+            t, "ck.safetensors", _raw_header({"w": {"dtype": "F99", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4)
+        ),
+        "dtype 'F99'",
+    ),
+    "header-offsets-outside": (
+        lambda t, s: _write(
+            t,
+            "ck.safetensors",
+            _raw_header({"w": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}}, b"\0" * 16),
+        ),
+        "outside the file",
+    ),
+    "header-shape-vs-bytes": (
+        lambda t, s: _write(
+            t,
+            "ck.safetensors",
+            _raw_header({"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 16]}}, b"\0" * 16),
+        ),
+        "needs 64 bytes",
+    ),
+    "header-negative-shape": (
+        lambda t, s: _write(
+            t, "ck.safetensors", _raw_header({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}})
+        ),
+        "not a list of non-negative integers",
+    ),
+    "weights-of-another-model": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st(s, _info(model="scope_small"))),
+        "weights do not match model 'scope_small'",
+    ),
     "no-weights": (lambda t, s: _write(t, "ck.safetensors", _raw_st({}, _info())), "far larger than the weights"),
-    "huge-depths": (lambda t, s: _write(t, "ck.safetensors", _raw_st({}, _info(model="scope_fast",
-                                                                                 kwargs={"depths": [20000] * 5}))),
-                    "far larger than the weights"),
-    "huge-3tb-head": (lambda t, s: _write(t, "ck.safetensors", _raw_st(
-        {"image_head.0.bias": torch.zeros(4)}, _info(model="scope_fast", kwargs={"head_hidden": 2_900_000_000}))),
-                      "far larger than the weights"),
-    "huge-int-overflow": (lambda t, s: _write(t, "ck.safetensors",
-                                              _raw_st({}, _info(kwargs={"head_hidden": 10 ** 30}))),
-                          "far larger than the weights"),
+    "huge-depths": (
+        lambda t, s: _write(
+            t, "ck.safetensors", _raw_st({}, _info(model="scope_fast", kwargs={"depths": [20000] * 5}))
+        ),
+        "far larger than the weights",
+    ),
+    "huge-3tb-head": (
+        lambda t, s: _write(
+            t,
+            "ck.safetensors",
+            _raw_st(
+                {"image_head.0.bias": torch.zeros(4)}, _info(model="scope_fast", kwargs={"head_hidden": 2_900_000_000})
+            ),
+        ),
+        "far larger than the weights",
+    ),
+    "huge-int-overflow": (
+        lambda t, s: _write(t, "ck.safetensors", _raw_st({}, _info(kwargs={"head_hidden": 10**30}))),
+        "far larger than the weights",
+    ),
     "nan-weights": (_nonfinite(math.nan), "non-finite value"),
     "inf-weights": (_nonfinite(-math.inf), "non-finite value"),
     "directory": (lambda t, s: (t / "ck.safetensors").mkdir() or t / "ck.safetensors", "is a directory"),
     "pth-pickle-a-list": (lambda t, s: _with_torch_save(t, "ck.pth", [1, 2, 3]), "expected a state dict"),
     "pth-not-tensors": (lambda t, s: _with_torch_save(t, "ck.pth", {"conv.weight": 3}), "not a plain state dict"),
     "pth-garbage": (lambda t, s: _write(t, "ck.pth", b"PK\x03\x04" + b"\0" * 200), "cannot load as a torch state dict"),
-    "pth-corrupt-pickle": (lambda t, s: _write(t, "ck.pth", b"\x80\x02" + bytes(range(156, 220))),
-                           "cannot load as a torch state dict (corrupt pickle data)"),
+    "pth-corrupt-pickle": (
+        lambda t, s: _write(t, "ck.pth", b"\x80\x02" + bytes(range(156, 220))),
+        "cannot load as a torch state dict (corrupt pickle data)",
+    ),
     "pth-truncated": (lambda t, s: _write(t, "ck.pth", _torch_bytes(s)[:300]), "cannot load as a torch state dict"),
-    "pth-nan": (lambda t, s: _with_torch_save(t, "ck.pth", {k: v.float() * math.nan for k, v in s.items()}),
-                "non-finite value"),
-    "pth-far-too-small": (lambda t, s: _with_torch_save(t, "ck.pth", {"w": torch.zeros(3)}),
-                          "far larger than the weights"),
-    "pth-renamed-key": (lambda t, s: _with_torch_save(t, "ck.pth", {("x." + k if k.startswith("stem.") else k): v
-                                                                    for k, v in s.items()}),
-                        "weights do not match model 'scope_tiny'"),
+    "pth-nan": (
+        lambda t, s: _with_torch_save(t, "ck.pth", {k: v.float() * math.nan for k, v in s.items()}),
+        "non-finite value",
+    ),
+    "pth-far-too-small": (
+        lambda t, s: _with_torch_save(t, "ck.pth", {"w": torch.zeros(3)}),
+        "far larger than the weights",
+    ),
+    "pth-renamed-key": (
+        lambda t, s: _with_torch_save(
+            t, "ck.pth", {("x." + k if k.startswith("stem.") else k): v for k, v in s.items()}
+        ),
+        "weights do not match model 'scope_tiny'",
+    ),
 }
 
 # .pth cases are third-party weights: loaded with create_model(name, checkpoint=...)
@@ -259,8 +367,9 @@ def test_bad_checkpoint_through_detect_cli(case: str, tmp_path: Path, state: dic
 
 @pytest.mark.parametrize("command", ["evaluate", "calibrate"])
 @pytest.mark.parametrize("case", ["unknown-model", "kwargs-a-list", "huge-depths", "nan-weights", "garbage"])
-def test_bad_checkpoint_through_evaluate_and_calibrate(command: str, case: str, tmp_path: Path, state: dict,
-                                                       capsys) -> None:
+def test_bad_checkpoint_through_evaluate_and_calibrate(
+    command: str, case: str, tmp_path: Path, state: dict, capsys
+) -> None:
     build, fragment = CASES[case]
     path = build(tmp_path, state)
     extra = ["--no-progress"] if command == "evaluate" else ["-o", str(tmp_path / "cal.safetensors")]
@@ -284,8 +393,10 @@ def test_huge_kwargs_are_refused_before_a_large_allocation(tmp_path: Path, state
         if tensor is not None:
             allocated[current[0]] = allocated.get(current[0], 0) + tensor.numel() * tensor.element_size()
 
-    handles = [module_mod.register_module_parameter_registration_hook(count),
-               module_mod.register_module_buffer_registration_hook(count)]
+    handles = [
+        module_mod.register_module_parameter_registration_hook(count),
+        module_mod.register_module_buffer_registration_hook(count),
+    ]
     try:
         for case in ("huge-depths", "huge-3tb-head", "huge-int-overflow", "no-weights"):
             sub = tmp_path / case
@@ -306,7 +417,8 @@ def test_huge_kwargs_peak_memory_stays_small(tmp_path: Path) -> None:
     instead of a swapping machine."""
     for name, kwargs in (("depths", {"depths": [20000] * 5}), ("head", {"head_hidden": 2_900_000_000})):
         (tmp_path / f"{name}.safetensors").write_bytes(
-            st_save({}, metadata={"inpaintscope": json.dumps({"model": "scope_fast", "kwargs": kwargs})}))
+            st_save({}, metadata={"inpaintscope": json.dumps({"model": "scope_fast", "kwargs": kwargs})})
+        )
     code = textwrap.dedent("""
         import resource, sys
         import torch, inpaintscope.models as m
@@ -320,8 +432,13 @@ def test_huge_kwargs_peak_memory_stays_small(tmp_path: Path) -> None:
         print("growth_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)
     """)
     files = [str(tmp_path / "depths.safetensors"), str(tmp_path / "head.safetensors")]
-    out = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", code, *files],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("refused") == 2, out.stdout
     growth_kb = int(out.stdout.split("growth_kb")[1])
@@ -394,9 +511,16 @@ def test_torch_files_are_recognised_by_content(tmp_path: Path, state: dict) -> N
 def test_good_checkpoint_still_loads_with_kwargs_and_preprocessing(tmp_path: Path) -> None:
     torch.manual_seed(1)
     model = create_model(MODEL, depths=[1, 1, 1, 1, 1], head_hidden=8)
-    path = save_checkpoint(tmp_path / "ok.safetensors", model.state_dict(),
-                           {"model": MODEL, "kwargs": {"depths": [1, 1, 1, 1, 1], "head_hidden": 8},
-                            "preprocessing": model.preprocessing.to_dict(), "step": 3})
+    path = save_checkpoint(
+        tmp_path / "ok.safetensors",
+        model.state_dict(),
+        {
+            "model": MODEL,
+            "kwargs": {"depths": [1, 1, 1, 1, 1], "head_hidden": 8},
+            "preprocessing": model.preprocessing.to_dict(),
+            "step": 3,
+        },
+    )
     again = load_detector(path)
     x = torch.rand(1, 3, 40, 40)
     with torch.no_grad():

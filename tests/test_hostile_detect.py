@@ -6,6 +6,7 @@ damaged outputs under ``--skip-existing``, a checkpoint of NaN weights, large im
 Every case asserts: no traceback on stderr, the right exit code, and nothing lost or overwritten.
 Test names say the category: ``test_bad_input_*``, ``test_fault_*``, ``test_memory_*``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -46,6 +47,7 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def strict_records(out: Path) -> list[dict]:
     """results.jsonl parsed strictly: complete lines only, valid UTF-8, no NaN or infinity."""
+
     def refuse(token: str) -> None:
         raise AssertionError(f"non-strict JSON constant {token} in results.jsonl")
 
@@ -77,9 +79,11 @@ def sub(*args: str | bytes, cwd: Path | None = None, timeout: float = 120) -> su
 
 # ---- bad inputs ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("width,height", [(1000, 6000), (6000, 1000), (1, 1), (1, 9), (9, 1)])
-def test_bad_input_tall_wide_and_tiny_images_with_overlays(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                           width: int, height: int) -> None:
+def test_bad_input_tall_wide_and_tiny_images_with_overlays(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, width: int, height: int
+) -> None:
     img = np.full((height, width, 3), 20, np.uint8)
     img[: max(1, height // 3), : max(1, width // 3)] = 255  # a flagged region, so a box is drawn too
     src = write_png(tmp_path / "in" / "odd.png", img)
@@ -135,19 +139,28 @@ def test_bad_input_fifo_and_device_are_refused_without_hanging(ckpt: str, tmp_pa
     proc = sub("detect", str(fifo), "/dev/null", str(fifo.parent), "-o", str(out), "--model", ckpt, timeout=180)
     err = proc.stderr.decode()
     assert proc.returncode == 2 and "Traceback" not in err
-    assert error_lines(err) == [f"error: {fifo}: is a FIFO (named pipe), not a regular file; refused",
-                                "error: /dev/null: is a character device, not a regular file; refused",
-                                "error: 2 of 3 input(s) failed"]
+    assert error_lines(err) == [
+        f"error: {fifo}: is a FIFO (named pipe), not a regular file; refused",
+        "error: /dev/null: is a character device, not a regular file; refused",
+        "error: 2 of 3 input(s) failed",
+    ]
     recs = {r["file"]: r for r in strict_records(out)}
     assert recs[str(fifo)]["status"] == "error" and recs["/dev/null"]["status"] == "error"
     assert recs[str(good)]["status"] == "ok"
 
 
-@pytest.mark.parametrize("bad,words", [(np.nan, "nan or infinite"), (np.inf, "nan or infinite"),
-                                       (-np.inf, "nan or infinite"), (-0.25, "negative values")])
-def test_bad_input_float_tiffs_with_nan_inf_or_negative_values(ckpt: str, tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture, bad: float,
-                                                               words: str) -> None:
+@pytest.mark.parametrize(
+    "bad,words",
+    [
+        (np.nan, "nan or infinite"),
+        (np.inf, "nan or infinite"),
+        (-np.inf, "nan or infinite"),
+        (-0.25, "negative values"),
+    ],
+)
+def test_bad_input_float_tiffs_with_nan_inf_or_negative_values(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, bad: float, words: str
+) -> None:
     arr = np.full((24, 24), 0.5, np.float32)
     arr[5, 7] = bad
     tif = tmp_path / "in" / "float.tif"
@@ -165,8 +178,9 @@ def test_bad_input_float_tiffs_with_nan_inf_or_negative_values(ckpt: str, tmp_pa
     assert read_image(tmp_path / "in" / "fine.tif")[-1, -1].tolist() == [255, 255, 255]
 
 
-def test_bad_input_globs_say_what_happened(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_globs_say_what_happened(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     write_png(Path("same/p.png"), square_image(32))
     write_png(Path("same/q.png"), square_image(32, box=(0, 0, 5, 5)))
@@ -184,8 +198,9 @@ def test_bad_input_globs_say_what_happened(ckpt: str, tmp_path: Path, capsys: py
     assert sorted(p.name for p in Path("same").glob("*.png")) == ["p.png", "q.png"]
 
 
-def test_bad_input_user_files_are_never_overwritten(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_user_files_are_never_overwritten(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     write_png(Path("same/p.jpg"), square_image(32))  # a PNG named .jpg: explicit files run whatever the suffix
     write_png(Path("same/q.png"), square_image(32))
@@ -214,8 +229,9 @@ def test_bad_input_user_files_are_never_overwritten(ckpt: str, tmp_path: Path, c
     assert sorted(p.name for p in Path("user").iterdir()) == ["index.html", "results.csv"]
 
 
-def test_bad_input_two_inputs_with_one_output_name(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_two_inputs_with_one_output_name(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outside = write_png(tmp_path / "elsewhere" / "a.png", square_image(32))
     here = tmp_path / "cwd"
     # inside the current folder, the same relative path as the outside file's absolute one
@@ -231,9 +247,9 @@ def test_bad_input_two_inputs_with_one_output_name(ckpt: str, tmp_path: Path, ca
     assert recs[0]["input_sha256"] == hashlib.sha256(outside.read_bytes()).hexdigest()
 
 
-def test_bad_input_same_names_in_two_folders_keep_their_own_outputs(ckpt: str, tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_same_names_in_two_folders_keep_their_own_outputs(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     boxes = {"x": (0, 0, 10, 10), "y": (20, 20, 40, 40)}
     for d, box in boxes.items():
@@ -257,6 +273,7 @@ def test_bad_input_same_names_in_two_folders_keep_their_own_outputs(ckpt: str, t
 
 
 # ---- faults: the output folder, the disk, the process ----------------------------------------------
+
 
 @contextlib.contextmanager
 def tmpfs(path: Path, options: str) -> Iterator[None]:
@@ -287,10 +304,12 @@ def read_only_folder(path: Path) -> Iterator[None]:
         path.chmod(0o755)
 
 
-@pytest.mark.parametrize("case", ["file_in_the_way", "read_only", "dangling_symlink", "results_jsonl_is_a_folder",
-                                  "state_is_a_file"])
-def test_fault_unusable_output_folder_is_one_line(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                  case: str) -> None:
+@pytest.mark.parametrize(
+    "case", ["file_in_the_way", "read_only", "dangling_symlink", "results_jsonl_is_a_folder", "state_is_a_file"]
+)
+def test_fault_unusable_output_folder_is_one_line(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, case: str
+) -> None:
     src = write_png(tmp_path / "a.png", square_image(32))
     expected = {
         "file_in_the_way": "cannot create output folder {out}: {tmp}/file is a file, not a folder",
@@ -326,8 +345,9 @@ def test_fault_unusable_output_folder_is_one_line(ckpt: str, tmp_path: Path, cap
     assert not Path("/nonexistent/target").exists()  # a dangling -o is not followed and created
 
 
-def test_fault_disk_full_every_input_tried_then_resume(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fault_disk_full_every_input_tried_then_resume(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     for i in range(40):
         noise_png(Path("in") / f"n{i:02d}.png", seed=i)
@@ -370,16 +390,19 @@ def test_fault_disk_full_every_input_tried_then_resume(ckpt: str, tmp_path: Path
         assert no_temporaries(out)
 
 
-def test_fault_second_run_on_a_locked_folder_is_refused(ckpt: str, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture) -> None:
+def test_fault_second_run_on_a_locked_folder_is_refused(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     src = write_png(tmp_path / "a.png", square_image(32))
     out = tmp_path / "out"
     with OutputFolder.open(out):  # another run holds the folder
         code = run(["detect", str(src), "-o", str(out), "--model", ckpt])
         err = capsys.readouterr().err
         assert code == 2 and "Traceback" not in err
-        assert err.strip() == (f"error: output folder {out} is in use by another inpaintscope detect run "
-                               f"(pid {os.getpid()}); wait for it to finish or choose another output folder")
+        assert err.strip() == (
+            f"error: output folder {out} is in use by another inpaintscope detect run "
+            f"(pid {os.getpid()}); wait for it to finish or choose another output folder"
+        )
         assert not (out / "results.jsonl").exists()
         with pytest.raises(OutputFolderError, match="in use"):
             run_batch([], out, model=None, tile=1024, overlap=128)  # type: ignore[arg-type]
@@ -392,9 +415,15 @@ def test_fault_two_processes_on_one_output_folder_lose_nothing(ckpt: str, tmp_pa
         for i in range(6):
             noise_png(tmp_path / name / f"{name}{i}.png", seed=i)
     out = tmp_path / "out"
-    procs = {name: subprocess.Popen(cli_command("detect", str(tmp_path / name), "-o", str(out), "--model", ckpt),
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
-             for name in ("p", "q")}
+    procs = {
+        name: subprocess.Popen(
+            cli_command("detect", str(tmp_path / name), "-o", str(out), "--model", ckpt),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+        )
+        for name in ("p", "q")
+    }
     for name, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=180)
         runs[name] = (proc.returncode, stderr.decode())
@@ -415,15 +444,17 @@ def _journal_lines(out: Path) -> int:
         return 0
 
 
-def test_fault_kill_9_at_random_points_then_resume(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fault_kill_9_at_random_points_then_resume(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     for i in range(12):
         noise_png(Path("in") / f"k{i:02d}.png", size=96, seed=i)
     ref = Path("ref")
     t0 = time.perf_counter()
-    proc = subprocess.run(cli_command("detect", "in", "-o", str(ref), "--model", ckpt), env=ENV,
-                          capture_output=True, timeout=300)
+    proc = subprocess.run(
+        cli_command("detect", "in", "-o", str(ref), "--model", ckpt), env=ENV, capture_output=True, timeout=300
+    )
     duration = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr.decode()
     expected = {r["file"]: r for r in strict_records(ref)}
@@ -433,8 +464,12 @@ def test_fault_kill_9_at_random_points_then_resume(ckpt: str, tmp_path: Path, ca
     # lines (mid-batch, between or inside an image's writes)
     for round_ in range(2):
         lines_before = _journal_lines(out)
-        p = subprocess.Popen(cli_command("detect", "in", "-o", str(out), "--model", ckpt, "--skip-existing"),
-                             env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            cli_command("detect", "in", "-o", str(out), "--model", ckpt, "--skip-existing"),
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if round_ == 0:
             time.sleep(float(rng.uniform(0.5, 0.9)) * duration)
         else:
@@ -456,8 +491,9 @@ def test_fault_kill_9_at_random_points_then_resume(ckpt: str, tmp_path: Path, ca
     assert no_temporaries(out)
 
 
-def test_fault_stale_temporaries_of_a_killed_run_are_removed(ckpt: str, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture) -> None:
+def test_fault_stale_temporaries_of_a_killed_run_are_removed(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     src = write_png(tmp_path / "in" / "a.png", square_image(32))
     out = tmp_path / "out"
     assert run(["detect", str(src), "-o", str(out), "--model", ckpt]) == 0
@@ -486,8 +522,9 @@ RESUME_CASES = {
 
 
 @pytest.mark.parametrize("case", list(RESUME_CASES))
-def test_fault_skip_existing_trusts_only_what_it_can_verify(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                            case: str) -> None:
+def test_fault_skip_existing_trusts_only_what_it_can_verify(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, case: str
+) -> None:
     # BMP: its size depends on the dimensions only, so a replacement can match size and mtime
     src = tmp_path / "in" / "a.bmp"
     src.parent.mkdir()
@@ -562,8 +599,13 @@ def test_fault_nan_weights_never_reach_json(ckpt: str, tmp_path: Path, capsys: p
     with pytest.raises(ModelOutputError, match="not finite"):
         detect(img, model=NanDetector())
     src = write_png(tmp_path / "a.png", img)
-    summary = run_batch(expand_inputs([str(src)], out_dir=tmp_path / "lib"), tmp_path / "lib",
-                        model=LoadedModel(NanDetector().eval(), "nan", torch.device("cpu")), tile=1024, overlap=128)
+    summary = run_batch(
+        expand_inputs([str(src)], out_dir=tmp_path / "lib"),
+        tmp_path / "lib",
+        model=LoadedModel(NanDetector().eval(), "nan", torch.device("cpu")),
+        tile=1024,
+        overlap=128,
+    )
     [rec] = strict_records(tmp_path / "lib")
     assert summary.failed == 1 and rec["status"] == "error" and "not finite" in rec["error"] and rec["score"] is None
     # the same through the CLI with a checkpoint of NaN weights: refused at load, or per image
@@ -609,6 +651,7 @@ def test_fault_pillow_bomb_guard_stays_on_in_other_threads(tmp_path: Path) -> No
 
 # ---- memory ------------------------------------------------------------------------------------
 
+
 def test_memory_large_photo_with_overlay_is_bounded(ckpt: str, tmp_path: Path) -> None:
     """A 6000×4000 photo, overlays on, in its own process: peak RSS under the 2 GB target
     (tiled model, band-wise rendering into one canvas, no full-size float copies beyond the heatmap)."""
@@ -619,8 +662,12 @@ def test_memory_large_photo_with_overlay_is_bounded(ckpt: str, tmp_path: Path) -
     # written straight from the small array, upsampled by Pillow: the test process stays small too
     Image.fromarray(small).resize((w, h), Image.NEAREST).save(src, compress_level=1)
     out = tmp_path / "out"
-    proc = subprocess.run(cli_command("detect", str(src), "-o", str(out), "--model", ckpt, memory=True),
-                          capture_output=True, env=ENV, timeout=600)
+    proc = subprocess.run(
+        cli_command("detect", str(src), "-o", str(out), "--model", ckpt, memory=True),
+        capture_output=True,
+        env=ENV,
+        timeout=600,
+    )
     err = proc.stderr.decode()
     assert proc.returncode == 0, err
     peak_mb = int(err.split("MAXRSS_KB")[1].split()[0]) / 1024

@@ -1,4 +1,5 @@
 """IID-Net: layout vs the official state dict, Bayar constraint, attention, head, loading."""
+
 from __future__ import annotations
 
 import json
@@ -46,6 +47,7 @@ def model() -> IIDNet:
 
 
 # --------------------------------------------------------------------------- layout
+
 
 def test_registered_and_parameter_counts(model: IIDNet) -> None:
     assert "iid_net" in list_models()
@@ -113,6 +115,7 @@ def test_preprocessing_is_bgr_minus_one_one() -> None:
 
 # --------------------------------------------------------------------------- Bayar
 
+
 def _official_inplace_constraint(weight: torch.Tensor) -> None:
     """Independent re-statement of the official code's in-place Bayar rewrite (docs/references.md §1):
     a (kH, kW, out, in) view, ×1e4, zero centres, then kernels [:, :, 0, k] normalised."""
@@ -177,11 +180,11 @@ def test_bayar_mode_all_kernels_constrained() -> None:
 
 # --------------------------------------------------------------------------- attention
 
+
 def test_neighbour_count_hand_values() -> None:
     # Sample 0 column means: [1, .8, .6, .5] → largest t with mean ≥ 0.5 is 3 → T = 3.
     # Sample 1 column means: [1, .4, .2, .1] → t = 0 → T = max(0, 2) = 2.
-    v = torch.tensor([[[1.0, 0.9, 0.7, 0.6], [1.0, 0.7, 0.5, 0.4]],
-                      [[1.0, 0.5, 0.3, 0.1], [1.0, 0.3, 0.1, 0.1]]])
+    v = torch.tensor([[[1.0, 0.9, 0.7, 0.6], [1.0, 0.7, 0.5, 0.4]], [[1.0, 0.5, 0.3, 0.1], [1.0, 0.3, 0.1, 0.1]]])
     assert neighbour_count(v, t_mode="sample").tolist() == [3, 2]
     # Batch means: [1, .6, .4, .3] → t = 1 → T = 2 for both (the official, batch-dependent rule).
     assert neighbour_count(v, t_mode="batch").tolist() == [2, 2]
@@ -212,7 +215,7 @@ def _one_hot_attention(x: torch.Tensor, t_mode: str) -> torch.Tensor:
         acc = f[g].clone()
         for t in range(1, big_t):
             one_hot = torch.zeros(len(g), n, n)
-            one_hot.scatter_(2, top_i[g, :, t:t + 1], 1.0)
+            one_hot.scatter_(2, top_i[g, :, t : t + 1], 1.0)
             acc = acc + torch.bmm(one_hot, f[g])
         out[g] = acc / big_t
     return out.reshape(b, h, w, c).permute(0, 3, 1, 2)
@@ -269,6 +272,7 @@ def test_attention_on_maps_smaller_than_fifteen_positions() -> None:
 
 # --------------------------------------------------------------------------- head
 
+
 def test_median3x3_hand_values() -> None:
     x = torch.arange(16.0).view(1, 1, 4, 4)
     assert median3x3(x).view(-1).tolist() == [5.0, 6.0, 9.0, 10.0]
@@ -295,11 +299,12 @@ def test_box_smoothing_option() -> None:
 
 # --------------------------------------------------------------------------- batch behaviour
 
+
 def test_sample_t_equals_batch_t_at_batch_one_and_no_leakage(model: IIDNet) -> None:
     x = torch.randn(2, 3, 64, 64, generator=_gen(14))
     x[1] = x[1] * 0.2 + 0.5  # a clearly different second image
     with torch.no_grad():
-        alone = [model(x[i:i + 1]).mask_logits for i in range(2)]
+        alone = [model(x[i : i + 1]).mask_logits for i in range(2)]
         together = model(x).mask_logits
         model.att.t_mode = "batch"
         try:
@@ -308,7 +313,7 @@ def test_sample_t_equals_batch_t_at_batch_one_and_no_leakage(model: IIDNet) -> N
             model.att.t_mode = "sample"
     assert torch.equal(batch_t_alone, alone[0])
     for i in range(2):
-        torch.testing.assert_close(together[i:i + 1], alone[i], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(together[i : i + 1], alone[i], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (57, 71)])
@@ -346,6 +351,7 @@ def test_input_checks(model: IIDNet) -> None:
 
 # --------------------------------------------------------------------------- checkpoints
 
+
 def _random_official_state_dict(seed: int) -> dict[str, torch.Tensor]:
     gen = _gen(seed)
     sd = {}
@@ -367,7 +373,7 @@ def test_official_checkpoint_loads_strictly(tmp_path: Path) -> None:
     assert isinstance(net, IIDNet) and not net.training and net.bayar_mode == "official"
     loaded = net.state_dict()
     for key, value in sd.items():
-        assert torch.equal(loaded[key[len("module."):]], value), key
+        assert torch.equal(loaded[key[len("module.") :]], value), key
     x = torch.randn(1, 3, 48, 48, generator=_gen(18))
     with torch.no_grad():
         out = net(x).mask_logits

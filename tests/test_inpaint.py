@@ -1,4 +1,5 @@
 """Inpainters, compositing modes, TAEF2 autoencoder and post-processing."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,6 +61,7 @@ def _make(name: str, request: pytest.FixtureRequest) -> Inpainter:
 
 # --------------------------------------------------------------------------- every inpainter
 
+
 @pytest.mark.parametrize("name", INPAINTERS.names())
 def test_inpainter_contract(name: str, request: pytest.FixtureRequest) -> None:
     img, mask = _scene()
@@ -98,7 +100,7 @@ def _checker_stripes(n: int = 128) -> np.ndarray:
     yy, xx = np.mgrid[:n, :n]
     tex = np.zeros((n, n, 3), np.uint8)
     tex[..., 0] = np.where(((yy // 8) + (xx // 8)) % 2 == 0, 200, 40)  # checkerboard, period 16
-    tex[..., 1] = np.where((xx // 4) % 2 == 0, 180, 60)               # vertical stripes, period 8
+    tex[..., 1] = np.where((xx // 4) % 2 == 0, 180, 60)  # vertical stripes, period 8
     tex[..., 2] = 100
     return tex
 
@@ -163,6 +165,7 @@ def test_biharmonic_full_and_reduced_scale() -> None:
 
 # --------------------------------------------------------------------------- compositing
 
+
 def test_blend_hand_computed() -> None:
     base = np.full((1, 4, 3), 10, np.uint8)
     fill = np.full((1, 4, 3), 200, np.uint8)
@@ -194,8 +197,8 @@ class _Counting(Inpainter):
 
 def _soft_mask(h: int, w: int) -> np.ndarray:
     soft = np.zeros((h, w), np.uint8)
-    soft[14:50, 18:54] = 90    # blurred band
-    soft[20:44, 24:48] = 255   # core
+    soft[14:50, 18:54] = 90  # blurred band
+    soft[20:44, 24:48] = 255  # core
     soft[16, 30] = 1
     return soft
 
@@ -234,6 +237,7 @@ def test_composite_errors() -> None:
 
 
 # --------------------------------------------------------------------------- TAEF2
+
 
 def test_taef2_layout_and_strict_fp16_load(tmp_path) -> None:
     enc, dec = build_encoder(), build_decoder()
@@ -305,23 +309,42 @@ def test_taef2_shared_weights_psnr(shared_data) -> None:
 
 # --------------------------------------------------------------------------- post-processing
 
-@pytest.mark.parametrize("spec, expected", [
-    ("none", PostProcess()),
-    ("jpeg:90", PostProcess("jpeg", 90)),
-    ("JPG:75", PostProcess("jpeg", 75)),
-    ("webp:80", PostProcess("webp", 80)),
-    ("resize:0.5", PostProcess(resize=0.5)),
-    ("jpeg:75+resize:0.5", PostProcess("jpeg", 75, 0.5)),
-    (" resize:1.5 + webp:60 ", PostProcess("webp", 60, 1.5)),
-])
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("none", PostProcess()),
+        ("jpeg:90", PostProcess("jpeg", 90)),
+        ("JPG:75", PostProcess("jpeg", 75)),
+        ("webp:80", PostProcess("webp", 80)),
+        ("resize:0.5", PostProcess(resize=0.5)),
+        ("jpeg:75+resize:0.5", PostProcess("jpeg", 75, 0.5)),
+        (" resize:1.5 + webp:60 ", PostProcess("webp", 60, 1.5)),
+    ],
+)
 def test_parse_postprocess(spec: str, expected: PostProcess) -> None:
     p = parse_postprocess(spec)
     assert p == expected
     assert parse_postprocess(p.spec()) == p
 
 
-@pytest.mark.parametrize("spec", ["", "jpeg", "jpeg:0", "jpeg:101", "jpeg:abc", "png:9", "resize:-1",
-                                  "resize:x", "resize", "jpeg:70+webp:80", "resize:0.5+resize:2", "none+jpeg:9"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "jpeg",
+        "jpeg:0",
+        "jpeg:101",
+        "jpeg:abc",
+        "png:9",
+        "resize:-1",
+        "resize:x",
+        "resize",
+        "jpeg:70+webp:80",
+        "resize:0.5+resize:2",
+        "none+jpeg:9",
+    ],
+)
 def test_parse_postprocess_errors(spec: str) -> None:
     with pytest.raises(PostProcessSpecError):
         parse_postprocess(spec)

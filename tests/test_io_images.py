@@ -1,4 +1,5 @@
 """inpaintscope.io.read_image: every input kind and every way a file can be bad."""
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,12 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
     """A valid-looking PNG whose header claims ``width × height`` RGB pixels (10 G by default)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def test_rgb_png_path_bytes_pil_numpy_agree(tmp_path: Path) -> None:
@@ -37,8 +42,14 @@ def test_rgb_png_path_bytes_pil_numpy_agree(tmp_path: Path) -> None:
     arr = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
     data = _png_bytes(Image.fromarray(arr))
     (tmp_path / "a.png").write_bytes(data)
-    for source in (tmp_path / "a.png", str(tmp_path / "a.png"), data, bytearray(data),
-                   Image.open(io.BytesIO(data)), arr):
+    for source in (
+        tmp_path / "a.png",
+        str(tmp_path / "a.png"),
+        data,
+        bytearray(data),
+        Image.open(io.BytesIO(data)),
+        arr,
+    ):
         out = read_image(source)
         assert out.dtype == np.uint8 and out.shape == (24, 40, 3)
         np.testing.assert_array_equal(out, arr)
@@ -143,7 +154,7 @@ def test_text_file_is_not_an_image(tmp_path: Path) -> None:
 def test_corrupt_png_data(tmp_path: Path) -> None:
     good = _png_bytes(Image.fromarray(np.zeros((32, 32, 3), np.uint8)))
     i = good.index(b"IDAT") + 4
-    bad = good[:i] + bytes(b ^ 0xFF for b in good[i:i + 12]) + good[i + 12:]
+    bad = good[:i] + bytes(b ^ 0xFF for b in good[i : i + 12]) + good[i + 12 :]
     with pytest.raises(ImageReadError) as e:
         read_image(bad)
     assert "input bytes" in str(e.value) and "\n" not in str(e.value)

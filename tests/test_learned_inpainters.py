@@ -1,4 +1,5 @@
 """Learned inpainting networks, their trainer, weights files and the any-size runtime."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,12 @@ from inpaintscope.inpaint.learned.weights import load_inpaint_net, save_inpainte
 from inpaintscope.train.inpainter import InpainterTrainConfig, antiforensic_loss, train_inpainter
 
 #: the smallest useful instance of every family (fast tests)
-TINY = {"gated": {"width": 8}, "edgeconnect": {"width": 4, "blocks": 1}, "fourier": {"width": 4, "blocks": 1},
-        "safepaint": {"width": 0.0625, "blocks": 1}}
+TINY = {
+    "gated": {"width": 8},
+    "edgeconnect": {"width": 4, "blocks": 1},
+    "fourier": {"width": 4, "blocks": 1},
+    "safepaint": {"width": 0.0625, "blocks": 1},
+}
 
 
 def n_params(m: torch.nn.Module) -> int:
@@ -49,7 +54,7 @@ def test_network_contract(name: str, size: tuple[int, int]) -> None:
     h, w = h // m * m, w // m * m
     x = torch.rand(2, 3, h, w)
     hole = torch.zeros(2, 1, h, w)
-    hole[:, :, h // 4: h // 2, w // 4: 3 * w // 4] = 1
+    hole[:, :, h // 4 : h // 2, w // 4 : 3 * w // 4] = 1
     with torch.no_grad():
         out, stages = net(x, hole)
         # the network never reads what is under the hole
@@ -68,8 +73,12 @@ def test_contextual_attention_copies_features_from_outside_the_hole() -> None:
     out = contextual_attention(f, hole, softmax_scale=1e4)  # near-argmax attention
     torch.testing.assert_close(out * (1 - hole), f * (1 - hole))  # outside untouched
     # each filled 2×2 block is one of the 2×2 blocks of the known features
-    blocks = {tuple(np.round(f[0, :, y:y + 2, x:x + 2].numpy().ravel(), 5)) for y in range(0, 8, 2)
-              for x in range(0, 8, 2) if not hole[0, 0, y, x]}
+    blocks = {
+        tuple(np.round(f[0, :, y : y + 2, x : x + 2].numpy().ravel(), 5))
+        for y in range(0, 8, 2)
+        for x in range(0, 8, 2)
+        if not hole[0, 0, y, x]
+    }
     assert tuple(np.round(out[0, :, 2:4, 2:4].numpy().ravel(), 5)) in blocks
     everything = torch.ones(1, 1, 8, 8)
     torch.testing.assert_close(contextual_attention(f, everything), f)  # no key: unchanged
@@ -118,6 +127,7 @@ def test_antiforensic_term_is_differentiable_through_the_default_detector() -> N
 
 # ---------------------------------------------------------------------------- training runs
 
+
 @pytest.fixture(scope="module")
 def photo_root(tmp_path_factory: pytest.TempPathFactory):
     """Synthetic textured photos and a split file (no third-party data needed)."""
@@ -126,8 +136,10 @@ def photo_root(tmp_path_factory: pytest.TempPathFactory):
     lines = []
     for i in range(8):
         yy, xx = np.mgrid[0:96, 0:96]
-        base = np.stack([np.sin(xx / (3 + i) + i) * 60 + 120, np.cos(yy / (4 + i)) * 50 + 110,
-                         np.sin((xx + yy) / 7.0) * 40 + 100], -1)
+        base = np.stack(
+            [np.sin(xx / (3 + i) + i) * 60 + 120, np.cos(yy / (4 + i)) * 50 + 110, np.sin((xx + yy) / 7.0) * 40 + 100],
+            -1,
+        )
         img = np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
         Image.fromarray(img).save(root / f"p{i}.png")
         lines.append(f"p{i}.png {'val' if i >= 6 else 'train'}")
@@ -136,10 +148,27 @@ def photo_root(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _config(name: str, root, out, **kw) -> InpainterTrainConfig:
-    base = dict(net=name, net_kwargs=TINY[name], photos=str(root), split_file=str(root / "split.txt"), crop=32,
-                batch_size=4, lr=2e-3, lr_d=2e-4, max_steps=40, log_every=5, val_every=20, checkpoint_every=10,
-                val_images=2, val_size=32, adv_start=25, threads=1, out=str(out), seed=1,
-                discriminator_width=0.125)
+    base = dict(
+        net=name,
+        net_kwargs=TINY[name],
+        photos=str(root),
+        split_file=str(root / "split.txt"),
+        crop=32,
+        batch_size=4,
+        lr=2e-3,
+        lr_d=2e-4,
+        max_steps=40,
+        log_every=5,
+        val_every=20,
+        checkpoint_every=10,
+        val_images=2,
+        val_size=32,
+        adv_start=25,
+        threads=1,
+        out=str(out),
+        seed=1,
+        discriminator_width=0.125,
+    )
     if name == "gated":
         base.update(discriminator="deepfill", adv_loss="hinge", adv_target="composite", lr=5e-3)
     if name == "safepaint":
@@ -205,14 +234,22 @@ def test_vgg_losses_run_with_a_user_given_weight_file(photo_root, tmp_path) -> N
     torch.manual_seed(0)
     weights = {f"features.{k}": v for k, v in vgg19_features().state_dict().items()}
     save_file(weights, str(tmp_path / "vgg19.safetensors"))
-    cfg = _config("edgeconnect", photo_root, tmp_path / "v", max_steps=2, val_every=2, checkpoint_every=2,
-                  vgg19=str(tmp_path / "vgg19.safetensors"))
+    cfg = _config(
+        "edgeconnect",
+        photo_root,
+        tmp_path / "v",
+        max_steps=2,
+        val_every=2,
+        checkpoint_every=2,
+        vgg19=str(tmp_path / "vgg19.safetensors"),
+    )
     out = train_inpainter(cfg, progress=False)
     logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(h.get("perceptual", 0)) for h in logs)
 
 
 # ---------------------------------------------------------------------------- weights and runtime
+
 
 def _tiny_weights(tmp_path, name: str = "edgeconnect"):
     torch.manual_seed(0)
@@ -226,7 +263,7 @@ def test_runtime_fills_any_size_and_never_touches_known_pixels(tmp_path) -> None
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (70, 91, 3), dtype=np.uint8)
     mask = np.zeros((70, 91), bool)
-    mask[5:15, 4:30] = True   # two groups far apart, one large enough to be downscaled
+    mask[5:15, 4:30] = True  # two groups far apart, one large enough to be downscaled
     mask[50:66, 60:88] = True
     out = inp.inpaint(img, mask, rng=rng)
     np.testing.assert_array_equal(out[~mask], img[~mask])

@@ -1,4 +1,5 @@
 """Mask generators: the contract every registered kind must meet, and each kind's own behaviour."""
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,10 @@ class StubRng:
 
 # --- fixtures: a synthetic YOLO layout and a synthetic mask folder ---------------------------
 
-SQUARE = "3 0.2 0.2 0.7 0.2 0.7 0.7 0.2 0.7"             # 0.25 of the image
-TRIANGLE = "7 0.05 0.9 0.6 0.9 0.05 0.3"                 # 0.5·0.55·0.6 = 0.165
-TINY = "3 0.9 0.9 0.95 0.9 0.95 0.95 0.9 0.95"           # 0.0025: below every default range
-BOX = "1 0.5 0.5 0.3 0.4"                                 # YOLO box cx cy w h: 0.12
+SQUARE = "3 0.2 0.2 0.7 0.2 0.7 0.7 0.2 0.7"  # 0.25 of the image
+TRIANGLE = "7 0.05 0.9 0.6 0.9 0.05 0.3"  # 0.5·0.55·0.6 = 0.165
+TINY = "3 0.9 0.9 0.95 0.9 0.95 0.95 0.9 0.95"  # 0.0025: below every default range
+BOX = "1 0.5 0.5 0.3 0.4"  # YOLO box cx cy w h: 0.12
 
 
 @pytest.fixture()
@@ -67,13 +68,13 @@ def mask_dir(tmp_path: Path) -> Path:
 
     a = np.zeros((64, 64), bool)
     a[8:48, 8:24] = True
-    a[32:48, 8:56] = True                      # an L: (40·16 + 16·32) / 4096 = 0.28125
+    a[32:48, 8:56] = True  # an L: (40·16 + 16·32) / 4096 = 0.28125
     b = np.zeros((64, 64), bool)
-    b[4:44, 10:40] = True                      # off-centre block: 1200 / 4096 = 0.293
+    b[4:44, 10:40] = True  # off-centre block: 1200 / 4096 = 0.293
     c = np.zeros((64, 64), bool)
-    c[10:58, 0:40] = True                      # 1920 / 4096 = 0.469, stored as RGB (red = hole)
+    c[10:58, 0:40] = True  # 1920 / 4096 = 0.469, stored as RGB (red = hole)
     e = np.zeros((64, 64), bool)
-    e[40:60, 30:52] = True                     # 440 / 4096 = 0.107, in a subfolder
+    e[40:60, 30:52] = True  # 440 / 4096 = 0.107, in a subfolder
     save("a.png", a)
     save("b.png", b)
     save("c.png", c, rgb=True)
@@ -104,6 +105,7 @@ def test_all_kinds_registered() -> None:
 
 # --- the contract, for every registered kind ------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", MASKS.names())
 def test_contract_and_ground_truth(kind: str, options: dict[str, dict[str, Any]]) -> None:
     for seed in range(3):
@@ -113,8 +115,8 @@ def test_contract_and_ground_truth(kind: str, options: dict[str, dict[str, Any]]
         assert m.hole.any() and not m.hole.all()
         core, anyp, soft = (ground_truth(m.soft, mode) for mode in ("core", "any", "soft"))
         assert core.any() and not anyp.all()
-        assert not (core & ~anyp).any()                      # core ⊂ any
-        assert not (m.hole & ~anyp).any()                    # the blur never shrinks the support
+        assert not (core & ~anyp).any()  # core ⊂ any
+        assert not (m.hole & ~anyp).any()  # the blur never shrinks the support
         assert soft.dtype == np.float32 and soft.min() >= 0.0 and soft.max() <= 1.0
         np.testing.assert_array_equal(soft == 1.0, core)
         np.testing.assert_array_equal(soft > 0.0, anyp)
@@ -149,6 +151,7 @@ def test_bad_area_range_is_a_user_error(fn: Any) -> None:
 
 
 # --- rectangle: the Bochum report's generator ------------------------------------------------
+
 
 def test_rectangle_hand_computed() -> None:
     # (H, W) = (256, 512): minsize 64 across, 32 down.
@@ -196,6 +199,7 @@ def test_rectangle_unreachable_area_fails_fast() -> None:
 
 # --- strokes and shapes ----------------------------------------------------------------------
 
+
 def test_default_brush_is_thick_enough_for_a_core() -> None:
     assert default_brush((512, 512)) == (20, 46)
     assert default_brush((64, 80)) == (20, 24)
@@ -227,6 +231,7 @@ def test_shapes_kinds_option() -> None:
 
 
 # --- objects ---------------------------------------------------------------------------------
+
 
 def test_read_labels_and_rasterize_hand_computed(yolo_tree: tuple[Path, Path]) -> None:
     polys = read_labels(yolo_tree[1])
@@ -301,11 +306,12 @@ def test_find_label_file(yolo_tree: tuple[Path, Path], tmp_path: Path) -> None:
     image, label = yolo_tree
     assert find_label_file(image) == label
     assert find_label_file(str(image)) == label
-    assert find_label_file(image.with_name("other.jpg")) is None   # no label written for it
+    assert find_label_file(image.with_name("other.jpg")) is None  # no label written for it
     assert find_label_file(tmp_path / "photos" / "img.jpg") is None  # not a YOLO layout
 
 
 # --- folder ----------------------------------------------------------------------------------
+
 
 def test_folder_index_and_rebuild_from_params(mask_dir: Path) -> None:
     names, fractions = mask_index(mask_dir)
@@ -331,8 +337,9 @@ def test_folder_area_filter_and_invert(mask_dir: Path) -> None:
     for seed in range(6):
         _, params = folder(SHAPE, rng=np.random.default_rng(seed), directory=mask_dir, area=(0.05, 0.15))
         assert params["file"] == "sub/e.png"  # the only file with 5–15 % hole
-    hole, params = folder((64, 64), rng=np.random.default_rng(0), directory=mask_dir, augment=False,
-                          invert=True, area=(0.5, 0.95))
+    hole, params = folder(
+        (64, 64), rng=np.random.default_rng(0), directory=mask_dir, augment=False, invert=True, area=(0.5, 0.95)
+    )
     src = np.asarray(Image.open(mask_dir / params["file"]).convert("RGB"))[..., 0] > 127
     np.testing.assert_array_equal(hole, ~src)
 
@@ -362,6 +369,7 @@ def test_folder_index_refreshes_when_files_are_added(mask_dir: Path) -> None:
 
 
 # --- real data (skipped when ../shared/data is absent) ---------------------------------------
+
 
 @pytest.mark.shared_data
 def test_real_coco_labels_and_irregular_masks(shared_data: Path) -> None:

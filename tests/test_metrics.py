@@ -1,4 +1,5 @@
 """Each named metric against numbers worked out by hand, and against scikit-learn."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,14 +21,10 @@ from inpaintscope.evaluate.metrics import (
 
 # A 4×4 prediction and GT. At prob >= 0.5 the prediction is the top-left 2×2 plus (3,0);
 # the GT is the top-left 2×2 plus (2,0): TP = 4, FP = 1 at (3,0), FN = 1 at (2,0).
-PROB = np.array([[0.90, 0.80, 0.20, 0.10],
-                 [0.70, 0.60, 0.40, 0.10],
-                 [0.30, 0.20, 0.10, 0.00],
-                 [0.55, 0.10, 0.00, 0.00]])
-GT = np.array([[1, 1, 0, 0],
-               [1, 1, 0, 0],
-               [1, 0, 0, 0],
-               [0, 0, 0, 0]], dtype=bool)
+PROB = np.array(
+    [[0.90, 0.80, 0.20, 0.10], [0.70, 0.60, 0.40, 0.10], [0.30, 0.20, 0.10, 0.00], [0.55, 0.10, 0.00, 0.00]]
+)
+GT = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=bool)
 
 
 def test_hand_computed_4x4():
@@ -72,7 +69,7 @@ def test_against_sklearn_random_maps():
     for _ in range(5):
         gt = np.zeros((32, 32), bool)
         y, x = rng.integers(0, 20, size=2)
-        gt[y:y + 10, x:x + 8] = True
+        gt[y : y + 10, x : x + 8] = True
         prob = np.clip(rng.normal(0.35, 0.2, gt.shape) + 0.3 * gt, 0, 1)
         pred = (prob > 0.5).ravel()
         assert f1_at(prob, gt) == pytest.approx(sk.f1_score(gt.ravel(), pred))
@@ -122,8 +119,8 @@ def test_report_iou_matches_sklearn_jaccard_per_batch():
     probs = [rng.random((8, 8)) for _ in range(11)]
     expected = []
     for s in range(0, 11, 8):  # the Bochum report: jaccard_score over all pixels of each batch of 8
-        g = np.concatenate([x.ravel() for x in gts[s:s + 8]])
-        p = np.concatenate([x.ravel() > 0.5 for x in probs[s:s + 8]])
+        g = np.concatenate([x.ravel() for x in gts[s : s + 8]])
+        p = np.concatenate([x.ravel() > 0.5 for x in probs[s : s + 8]])
         expected.append(sk.jaccard_score(g, p, zero_division=0))
     assert report_iou([confusion(p, g) for p, g in zip(probs, gts)]) == pytest.approx(np.mean(expected))
 

@@ -4,6 +4,7 @@ FCN-ResNet50 and SCOPE implementations.
 The 40–85 M-parameter models are slow on a 2-core CPU, so each model is built once per module
 (``_model``) and inputs are 64 px; the heaviest forward+backward runs once per model.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,10 @@ from inpaintscope.models.scope import bayar_constrain, highpass_kernels
 MODEL_NAMES = list_models()
 OURS = {"nix_net_40", "nix_net_60", "nix_net_85", "fcn_resnet50", "scope_tiny", "scope_small", "scope_fast"}
 EXACT_PARAMETERS = {  # the Bochum report's counts for its NIX-Net variants and FCN-ResNet50 (no aux head)
-    "nix_net_40": 39_442_053, "nix_net_60": 60_046_853, "nix_net_85": 85_226_501, "fcn_resnet50": 32_946_753,
+    "nix_net_40": 39_442_053,
+    "nix_net_60": 60_046_853,
+    "nix_net_85": 85_226_501,
+    "fcn_resnet50": 32_946_753,
 }
 
 
@@ -80,6 +84,7 @@ def entry(request) -> Entry:
 
 
 # ---- contract, every registered model ----------------------------------------------------------
+
 
 def test_zoo_registers_our_models():
     assert set(MODEL_NAMES) >= OURS
@@ -141,14 +146,14 @@ def test_backward_gives_finite_grads(entry):
 def test_eval_batch_independent_and_deterministic(entry):
     model = entry.model
     with torch.no_grad():
-        alone = [model(entry.x[i:i + 1]) for i in range(2)]
+        alone = [model(entry.x[i : i + 1]) for i in range(2)]
         again = model(entry.x[:1])
     torch.testing.assert_close(again.mask_logits, alone[0].mask_logits, rtol=0, atol=0)
     both = entry.ref
     for i in range(2):
-        torch.testing.assert_close(alone[i].mask_logits, both.mask_logits[i:i + 1], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(alone[i].mask_logits, both.mask_logits[i : i + 1], rtol=1e-4, atol=1e-4)
         if both.image_logit is not None:
-            torch.testing.assert_close(alone[i].image_logit, both.image_logit[i:i + 1], rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(alone[i].image_logit, both.image_logit[i : i + 1], rtol=1e-4, atol=1e-4)
     # the two images really are different, so the equalities above are not vacuous
     assert not torch.allclose(both.mask_logits[0], both.mask_logits[1])
 
@@ -176,8 +181,9 @@ def test_base_class_checks_input_and_predict_pads_any_size(entry):
     x01 = _pair(13, 37)[1:]
     m, low = int(model.size_multiple), int(model.min_size)
     up = lambda n: m * math.ceil(max(n, low) / m)  # noqa: E731
-    by_hand = torch.from_numpy(np.pad(x01.numpy(), ((0, 0), (0, 0), (0, up(13) - 13), (0, up(37) - 37)),
-                                      mode="reflect"))
+    by_hand = torch.from_numpy(
+        np.pad(x01.numpy(), ((0, 0), (0, 0), (0, up(13) - 13), (0, up(37) - 37)), mode="reflect")
+    )
     with torch.no_grad():
         out = model.predict(x01)
         ref = model(model.preprocess(by_hand))
@@ -189,8 +195,11 @@ def test_base_class_checks_input_and_predict_pads_any_size(entry):
 
 def test_checkpoint_round_trip(entry, tmp_path):
     model = entry.model
-    path = save_checkpoint(tmp_path / f"{entry.name}.safetensors", model.state_dict(),
-                           {"model": entry.name, "kwargs": {}, "preprocessing": model.preprocessing.to_dict()})
+    path = save_checkpoint(
+        tmp_path / f"{entry.name}.safetensors",
+        model.state_dict(),
+        {"model": entry.name, "kwargs": {}, "preprocessing": model.preprocessing.to_dict()},
+    )
     loaded = load_detector(path)  # a freshly (differently) initialised model, then our weights
     assert type(loaded) is type(model) and not loaded.training
     with torch.no_grad():
@@ -203,6 +212,7 @@ def test_checkpoint_round_trip(entry, tmp_path):
 # ---- model-specific ------------------------------------------------------------------------------
 
 # ---- NIX-Net --------------------------------------------------------------------------------------
+
 
 def test_srm_kernels_match_spec():
     w = srm_kernels()
@@ -262,6 +272,7 @@ def test_nix_rejects_sizes_not_divisible_by_8():
 
 # ---- FCN-ResNet50 -----------------------------------------------------------------------------------
 
+
 def test_fcn_is_dilated_with_output_stride_8_and_torchvision_names():
     model = create_model("fcn_resnet50")
     bb = model.backbone
@@ -271,8 +282,14 @@ def test_fcn_is_dilated_with_output_stride_8_and_torchvision_names():
         c3, c4 = bb(torch.rand(1, 3, 64, 48))
     assert c3.shape == (1, 1024, 8, 6) and c4.shape == (1, 2048, 8, 6)
     keys = set(model.state_dict())
-    for k in ("backbone.conv1.weight", "backbone.layer1.0.conv1.weight", "backbone.layer3.0.downsample.0.weight",
-              "classifier.0.weight", "classifier.1.running_var", "classifier.4.bias"):
+    for k in (
+        "backbone.conv1.weight",
+        "backbone.layer1.0.conv1.weight",
+        "backbone.layer3.0.downsample.0.weight",
+        "classifier.0.weight",
+        "classifier.1.running_var",
+        "classifier.4.bias",
+    ):
         assert k in keys
     assert model.classifier[4].out_channels == 1 and model.classifier[3].p == 0.1
 
@@ -301,13 +318,16 @@ def test_fcn_imagenet_norm_flag_survives_a_checkpoint(tmp_path):
     assert float(y[0, 0, 0, 0]) == pytest.approx((0.5 - 0.485) / 0.229)
     assert float(y[0, 2, 1, 1]) == pytest.approx((0.5 - 0.406) / 0.225)
     assert create_model("fcn_resnet50").preprocessing.mean == (0.0, 0.0, 0.0)  # flag is per instance
-    path = save_checkpoint(tmp_path / "fcn.safetensors", model.state_dict(),
-                           {"model": "fcn_resnet50", "kwargs": {"imagenet_norm": True},
-                            "preprocessing": model.preprocessing.to_dict()})
+    path = save_checkpoint(
+        tmp_path / "fcn.safetensors",
+        model.state_dict(),
+        {"model": "fcn_resnet50", "kwargs": {"imagenet_norm": True}, "preprocessing": model.preprocessing.to_dict()},
+    )
     assert load_detector(path).preprocessing == model.preprocessing
 
 
 # ---- SCOPE -------------------------------------------------------------------------------------------
+
 
 def test_bayar_constraint_is_a_pure_projection():
     w = torch.randn(4, 3, 5, 5, dtype=torch.float64)
@@ -377,11 +397,11 @@ def _noise_trace_batch(rng: np.random.Generator, n: int, s: int) -> tuple[torch.
         img = F.interpolate(grid, size=(s, s), mode="bilinear", align_corners=False)[0].numpy()
         img = img + rng.normal(0, 3, (3, s, s))
         padded = np.pad(img, ((0, 0), (1, 1), (1, 1)), mode="edge")
-        blur = sum(padded[:, 1 + dy:s + 1 + dy, 1 + dx:s + 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9
+        blur = sum(padded[:, 1 + dy : s + 1 + dy, 1 + dx : s + 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9
         h, w = rng.integers(s // 4, s // 2 + 1, 2)
         y, x = rng.integers(0, s - h), rng.integers(0, s - w)
-        img[:, y:y + h, x:x + w] = blur[:, y:y + h, x:x + w]
-        masks[i, 0, y:y + h, x:x + w] = 1
+        img[:, y : y + h, x : x + w] = blur[:, y : y + h, x : x + w]
+        masks[i, 0, y : y + h, x : x + w] = 1
         images[i] = np.clip(np.round(img), 0, 255) / 255
     return torch.from_numpy(images), torch.from_numpy(masks)
 

@@ -1,5 +1,6 @@
 """One scoring path: the rules of inpaintscope.scoring by hand, and ``evaluate`` scoring exactly the
 mask and image score ``detect`` reports for the same image and model, tiled or not."""
+
 from __future__ import annotations
 
 import math
@@ -17,6 +18,7 @@ from inpaintscope.scoring import FALLBACK_PERCENTILE, THRESHOLD, image_score, in
 from test_detect_support import TinyDetector
 
 # ---- the rules ------------------------------------------------------------------------------------
+
 
 def test_decision_rule_is_inclusive_for_pixels_and_images():
     assert THRESHOLD == 0.5
@@ -54,6 +56,7 @@ def test_score_outputs_heatmap_mask_and_in_place():
 
 # ---- evaluate == detect -----------------------------------------------------------------------------
 
+
 class _Images(Dataset):
     """Contract items made from uint8 photos the way the dataset readers make them."""
 
@@ -65,8 +68,12 @@ class _Images(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         image = torch.from_numpy(self.images[i].transpose(2, 0, 1).copy()).float().div_(255.0)
-        return {"image": image, "mask": torch.from_numpy(self.gts[i].astype(np.float32))[None],
-                "label": torch.tensor(1), "meta": {"id": str(i)}}
+        return {
+            "image": image,
+            "mask": torch.from_numpy(self.gts[i].astype(np.float32))[None],
+            "label": torch.tensor(1),
+            "meta": {"id": str(i)},
+        }
 
 
 def _photos() -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -75,7 +82,7 @@ def _photos() -> tuple[list[np.ndarray], list[np.ndarray]]:
     for h, w in ((48, 60), (150, 200), (150, 200)):  # one tile; 3×4 tiles of 64 (twice: a batch of two)
         img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         gt = np.zeros((h, w), bool)
-        gt[h // 4: h // 2, w // 3: w // 2] = True
+        gt[h // 4 : h // 2, w // 3 : w // 2] = True
         img[gt] = img[gt] // 4 + 150  # a flatter, brighter patch: something for the model to react to
         images.append(img)
         gts.append(gt)

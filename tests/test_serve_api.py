@@ -1,6 +1,7 @@
 """HTTP API of ``inpaintscope serve`` through Starlette's TestClient, with a detector whose
 answer is known exactly (tests/_serve_helpers.py): every status code the server gives, the
 record's values, the limits, the worker pool and the per-request temp folders."""
+
 from __future__ import annotations
 
 import json
@@ -116,8 +117,9 @@ def test_clean_image_has_no_regions(client):
     assert set(rec["images"]) == {"mask"} and not decode_data_url(rec["images"]["mask"]).any()
 
 
-@pytest.mark.parametrize("fmt, kw", [("JPEG", {"quality": 95}), ("WEBP", {"lossless": True}), ("TIFF", {}),
-                                      ("BMP", {}), ("GIF", {})])
+@pytest.mark.parametrize(
+    "fmt, kw", [("JPEG", {"quality": 95}), ("WEBP", {"lossless": True}), ("TIFF", {}), ("BMP", {}), ("GIF", {})]
+)
 def test_every_sniffed_format_is_analysed(client, fmt, kw):
     rec = client.post("/v1/detect?images=none", content=encode(ramp_image(), fmt, **kw)).json()
     assert (rec["width"], rec["height"]) == (WIDTH, HEIGHT)
@@ -132,14 +134,19 @@ def test_image_picture_and_bad_images_param(client):
     assert r.status_code == 422 and r.json()["error"].startswith("threshold:")
 
 
-@pytest.mark.parametrize("body, filename", [
-    (b"just some text, not an image at all", "photo.png"),
-    (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "drawing.svg"),
-    (b"%PDF-1.7\n1 0 obj", "scan.jpg"),
-])
+@pytest.mark.parametrize(
+    "body, filename",
+    [
+        (b"just some text, not an image at all", "photo.png"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "drawing.svg"),
+        (b"%PDF-1.7\n1 0 obj", "scan.jpg"),
+    ],
+)
 def test_not_an_image_is_415_whatever_it_is_called(client, body, filename):
-    for r in (client.post("/v1/detect", files={"file": (filename, body, "image/png")}),
-              client.post("/v1/detect", content=body, headers={"content-type": "image/jpeg"})):
+    for r in (
+        client.post("/v1/detect", files={"file": (filename, body, "image/png")}),
+        client.post("/v1/detect", content=body, headers={"content-type": "image/jpeg"}),
+    ):
         assert r.status_code == 415
         assert r.json()["code"] == "unsupported_media_type" and "not an image" in r.json()["error"]
 
@@ -193,8 +200,10 @@ def test_full_pool_answers_503_with_retry_after(tmp_path, queue):
     with make_client(tmp_path, detector, workers=1, queue=queue) as c:
         detector.gate = gate  # after the warm-up: from now on a forward pass waits for the gate
         results: list = []
-        blocked = [threading.Thread(target=lambda: results.append(c.post("/v1/detect?images=none", content=PNG)))
-                   for _ in range(1 + queue)]
+        blocked = [
+            threading.Thread(target=lambda: results.append(c.post("/v1/detect?images=none", content=PNG)))
+            for _ in range(1 + queue)
+        ]
         try:
             blocked[0].start()
             assert detector.entered.wait(30), "the first request never reached the worker"
@@ -204,8 +213,13 @@ def test_full_pool_answers_503_with_retry_after(tmp_path, queue):
                 if c.get("/healthz").json()["pool"]["waiting"] == queue:
                     break
                 threading.Event().wait(0.01)
-            assert c.get("/healthz").json()["pool"] == {"workers": 1, "queue": queue, "running": 1,
-                                                         "waiting": queue, "served": 0}
+            assert c.get("/healthz").json()["pool"] == {
+                "workers": 1,
+                "queue": queue,
+                "running": 1,
+                "waiting": queue,
+                "served": 0,
+            }
             r = c.post("/v1/detect", content=PNG)
             assert r.status_code == 503
             assert r.json()["code"] == "busy" and "retry in" in r.json()["error"]
@@ -262,8 +276,14 @@ def test_404_405_health_models(client):
     assert health["status"] == "ok" and health["model"] == "RampDetector"
     assert health["limits"] == ServeLimits().to_dict()
     models = client.get("/v1/models").json()
-    assert models["models"] == [{"id": "RampDetector", "architecture": "RampDetector", "device": "cpu",
-                                 "thresholds": {"pixel": 0.5, "image": 0.5}}]
+    assert models["models"] == [
+        {
+            "id": "RampDetector",
+            "architecture": "RampDetector",
+            "device": "cpu",
+            "thresholds": {"pixel": 0.5, "image": 0.5},
+        }
+    ]
     assert "default" in models["shipped"]
 
 

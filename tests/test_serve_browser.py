@@ -2,6 +2,7 @@
 result, overlay, region list and hover, the in-browser threshold and opacity sliders, drag and
 drop, an error message, and no request leaving the server. A screenshot is kept in
 tests/artifacts/serve_page.png (git-ignored; the path is printed)."""
+
 from __future__ import annotations
 
 import base64
@@ -29,13 +30,25 @@ from _serve_helpers import (  # noqa: E402
 from inpaintscope.serve import create_app  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-LAUNCH_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAUNCH_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium_path() -> str | None:
-    for candidate in (os.environ.get("INPAINTSCOPE_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("INPAINTSCOPE_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and Path(candidate).is_file():
             return candidate
     return None
@@ -50,8 +63,8 @@ def browser(tmp_path_factory):
     with sync_api.sync_playwright() as pw:
         # a persistent context is the way to give Chromium a fresh --user-data-dir
         context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=exe, headless=True, args=LAUNCH_FLAGS,
-            viewport={"width": 1280, "height": 900})
+            str(profile), executable_path=exe, headless=True, args=LAUNCH_FLAGS, viewport={"width": 1280, "height": 900}
+        )
         try:
             yield context
         finally:
@@ -74,14 +87,16 @@ def expected_marked(cut: int) -> int:
 def pixel(page, canvas: str, x: int, y: int) -> list[int]:
     return page.evaluate(
         "([id, x, y]) => Array.from(document.getElementById(id).getContext('2d').getImageData(x, y, 1, 1).data)",
-        [canvas, x, y])
+        [canvas, x, y],
+    )
 
 
 def test_page_analyses_an_upload_and_rethresholds_in_the_browser(browser, server, tmp_path):
     page = browser.new_page()
     outside: list[str] = []
-    page.on("request", lambda req: outside.append(req.url)
-            if not req.url.startswith((server, "data:", "blob:")) else None)
+    page.on(
+        "request", lambda req: outside.append(req.url) if not req.url.startswith((server, "data:", "blob:")) else None
+    )
     # the page runs under its real Content-Security-Policy (no bypass): it must not break it
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)

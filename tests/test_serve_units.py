@@ -1,6 +1,7 @@
 """Pieces of ``inpaintscope serve`` that need no server: format sniffing, client file names,
 the ``images=`` parameter, the limits and the worker pool's admission. Also the command
 line: the one-line hint without the extra, and a real ``inpaintscope serve`` process."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,15 +29,26 @@ def _encoded(fmt: str, **kw) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("fmt, name", [("JPEG", "JPEG"), ("PNG", "PNG"), ("GIF", "GIF"), ("WEBP", "WebP"),
-                                        ("TIFF", "TIFF"), ("BMP", "BMP")])
+@pytest.mark.parametrize(
+    "fmt, name", [("JPEG", "JPEG"), ("PNG", "PNG"), ("GIF", "GIF"), ("WEBP", "WebP"), ("TIFF", "TIFF"), ("BMP", "BMP")]
+)
 def test_sniff_recognises_what_pillow_writes(fmt, name):
     assert sniff_format(_encoded(fmt)[:16]) == name
 
 
-@pytest.mark.parametrize("head", [b"", b"\xff\xd8", b"hello world, text", b"<svg xmlns=", b"%PDF-1.7",
-                                  b"RIFF\x00\x00\x00\x00WAVEfmt ", b"\x00\x00\x00\x18ftypmp42",
-                                  b"PK\x03\x04zipfile"])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"",
+        b"\xff\xd8",
+        b"hello world, text",
+        b"<svg xmlns=",
+        b"%PDF-1.7",
+        b"RIFF\x00\x00\x00\x00WAVEfmt ",
+        b"\x00\x00\x00\x18ftypmp42",
+        b"PK\x03\x04zipfile",
+    ],
+)
 def test_sniff_refuses_non_images(head):
     assert sniff_format(head) is None
 
@@ -46,10 +58,18 @@ def test_sniff_heic_brands():
     assert sniff_format(b"\x00\x00\x00\x18ftypmif1\x00\x00") == "HEIC"
 
 
-@pytest.mark.parametrize("raw, shown", [
-    ("../../etc/passwd", "passwd"), ("C:\\Users\\me\\photo 1.jpg", "photo 1.jpg"), ("", "upload"), (None, "upload"),
-    ("a<script>.png", "a_script_.png"), ("..", "upload"), ("x" * 300 + ".png", "x" * 200),
-])
+@pytest.mark.parametrize(
+    "raw, shown",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\me\\photo 1.jpg", "photo 1.jpg"),
+        ("", "upload"),
+        (None, "upload"),
+        ("a<script>.png", "a_script_.png"),
+        ("..", "upload"),
+        ("x" * 300 + ".png", "x" * 200),
+    ],
+)
 def test_display_name_keeps_only_a_safe_base_name(raw, shown):
     assert display_name(raw) == shown
 
@@ -62,8 +82,9 @@ def test_parse_pictures():
         parse_pictures("mask,thumb")
 
 
-@pytest.mark.parametrize("field, value", [("max_bytes", 0), ("max_pixels", -1), ("workers", 0), ("queue", -1),
-                                          ("workers", 1.5)])
+@pytest.mark.parametrize(
+    "field, value", [("max_bytes", 0), ("max_pixels", -1), ("workers", 0), ("queue", -1), ("workers", 1.5)]
+)
 def test_limits_refuse_nonsense(field, value):
     with pytest.raises(ValueError, match=field):
         ServeLimits(**{field: value})
@@ -131,6 +152,7 @@ def test_retry_after_follows_recent_service_times():
 
 # ---- command line ----------------------------------------------------------------------------
 
+
 def test_serve_without_the_extra_prints_one_line(monkeypatch, capsys):
     from inpaintscope.cli.main import main
 
@@ -157,8 +179,14 @@ def test_serve_command_runs_the_shipped_model_on_loopback(tmp_path):
     pytest.importorskip("fastapi", reason="the serve extra is not installed")
     pytest.importorskip("uvicorn", reason="the serve extra is not installed")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "inpaintscope.cli.main", "serve", "--port", "0", "--queue", "2"],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inpaintscope.cli.main", "serve", "--port", "0", "--queue", "2"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     try:
         line = ""
         deadline = time.monotonic() + 120

@@ -1,4 +1,5 @@
 """``inpaintscope train`` (and train → evaluate) through click's CliRunner."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,24 @@ def run(*args: str):
 def test_cli_train_config_set_and_options_then_resume(tmp_path, tiny_detector):
     (tmp_path / "c.yaml").write_text(f"model: {tiny_detector}\nloss: focal\nlr: 0.5\nbatch_size: 8\n")
     out = tmp_path / "run"
-    result = run("train", "--config", str(tmp_path / "c.yaml"), "--set", "lr=0.01", "--set", "loss=bce",
-                 "--data", "synthetic:16x32", "--epochs", "1", "--batch-size", "4", "--out", str(out), "--no-progress")
+    result = run(
+        "train",
+        "--config",
+        str(tmp_path / "c.yaml"),
+        "--set",
+        "lr=0.01",
+        "--set",
+        "loss=bce",
+        "--data",
+        "synthetic:16x32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
     assert "best epoch 1" in result.output and "validation: loss" in result.output and "f1@0.5" in result.output
     config = TrainConfig.from_yaml(out / "config.yaml")  # YAML < --set < explicit options
@@ -35,17 +52,20 @@ def test_cli_train_config_set_and_options_then_resume(tmp_path, tiny_detector):
     assert TrainConfig.from_yaml(out / "config.yaml").epochs == 2  # the saved config records the new budget
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "nope", "--data", "synthetic:8"], "unknown model 'nope'"),
-    (["--data", "synthetic:8", "--set", "nope=1"], "unknown config key"),
-    (["--data", "synthetic:8", "--set", "lr"], "key=value"),
-    (["--config", "missing.yaml"], "config file not found"),
-    (["--model", "{tiny}"], "no data given"),
-    (["--model", "{tiny}", "--data", "no/such/folder"], "no/such/folder"),
-    (["--resume", "no/such/run"], "not a resumable run folder"),
-    (["--model", "{tiny}", "--data", "synthetic:8", "--device", "tpu"], "device must be one of"),
-    (["--model", "{tiny}", "--data", "synthetic:8", "--loss", "focal+hinge"], "unknown loss 'hinge'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "nope", "--data", "synthetic:8"], "unknown model 'nope'"),
+        (["--data", "synthetic:8", "--set", "nope=1"], "unknown config key"),
+        (["--data", "synthetic:8", "--set", "lr"], "key=value"),
+        (["--config", "missing.yaml"], "config file not found"),
+        (["--model", "{tiny}"], "no data given"),
+        (["--model", "{tiny}", "--data", "no/such/folder"], "no/such/folder"),
+        (["--resume", "no/such/run"], "not a resumable run folder"),
+        (["--model", "{tiny}", "--data", "synthetic:8", "--device", "tpu"], "device must be one of"),
+        (["--model", "{tiny}", "--data", "synthetic:8", "--loss", "focal+hinge"], "unknown loss 'hinge'"),
+    ],
+)
 def test_cli_train_bad_input_exits_2_without_traceback(tmp_path, tiny_detector, args, message):
     args = [a.replace("{tiny}", tiny_detector) for a in args]
     result = run("train", *args, "--out", str(tmp_path / "r"), "--no-progress")
@@ -67,12 +87,27 @@ def test_cli_train_then_evaluate_on_a_dataset_folder(tmp_path, tiny_detector):
     data = tmp_path / "data"
     _write_folder_dataset(data, "train", 16)
     _write_folder_dataset(data, "val", 8)
-    result = run("train", "--model", tiny_detector, "--data", str(data), "--crop", "32", "--epochs", "2",
-                 "--lr", "0.01", "--out", str(tmp_path / "run"), "--no-progress")
+    result = run(
+        "train",
+        "--model",
+        tiny_detector,
+        "--data",
+        str(data),
+        "--crop",
+        "32",
+        "--epochs",
+        "2",
+        "--lr",
+        "0.01",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
     ckpt = tmp_path / "run" / "best.safetensors"
-    result = run("evaluate", str(ckpt), "--data", str(data), "--split", "val", "--out", str(tmp_path / "ev"),
-                 "--no-progress")
+    result = run(
+        "evaluate", str(ckpt), "--data", str(data), "--split", "val", "--out", str(tmp_path / "ev"), "--no-progress"
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "ev" / "eval.json").read_text())
     assert report["counts"] == {"n_images": 8, "n_manipulated": 6, "n_authentic": 2, "n_auc_skipped": 0}
@@ -82,14 +117,40 @@ def test_cli_train_then_evaluate_on_a_dataset_folder(tmp_path, tiny_detector):
 def test_cli_train_reads_old_flat_augment_keys_with_a_one_line_warning(tmp_path, tiny_detector):
     (tmp_path / "old.yaml").write_text(f"model: {tiny_detector}\nloss: bce\nlr: 0.01\ncrop: 24\nhflip: false\n")
     out = tmp_path / "run"
-    result = run("train", "--config", str(tmp_path / "old.yaml"), "--data", "synthetic:8x32", "--epochs", "1",
-                 "--batch-size", "4", "--out", str(out), "--no-progress")
+    result = run(
+        "train",
+        "--config",
+        str(tmp_path / "old.yaml"),
+        "--data",
+        "synthetic:8x32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert result.exit_code == 0, result.output
     warned = [line for line in result.output.splitlines() if "deprecated" in line]
     assert len(warned) == 1 and warned[0].startswith(f"warning: {tmp_path / 'old.yaml'}: flat key(s) crop, hflip")
     assert "FutureWarning" not in result.output and "warnings.warn" not in result.output
     assert TrainConfig.from_yaml(out / "config.yaml").augment == AugmentConfig(crop=24, hflip=False)
-    crop = run("train", "--model", tiny_detector, "--data", "synthetic:8x32", "--crop", "16", "--epochs", "1",
-               "--batch-size", "4", "--out", str(tmp_path / "crop"), "--no-progress")
+    crop = run(
+        "train",
+        "--model",
+        tiny_detector,
+        "--data",
+        "synthetic:8x32",
+        "--crop",
+        "16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--out",
+        str(tmp_path / "crop"),
+        "--no-progress",
+    )
     assert crop.exit_code == 0 and "warning" not in crop.output, crop.output
     assert TrainConfig.from_yaml(tmp_path / "crop" / "config.yaml").augment.crop == 16

@@ -1,4 +1,5 @@
 """TrainConfig: YAML round trip, overrides, validation, and the shipped configs."""
+
 from __future__ import annotations
 
 import warnings
@@ -19,15 +20,32 @@ def test_defaults_follow_the_seeds():
 
 
 def test_yaml_round_trip(tmp_path):
-    c = TrainConfig(model="scope_tiny", model_kwargs={"clip": 4.0}, data=["a", "b"], modes=["realfake"],
-                    augment={"crop": 64}, max_steps=100, schedule="cosine", lr=3e-4)
+    c = TrainConfig(
+        model="scope_tiny",
+        model_kwargs={"clip": 4.0},
+        data=["a", "b"],
+        modes=["realfake"],
+        augment={"crop": 64},
+        max_steps=100,
+        schedule="cosine",
+        lr=3e-4,
+    )
     path = c.save(tmp_path / "config.yaml")
     assert TrainConfig.from_yaml(path) == c
 
 
 def test_overrides_are_typed_and_strings_coerce():
-    c = TrainConfig().with_overrides(["lr=3e-4", "epochs=7", "augment.crop=null", "modes=realfake,fakefake",
-                                      "data=[synthetic:8]", "report_compat=true", "model_kwargs.clip=4"])
+    c = TrainConfig().with_overrides(
+        [
+            "lr=3e-4",
+            "epochs=7",
+            "augment.crop=null",
+            "modes=realfake,fakefake",
+            "data=[synthetic:8]",
+            "report_compat=true",
+            "model_kwargs.clip=4",
+        ]
+    )
     assert c.lr == pytest.approx(3e-4) and isinstance(c.lr, float)  # YAML 1.1 reads "3e-4" as a string
     assert c.epochs == 7 and c.augment.crop is None and c.report_compat is True
     assert c.modes == ["realfake", "fakefake"] and c.data == ["synthetic:8"]
@@ -42,15 +60,18 @@ def test_yaml_then_set_then_explicit(tmp_path):
     assert (c.model, c.lr, c.epochs) == ("scope_small", 0.02, 5)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (["nope=1"], "unknown config key"),
-    (["epochs=many"], "epochs must be an integer"),
-    (["lr=-1"], "lr must be > 0"),
-    (["gt_mode=half"], "gt_mode must be one of"),
-    (["schedule=step"], "schedule must be one of"),
-    (["augment.hflip=maybe"], "hflip must be true or false"),
-    (["lr"], "key=value"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["nope=1"], "unknown config key"),
+        (["epochs=many"], "epochs must be an integer"),
+        (["lr=-1"], "lr must be > 0"),
+        (["gt_mode=half"], "gt_mode must be one of"),
+        (["schedule=step"], "schedule must be one of"),
+        (["augment.hflip=maybe"], "hflip must be true or false"),
+        (["lr"], "key=value"),
+    ],
+)
 def test_bad_overrides_name_the_problem(bad, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig().with_overrides(bad)
@@ -90,8 +111,11 @@ def test_augmentation_is_nested_and_old_flat_keys_still_read(tmp_path):
         nested = TrainConfig.from_yaml(tmp_path / "nested.yaml")
         assert nested.with_overrides(["augment.vflip=false"]).augment == AugmentConfig(64, True, False, True)
     assert nested.augment == AugmentConfig(crop=64, hflip=True, vflip=True, rot90=True)
-    with pytest.warns(FutureWarning, match=r"flat.yaml: flat key\(s\) crop, rot90 are deprecated and read as "
-                                           r"augment.crop, augment.rot90; write augment: \{crop: \.\.\., rot90"):
+    with pytest.warns(
+        FutureWarning,
+        match=r"flat.yaml: flat key\(s\) crop, rot90 are deprecated and read as "
+        r"augment.crop, augment.rot90; write augment: \{crop: \.\.\., rot90",
+    ):
         flat = TrainConfig.from_yaml(tmp_path / "flat.yaml")
     assert flat == nested
     saved = yaml.safe_load(flat.save(tmp_path / "saved.yaml").read_text())
@@ -101,13 +125,16 @@ def test_augmentation_is_nested_and_old_flat_keys_still_read(tmp_path):
         assert nested.with_overrides(["crop=32"]).augment.crop == 32
 
 
-@pytest.mark.parametrize("text, message", [
-    ("crop: 64\naugment:\n  crop: 32\n", "crop given both flat and under augment"),
-    ("augment:\n  zoom: 2\n", r"unknown augment key\(s\) \['zoom'\]"),
-    ("augment:\n  crop: 4\n", "augment.crop must be >= 8"),
-    ("augment: 5\n", "augment must be a mapping"),
-    ("augment:\n  rot90: sometimes\n", "augment.rot90 must be true or false"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("crop: 64\naugment:\n  crop: 32\n", "crop given both flat and under augment"),
+        ("augment:\n  zoom: 2\n", r"unknown augment key\(s\) \['zoom'\]"),
+        ("augment:\n  crop: 4\n", "augment.crop must be >= 8"),
+        ("augment: 5\n", "augment must be a mapping"),
+        ("augment:\n  rot90: sometimes\n", "augment.rot90 must be true or false"),
+    ],
+)
 def test_bad_augment_configs_name_the_problem(tmp_path, text, message):
     (tmp_path / "c.yaml").write_text(text)
     with warnings.catch_warnings():

@@ -1,4 +1,5 @@
 """Multi-process training through torchrun: 2 CPU processes on the gloo backend."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import torch
 
 from inpaintscope.models import load_detector
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {tests!r})
     from conftest import register_tiny_detector
@@ -26,18 +27,25 @@ WORKER = textwrap.dedent('''
     checksum = sum(float(p.double().sum()) for p in result.model.parameters())
     print(f"RANK {{os.environ['RANK']}} WORLD {{os.environ['WORLD_SIZE']}} "
           f"STEPS {{result.steps}} SUM {{checksum:.10f}}")
-''')
+""")
 
 
-@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                    reason="torch.distributed with gloo is not available")
+@pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with gloo is not available",
+)
 def test_torchrun_two_processes_gloo(tmp_path, tiny_detector):
     out = tmp_path / "ddp"
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(tests=str(Path(__file__).resolve().parent), out=str(out)))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           str(script)], capture_output=True, text=True, timeout=240, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("RANK"))
     assert len(lines) == 2 and lines[0].startswith("RANK 0 WORLD 2") and lines[1].startswith("RANK 1 WORLD 2")

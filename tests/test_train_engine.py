@@ -1,5 +1,6 @@
 """The training engine on tiny generated data: learning, early stopping, resume (also after kill -9
 while saving), checkpoints, and the collation it shares with evaluate."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,17 @@ AUGMENT = {"crop": 48, "rot90": True}
 
 
 def make_config(tmp_path, name: str, model: str, **kw) -> TrainConfig:
-    base = dict(model=model, data=[DATA], lr=3e-2, loss="bce+dice:0.5", batch_size=8, epochs=2, device="cpu",
-                progress=False, out=str(tmp_path / name))
+    base = dict(
+        model=model,
+        data=[DATA],
+        lr=3e-2,
+        loss="bce+dice:0.5",
+        batch_size=8,
+        epochs=2,
+        device="cpu",
+        progress=False,
+        out=str(tmp_path / name),
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -95,8 +105,9 @@ def test_synthetic_items_follow_the_contract():
 
 
 def test_training_run_learns_and_writes_its_run_folder(tmp_path, tiny_detector):
-    config = make_config(tmp_path, "run", tiny_detector, epochs=10, augment={"crop": 48},
-                         model_kwargs={"image_head": True})
+    config = make_config(
+        tmp_path, "run", tiny_detector, epochs=10, augment={"crop": 48}, model_kwargs={"image_head": True}
+    )
     result = fit(config)
     h = result.history
     assert len(h) == 10 and result.steps == 40
@@ -105,8 +116,15 @@ def test_training_run_learns_and_writes_its_run_folder(tmp_path, tiny_detector):
     best = next(r for r in h if r["epoch"] == result.best_epoch)
     assert best["val_f1@0.5"] > 0.5 and best["val_auc_pixel"] > 0.9
     run = result.run_dir
-    for name in ("config.yaml", "best.safetensors", "best.json", "last.safetensors", "last.state.pt",
-                 "metrics.jsonl", "curves.png"):
+    for name in (
+        "config.yaml",
+        "best.safetensors",
+        "best.json",
+        "last.safetensors",
+        "last.state.pt",
+        "metrics.jsonl",
+        "curves.png",
+    ):
         assert (run / name).is_file(), name
     assert TrainConfig.from_yaml(run / "config.yaml") == config
     lines = (run / "metrics.jsonl").read_text().splitlines()
@@ -174,11 +192,16 @@ def test_early_stopping_restores_best_and_report_compat_keeps_last(tmp_path, tin
     best, last = weights(result.run_dir / "best.safetensors"), weights(result.run_dir / "last.safetensors")
     assert differs(best, last)
     assert_same_weights(restored, best, atol=0)  # the best epoch's snapshot, not the last epoch
-    compat = fit(make_config(tmp_path, "compat", tiny_detector, epochs=10, early_stopping_patience=2,
-                             report_compat=True), val_dataset=val)
+    compat = fit(
+        make_config(tmp_path, "compat", tiny_detector, epochs=10, early_stopping_patience=2, report_compat=True),
+        val_dataset=val,
+    )
     assert compat.checkpoint.name == "last.safetensors"
-    assert_same_weights({k: v.detach() for k, v in compat.model.state_dict().items()},
-                        weights(compat.run_dir / "last.safetensors"), atol=0)
+    assert_same_weights(
+        {k: v.detach() for k, v in compat.model.state_dict().items()},
+        weights(compat.run_dir / "last.safetensors"),
+        atol=0,
+    )
 
 
 # ---- resume ------------------------------------------------------------------------------
@@ -242,7 +265,7 @@ def test_resume_guards(tmp_path, tiny_detector, straight_run):
 
 # ---- crash-consistent checkpoints: kill -9 anywhere, then resume -------------------------------
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     from conftest import register_tiny_detector
@@ -250,7 +273,7 @@ WORKER = textwrap.dedent('''
 
     register_tiny_detector()
     main(sys.argv[1:])
-''')
+""")
 
 
 def start_train(tmp_path: Path, *args: str, kill_at: str | None = None, pause: float | None = None) -> subprocess.Popen:
@@ -263,8 +286,13 @@ def start_train(tmp_path: Path, *args: str, kill_at: str | None = None, pause: f
         env[KILL_ENV] = kill_at
     if pause:
         env[PAUSE_ENV] = str(pause)
-    return subprocess.Popen([sys.executable, str(script), "train", *args, "--no-progress"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), "train", *args, "--no-progress"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def assert_same_run(result, straight) -> None:
@@ -348,8 +376,9 @@ def test_kill9_at_random_times_then_resume_equals_straight_run(tmp_path, tiny_de
         # kill on any machine, and many kills land inside a save
         proc = start_train(tmp_path, *args, pause=0.1)
         # wait until this session has set up (imports alone take seconds), then kill it at a random moment
-        while proc.poll() is None and (not (run / "config.yaml").exists()
-                                       or (run / "config.yaml").stat().st_mtime_ns == before):
+        while proc.poll() is None and (
+            not (run / "config.yaml").exists() or (run / "config.yaml").stat().st_mtime_ns == before
+        ):
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
@@ -393,12 +422,15 @@ def test_a_malicious_state_file_is_refused_in_one_line(tmp_path, tiny_detector, 
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    ("list", "not a training state"),
-    ("truncated", "refused"),
-    ("no counters", "not a training state"),
-    ("other model", "does not fit this run's model"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("list", "not a training state"),
+        ("truncated", "refused"),
+        ("no counters", "not a training state"),
+        ("other model", "does not fit this run's model"),
+    ],
+)
 def test_unusable_state_files_are_one_line_errors(tmp_path, tiny_detector, straight_run, content, message):
     run = tmp_path / "run"
     shutil.copytree(straight_run.run_dir, run)
@@ -439,8 +471,12 @@ def test_train_validation_and_evaluate_share_one_collation(tmp_path, tiny_detect
 
 def test_same_size_batches_keep_order_and_split_at_size_changes():
     def item(size: int, k: int) -> dict:
-        return {"image": torch.full((3, size, size), float(k)), "mask": torch.zeros(1, size, size),
-                "label": k % 2, "meta": {"id": k}}
+        return {
+            "image": torch.full((3, size, size), float(k)),
+            "mask": torch.zeros(1, size, size),
+            "label": k % 2,
+            "meta": {"id": k},
+        }
 
     items = [item(8, 0), item(8, 1), item(16, 2), item(8, 3)]
     batches = list(batching.same_size_batches(items))
@@ -455,8 +491,9 @@ def test_same_size_batches_keep_order_and_split_at_size_changes():
 def test_step_budget_and_amp_on_cpu(tmp_path, tiny_detector):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = fit(make_config(tmp_path, "budget", tiny_detector, max_steps=6, epochs=5, amp="bf16",
-                                 schedule="cosine"))
+        result = fit(
+            make_config(tmp_path, "budget", tiny_detector, max_steps=6, epochs=5, amp="bf16", schedule="cosine")
+        )
     assert any("needs CUDA" in str(w.message) for w in caught)
     assert result.steps == 6 and [r["partial"] for r in result.history] == [False, True]
     # cosine over 5 epochs, stepped once (the partial epoch does not step the schedule)
@@ -476,8 +513,16 @@ def test_max_minutes_budget_stops_training(tmp_path):
     """A tiny wall-clock budget stops after the first step, validates, and writes the checkpoint."""
     from inpaintscope.train import TrainConfig, fit
 
-    cfg = TrainConfig(model="scope_tiny", data=["synthetic:16x32"], batch_size=4, epochs=50, max_minutes=1e-6,
-                      device="cpu", out=str(tmp_path / "run"), progress=False)
+    cfg = TrainConfig(
+        model="scope_tiny",
+        data=["synthetic:16x32"],
+        batch_size=4,
+        epochs=50,
+        max_minutes=1e-6,
+        device="cpu",
+        out=str(tmp_path / "run"),
+        progress=False,
+    )
     result = fit(cfg)
     assert result.steps == 1 and len(result.history) == 1
     assert (tmp_path / "run" / "best.safetensors").is_file()
@@ -507,9 +552,19 @@ def test_init_starts_from_given_weights(tmp_path):
         for p in source.parameters():
             p.add_(0.5)
     save_checkpoint(tmp_path / "init.safetensors", source.state_dict(), {"model": "scope_tiny"})
-    cfg = TrainConfig(model="scope_tiny", init=str(tmp_path / "init.safetensors"), data=["synthetic:8x32"],
-                      batch_size=4, epochs=1, max_steps=1, lr=1e-12, val_split=None, device="cpu",
-                      out=str(tmp_path / "run"), progress=False)
+    cfg = TrainConfig(
+        model="scope_tiny",
+        init=str(tmp_path / "init.safetensors"),
+        data=["synthetic:8x32"],
+        batch_size=4,
+        epochs=1,
+        max_steps=1,
+        lr=1e-12,
+        val_split=None,
+        device="cpu",
+        out=str(tmp_path / "run"),
+        progress=False,
+    )
     trained = fit(cfg).model.state_dict()
     for key, value in source.state_dict().items():
         if value.is_floating_point() and "running" not in key:

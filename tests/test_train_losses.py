@@ -1,4 +1,5 @@
 """Losses against values computed by hand (single pixels with logit 0, i.e. p = 0.5)."""
+
 from __future__ import annotations
 
 import math
@@ -63,7 +64,7 @@ def test_iid_faithful_hand_values():
     # y = 1: p_t = σ(σ(0)) = σ(0.5); focal = 0.25 (1 - σ(0.5))² ln 2; plus BCE ln 2
     assert iid_focal_bce(*px(0.0, 1.0), faithful=True).item() == pytest.approx(0.25 * (1 - SIG_HALF) ** 2 * LN2 + LN2)
     # y = 0: p_t = 1 - σ(0.5); α = 0.75
-    expected_neg = 0.75 * SIG_HALF ** 2 * LN2 + LN2
+    expected_neg = 0.75 * SIG_HALF**2 * LN2 + LN2
     assert iid_focal_bce(*px(0.0, 0.0), faithful=True).item() == pytest.approx(expected_neg)
     # a soft 0.6 is not "y == 1 exactly": it takes the negative branch (α 0.75, p_t = 1 - σ(p)),
     # and its BCE at p = 0.5 is ln 2 as well, so the value equals the y = 0 one
@@ -93,7 +94,8 @@ def test_spec_parsing_and_combination():
     # (0.5 · 0.5 · ln 2 per pixel) × 2
     assert build_loss("focal(alpha=0.5,gamma=1):2")(*px(0.0, 1.0)).item() == pytest.approx(2 * 0.25 * LN2)
     assert build_loss("iid_faithful")(*px(0.0, 1.0)).item() == pytest.approx(
-        iid_focal_bce(*px(0.0, 1.0), faithful=True).item())
+        iid_focal_bce(*px(0.0, 1.0), faithful=True).item()
+    )
 
 
 @pytest.mark.parametrize("bad", ["", "foo", "focal(beta=1)", "bce:x", "focal(alpha=a)", "bce++dice"])

@@ -3,6 +3,7 @@
 Data contract: see :mod:`inpaintscope.contract` (RGB uint8 H×W×3 at the edges, masks with
 1/255 = inpainted, float tensors B×C×H×W inside models).
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it from here)

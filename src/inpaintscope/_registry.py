@@ -6,6 +6,7 @@ registered entry is picked up by the parametrised tests automatically (the timm 
 Each kind exposes the same three functions over its registry: ``@register_<kind>(name)``,
 ``create_<kind>(name, ...)`` (build one) and ``list_<kind>s()`` (sorted names).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: register ``obj`` under ``name`` (a name is registered once)."""
+
         def deco(obj: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
@@ -39,9 +41,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
-            ) from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}") from None
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the factory registered under ``name`` with ``args`` and ``kwargs``."""

@@ -15,6 +15,7 @@ and ``soft`` (value / 255).
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -30,14 +31,19 @@ GROUND_TRUTH_MODES: tuple[str, ...] = ("core", "any", "soft")
 def check_image(image: np.ndarray, *, name: str = "image") -> np.ndarray:
     """Return ``image`` if it is RGB uint8 H×W×3, else raise a :class:`ShapeError` saying how to fix it."""
     if not isinstance(image, np.ndarray):
-        raise ShapeError(f"{name} must be a numpy array, got {type(image).__name__}; "
-                         "use inpaintscope.io.read_image() to load files, bytes or PIL images")
+        raise ShapeError(
+            f"{name} must be a numpy array, got {type(image).__name__}; "
+            "use inpaintscope.io.read_image() to load files, bytes or PIL images"
+        )
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ShapeError(f"{name} must have shape H×W×3 (RGB), got {image.shape}; "
-                         "convert grayscale/RGBA with inpaintscope.io.to_rgb()")
+        raise ShapeError(
+            f"{name} must have shape H×W×3 (RGB), got {image.shape}; "
+            "convert grayscale/RGBA with inpaintscope.io.to_rgb()"
+        )
     if image.dtype != np.uint8:
-        raise ShapeError(f"{name} must be uint8 (0–255), got {image.dtype}; "
-                         "scale floats with (x * 255).round().astype(np.uint8)")
+        raise ShapeError(
+            f"{name} must be uint8 (0–255), got {image.dtype}; scale floats with (x * 255).round().astype(np.uint8)"
+        )
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ShapeError(f"{name} is empty: shape {image.shape}")
     return image
@@ -56,8 +62,10 @@ def check_mask(mask: np.ndarray, shape: tuple[int, int] | None = None, *, name: 
     if mask.ndim != 2:
         raise ShapeError(f"{name} must have shape H×W, got {mask.shape}")
     if shape is not None and mask.shape != tuple(shape):
-        raise ShapeError(f"{name} has shape {mask.shape} but the image is {tuple(shape)}; "
-                         "resize the mask with nearest-neighbour interpolation first")
+        raise ShapeError(
+            f"{name} has shape {mask.shape} but the image is {tuple(shape)}; "
+            "resize the mask with nearest-neighbour interpolation first"
+        )
     if mask.dtype == bool:
         return mask
     if not np.issubdtype(mask.dtype, np.integer):

@@ -15,6 +15,7 @@ So the numbers a model card reports are computed exactly the way ``detect`` deci
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,8 +52,9 @@ class Scores:
     score: float
 
 
-def score_outputs(mask_logits: np.ndarray, image_logit: float | None, *, pixel_threshold: float = THRESHOLD,
-                  in_place: bool = False) -> Scores:
+def score_outputs(
+    mask_logits: np.ndarray, image_logit: float | None, *, pixel_threshold: float = THRESHOLD, in_place: bool = False
+) -> Scores:
     """Heatmap, mask and image score of one image from its float32 H×W mask logits and image logit.
 
     ``in_place=True`` turns ``mask_logits`` itself into the heatmap (no second full-size array

@@ -28,6 +28,7 @@ only their tile and can differ more; that is the price of bounded memory.
 Tile origins are multiples of 8 (and of the network's size multiple) so every tile sees the
 JPEG 8×8 block grid in the same phase as the whole image does.
 """
+
 from __future__ import annotations
 
 import math
@@ -82,8 +83,9 @@ def tile_starts(length: int, tile: int, overlap: int, *, align: int = JPEG_GRID)
         return [0], 0
     stride = ((tile - overlap) // align) * align
     if stride < align:
-        raise InpaintscopeError(f"tile {tile} with overlap {overlap} leaves no room to advance; "
-                                f"use a tile at least overlap + {align}")
+        raise InpaintscopeError(
+            f"tile {tile} with overlap {overlap} leaves no room to advance; use a tile at least overlap + {align}"
+        )
     starts = [0]
     while starts[-1] + tile < length:
         starts.append(starts[-1] + stride)
@@ -97,12 +99,13 @@ def _ramp_window(n: int, ov: int, *, left: bool, right: bool) -> np.ndarray:
         if left:
             w[:ov] = ramp
         if right:
-            w[n - ov:] = np.minimum(w[n - ov:], ramp[::-1])
+            w[n - ov :] = np.minimum(w[n - ov :], ramp[::-1])
     return w
 
 
-def _axis_windows(starts: list[int], length: int, tile: int, overlap: int
-                  ) -> tuple[list[tuple[int, int, np.ndarray]], np.ndarray]:
+def _axis_windows(
+    starts: list[int], length: int, tile: int, overlap: int
+) -> tuple[list[tuple[int, int, np.ndarray]], np.ndarray]:
     """Per tile along one axis: (start, end, ramp weights); plus the summed weight per position."""
     norm = np.zeros(length, dtype=np.float64)
     windows = []
@@ -122,13 +125,15 @@ def check_tiling(tile: int, overlap: int, *, multiple: int = 1) -> int:
         raise InpaintscopeError(f"overlap must be >= 0, got {overlap}")
     tile = (int(tile) // m) * m
     if tile < MIN_TILE:
-        raise InpaintscopeError(f"tile must be at least {MIN_TILE} pixels (and a multiple of the network's "
-                                f"size multiple {m}), got {tile}")
+        raise InpaintscopeError(
+            f"tile must be at least {MIN_TILE} pixels (and a multiple of the network's size multiple {m}), got {tile}"
+        )
     return tile
 
 
-def run_tiled(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, tile: int, overlap: int,
-              multiple: int = 1) -> tuple[torch.Tensor, int]:
+def run_tiled(
+    run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, tile: int, overlap: int, multiple: int = 1
+) -> tuple[torch.Tensor, int]:
     """Apply ``run`` to ``x`` (``B×C×H×W``) tile by tile and blend (see the module doc).
 
     ``run`` maps a ``B×C×h×w`` slice of ``x`` to ``B×K×h×w`` outputs at the same size (it pads
@@ -145,8 +150,10 @@ def run_tiled(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, t
     ys, ov_y = tile_starts(h, tile, overlap, align=align)
     xs, ov_x = tile_starts(w, tile, overlap, align=align)
     if 2 * max(ov_y, ov_x) > tile:
-        raise InpaintscopeError(f"overlap {overlap} is too large for tile {tile}: use at most "
-                                f"{tile // 2 - align} (ramps from both sides of a tile must not meet)")
+        raise InpaintscopeError(
+            f"overlap {overlap} is too large for tile {tile}: use at most "
+            f"{tile // 2 - align} (ramps from both sides of a tile must not meet)"
+        )
     # The grid is a product of 1-D tilings, so the sum of window weights is separable too.
     wins_y, norm_y = _axis_windows(ys, h, tile, ov_y)
     wins_x, norm_x = _axis_windows(xs, w, tile, ov_x)

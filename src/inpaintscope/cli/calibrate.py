@@ -1,4 +1,5 @@
 """``inpaintscope calibrate``: Platt-scale a checkpoint's image score on a validation split."""
+
 from __future__ import annotations
 
 import click
@@ -11,22 +12,55 @@ from .common import comma_list
 @click.option("--data", multiple=True, required=True, help="Dataset folder (repeatable); needs authentic images.")
 @click.option("--split", default="val", help="Split to fit on (never the one you report).")
 @click.option("--modes", default=None, help="Comma-separated compositing modes to keep.")
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), required=True,
-              help="Calibrated checkpoint to write (never the input).")
-@click.option("--prior", type=click.Choice(["balanced", "data"]), default="balanced",
-              help="balanced: score = probability under equal priors (0.5 treats misses and false alarms "
-                   "alike); data: keep the split's own manipulated/authentic mix.")
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Calibrated checkpoint to write (never the input).",
+)
+@click.option(
+    "--prior",
+    type=click.Choice(["balanced", "data"]),
+    default="balanced",
+    help="balanced: score = probability under equal priors (0.5 treats misses and false alarms "
+    "alike); data: keep the split's own manipulated/authentic mix.",
+)
 @click.option("--batch-size", type=int, default=8)
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
-@click.option("--cues", type=click.Choice(["autoencoder"]), default=None,
-              help="Instead of Platt scaling: fit how the autoencoder-trace cue joins the model "
-                   "(what `detect --cues autoencoder` uses) and record it in the new checkpoint.")
-@click.option("--autoencoder", default="taef2", show_default=True,
-              help="With --cues autoencoder: 'taef2' (shipped) or a local autoencoder folder.")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="With --cues autoencoder: fit on N evenly spaced images (four autoencoder passes each).")
-def calibrate(checkpoint: str, data: tuple[str, ...], split: str, modes: str | None, out: str, prior: str,
-              batch_size: int, device: str, cues: str | None, autoencoder: str, limit: int | None) -> None:
+@click.option(
+    "--cues",
+    type=click.Choice(["autoencoder"]),
+    default=None,
+    help="Instead of Platt scaling: fit how the autoencoder-trace cue joins the model "
+    "(what `detect --cues autoencoder` uses) and record it in the new checkpoint.",
+)
+@click.option(
+    "--autoencoder",
+    default="taef2",
+    show_default=True,
+    help="With --cues autoencoder: 'taef2' (shipped) or a local autoencoder folder.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --cues autoencoder: fit on N evenly spaced images (four autoencoder passes each).",
+)
+def calibrate(
+    checkpoint: str,
+    data: tuple[str, ...],
+    split: str,
+    modes: str | None,
+    out: str,
+    prior: str,
+    batch_size: int,
+    device: str,
+    cues: str | None,
+    autoencoder: str,
+    limit: int | None,
+) -> None:
     """Fit p = sigmoid(a·logit + b) to the image labels of --split and fold it into the image head.
 
     CHECKPOINT is a checkpoint file or a shipped model name (default), as for detect --model.
@@ -51,14 +85,28 @@ def calibrate(checkpoint: str, data: tuple[str, ...], split: str, modes: str | N
     if cues == "autoencoder":
         from ..evaluate.fusion import attach_autoencoder_cue
 
-        record = attach_autoencoder_cue(checkpoint, out, data=data, split=split, autoencoder=autoencoder,
-                                        limit=limit, progress=True)
-        click.echo(f"autoencoder-cue fusion fitted on {record['n_images']} images ({record['n_manipulated']} "
-                   f"manipulated, {record['n_regenerated']} fully re-decoded); wrote {out}")
+        record = attach_autoencoder_cue(
+            checkpoint, out, data=data, split=split, autoencoder=autoencoder, limit=limit, progress=True
+        )
+        click.echo(
+            f"autoencoder-cue fusion fitted on {record['n_images']} images ({record['n_manipulated']} "
+            f"manipulated, {record['n_regenerated']} fully re-decoded); wrote {out}"
+        )
         return
     from ..evaluate.calibration import calibrate_checkpoint
 
-    fit = calibrate_checkpoint(checkpoint, data, out=out, split=split, modes=comma_list(modes),
-                               balanced=prior == "balanced", batch_size=batch_size, device=device, progress=True)
-    click.echo(f"calibrated on {fit.n} images ({fit.n_positive} manipulated): logit' = {fit.scale:.4f}·logit "
-               f"{fit.bias:+.4f}; mean NLL {fit.nll_before:.4f} -> {fit.nll_after:.4f}; wrote {out}")
+    fit = calibrate_checkpoint(
+        checkpoint,
+        data,
+        out=out,
+        split=split,
+        modes=comma_list(modes),
+        balanced=prior == "balanced",
+        batch_size=batch_size,
+        device=device,
+        progress=True,
+    )
+    click.echo(
+        f"calibrated on {fit.n} images ({fit.n_positive} manipulated): logit' = {fit.scale:.4f}·logit "
+        f"{fit.bias:+.4f}; mean NLL {fit.nll_before:.4f} -> {fit.nll_after:.4f}; wrote {out}"
+    )

@@ -6,6 +6,7 @@ stderr and exits with code 2, never a traceback; a warning prints ``warning: <on
 The command group applies it to every subcommand (:func:`user_errors`, used by
 :class:`inpaintscope.cli.main.LazyGroup`), so commands just raise and warn.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,6 +43,7 @@ class UserError(click.ClickException):
 def warnings_as_lines() -> Iterator[None]:
     """Show each warning (deprecated config keys, too little calibration data...) as one
     ``warning: <message>`` line on stderr instead of Python's file:line format."""
+
     def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
         click.echo(f"warning: {message}", err=True)
 

@@ -1,4 +1,5 @@
 """``inpaintscope dataset``: build inpainting-forensics datasets and inspect them."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -16,59 +17,158 @@ def dataset() -> None:
 @dataset.command("build")
 @click.argument("src", nargs=-1, required=True, type=click.Path(exists=True))
 @click.argument("out", type=click.Path(dir_okay=True, file_okay=False))
-@click.option("--masks", default="rectangle", show_default=True,
-              help="Mask generators, comma-separated (rectangle, strokes, shapes, objects, folder); cycled over "
-                   "samples.")
-@click.option("--inpainters", default="telea", show_default=True,
-              help="Inpainters, comma-separated (telea, ns, biharmonic, patchmatch, autoencoder, diffusers:PATH "
-                   "= Stable Diffusion inpainting from a local pipeline folder); cycled over samples.")
-@click.option("--modes", default="realfake", show_default=True,
-              help="Compositing modes written per sample: inpainted, realfake, fakefake.")
-@click.option("--per-image", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Samples per source photo (each with its own mask and seed).")
-@click.option("--size", type=click.IntRange(min=32), default=512, show_default=True,
-              help="Output side in px (images are S×S).")
-@click.option("--resize", type=click.Choice(["crop", "stretch", "none"]), default="crop", show_default=True,
-              help="crop: centre-crop to a square, then resize (area interpolation when shrinking); "
-                   "stretch: resize without keeping the aspect ratio; none: keep native size.")
-@click.option("--split", "split_spec", default="train=0.8,val=0.1,test=0.1", show_default=True,
-              help="name=fraction pairs, or a file of 'relpath split' lines. Splits are by source photo.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed: same sources + same seed give byte-identical datasets.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes [default: min(2, CPUs)]. Does not change the output.")
-@click.option("--autoencoder", default=None, metavar="DIR|taef2",
-              help="Latent autoencoder for fakefake and the autoencoder inpainter: 'taef2' (the TAEF2 weights "
-                   "shipped with inpaintscope), a folder with taef2_encoder.pth/.safetensors and taef2_decoder, "
-                   "or a diffusers AutoencoderKL / SD pipeline folder (its vae/).")
-@click.option("--vae-range", type=click.Choice(["correct", "report"]), default="correct", show_default=True,
-              help="AutoencoderKL input range: correct = [-1, 1] as trained; report = [0, 1], the Bochum report's bug.")
-@click.option("--captions", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Prompts for diffusers inpainters: .json {file: caption} or COCO captions_*.json, .jsonl "
-                   "{file, caption} lines, or .csv with file,caption columns [default: empty prompt].")
-@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Denoising steps of diffusers inpainters.")
-@click.option("--guidance", type=click.FloatRange(min=0), default=7.5, show_default=True,
-              help="Classifier-free guidance scale of diffusers inpainters.")
-@click.option("--mask-dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Folder of mask images for the 'folder' mask generator.")
-@click.option("--mask-area", type=FractionRange(), default=None,
-              help="Target hole-area range 'lo,hi' as fractions, e.g. 0.05,0.3.")
-@click.option("--post", default="none", show_default=True,
-              help="Post-processing variants cycled over samples, comma-separated: none, jpeg:90, webp:80, "
-                   "resize:0.5, chained with '+' (jpeg:90+resize:0.5).")
+@click.option(
+    "--masks",
+    default="rectangle",
+    show_default=True,
+    help="Mask generators, comma-separated (rectangle, strokes, shapes, objects, folder); cycled over samples.",
+)
+@click.option(
+    "--inpainters",
+    default="telea",
+    show_default=True,
+    help="Inpainters, comma-separated (telea, ns, biharmonic, patchmatch, autoencoder, diffusers:PATH "
+    "= Stable Diffusion inpainting from a local pipeline folder); cycled over samples.",
+)
+@click.option(
+    "--modes",
+    default="realfake",
+    show_default=True,
+    help="Compositing modes written per sample: inpainted, realfake, fakefake.",
+)
+@click.option(
+    "--per-image",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Samples per source photo (each with its own mask and seed).",
+)
+@click.option(
+    "--size", type=click.IntRange(min=32), default=512, show_default=True, help="Output side in px (images are S×S)."
+)
+@click.option(
+    "--resize",
+    type=click.Choice(["crop", "stretch", "none"]),
+    default="crop",
+    show_default=True,
+    help="crop: centre-crop to a square, then resize (area interpolation when shrinking); "
+    "stretch: resize without keeping the aspect ratio; none: keep native size.",
+)
+@click.option(
+    "--split",
+    "split_spec",
+    default="train=0.8,val=0.1,test=0.1",
+    show_default=True,
+    help="name=fraction pairs, or a file of 'relpath split' lines. Splits are by source photo.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed: same sources + same seed give byte-identical datasets.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: min(2, CPUs)]. Does not change the output.",
+)
+@click.option(
+    "--autoencoder",
+    default=None,
+    metavar="DIR|taef2",
+    help="Latent autoencoder for fakefake and the autoencoder inpainter: 'taef2' (the TAEF2 weights "
+    "shipped with inpaintscope), a folder with taef2_encoder.pth/.safetensors and taef2_decoder, "
+    "or a diffusers AutoencoderKL / SD pipeline folder (its vae/).",
+)
+@click.option(
+    "--vae-range",
+    type=click.Choice(["correct", "report"]),
+    default="correct",
+    show_default=True,
+    help="AutoencoderKL input range: correct = [-1, 1] as trained; report = [0, 1], the Bochum report's bug.",
+)
+@click.option(
+    "--captions",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Prompts for diffusers inpainters: .json {file: caption} or COCO captions_*.json, .jsonl "
+    "{file, caption} lines, or .csv with file,caption columns [default: empty prompt].",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Denoising steps of diffusers inpainters.",
+)
+@click.option(
+    "--guidance",
+    type=click.FloatRange(min=0),
+    default=7.5,
+    show_default=True,
+    help="Classifier-free guidance scale of diffusers inpainters.",
+)
+@click.option(
+    "--mask-dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Folder of mask images for the 'folder' mask generator.",
+)
+@click.option(
+    "--mask-area",
+    type=FractionRange(),
+    default=None,
+    help="Target hole-area range 'lo,hi' as fractions, e.g. 0.05,0.3.",
+)
+@click.option(
+    "--post",
+    default="none",
+    show_default=True,
+    help="Post-processing variants cycled over samples, comma-separated: none, jpeg:90, webp:80, "
+    "resize:0.5, chained with '+' (jpeg:90+resize:0.5).",
+)
 @click.option("--authentic", is_flag=True, help="Also write one authentic sample (original only) per photo.")
-@click.option("--min-side", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Skip source photos whose shorter side is below this.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
-              help="Skip source photos with more pixels than this (decompression-bomb guard) "
-                   "[default: 200,000,000].")
+@click.option(
+    "--min-side",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Skip source photos whose shorter side is below this.",
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Skip source photos with more pixels than this (decompression-bomb guard) [default: 200,000,000].",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: str, per_image: int, size: int,
-          resize: str, split_spec: str, seed: int, workers: int | None, autoencoder: str | None,
-          vae_range: str, captions: str | None, steps: int, guidance: float,
-          mask_dir: str | None, mask_area: tuple[float, float] | None, post: str, authentic: bool, min_side: int,
-          max_pixels: int | None, quiet: bool) -> None:
+def build(
+    src: tuple[str, ...],
+    out: str,
+    masks: str,
+    inpainters: str,
+    modes: str,
+    per_image: int,
+    size: int,
+    resize: str,
+    split_spec: str,
+    seed: int,
+    workers: int | None,
+    autoencoder: str | None,
+    vae_range: str,
+    captions: str | None,
+    steps: int,
+    guidance: float,
+    mask_dir: str | None,
+    mask_area: tuple[float, float] | None,
+    post: str,
+    authentic: bool,
+    min_side: int,
+    max_pixels: int | None,
+    quiet: bool,
+) -> None:
     """Build an inpainting dataset from the photos in SRC (folders, searched recursively, or files) into OUT.
 
     \b
@@ -91,18 +191,34 @@ def build(src: tuple[str, ...], out: str, masks: str, inpainters: str, modes: st
     from ..data.builder import BuildConfig, build_dataset
     from ..io import DEFAULT_MAX_PIXELS
 
-    cfg = BuildConfig(masks=tuple(masks.split(",")), inpainters=tuple(inpainters.split(",")),
-                      modes=tuple(modes.split(",")), per_image=per_image, size=size, resize=resize,
-                      split=split_spec, seed=seed, autoencoder=autoencoder, mask_dir=mask_dir,
-                      mask_area=mask_area, post=tuple(post.split(",")), authentic=authentic,
-                      min_side=min_side, captions=captions, steps=steps, guidance=guidance, vae_range=vae_range,
-                      max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+    cfg = BuildConfig(
+        masks=tuple(masks.split(",")),
+        inpainters=tuple(inpainters.split(",")),
+        modes=tuple(modes.split(",")),
+        per_image=per_image,
+        size=size,
+        resize=resize,
+        split=split_spec,
+        seed=seed,
+        autoencoder=autoencoder,
+        mask_dir=mask_dir,
+        mask_area=mask_area,
+        post=tuple(post.split(",")),
+        authentic=authentic,
+        min_side=min_side,
+        captions=captions,
+        steps=steps,
+        guidance=guidance,
+        vae_range=vae_range,
+        max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels,
+    )
     summary = build_dataset(list(src), out, cfg, workers=workers, progress=not quiet, echo=click.echo)
     if summary["failed_samples"]:
         # Skipped photos are expected; failed samples (bad weights, unusable masks...) mean the
         # dataset is not what was asked for, so scripts and `make` must see a non-zero exit.
-        raise UserError(f"{len(summary['failed_samples'])} sample(s) failed; reasons above and in "
-                        f"{out}/summary.json", exit_code=1)
+        raise UserError(
+            f"{len(summary['failed_samples'])} sample(s) failed; reasons above and in {out}/summary.json", exit_code=1
+        )
 
 
 @dataset.command("info")
@@ -117,7 +233,8 @@ def info(path: str, split: str | None) -> None:
     modes = Counter(e[3].get("mode") for e in ds.entries)
     splits = Counter(str(e[3].get("split")) for e in ds.entries)
     labels = Counter(ds.labels())
-    click.echo(f"{path}: {layout} layout, {len(ds)} items ({labels.get(1, 0)} manipulated, "
-               f"{labels.get(0, 0)} authentic)")
+    click.echo(
+        f"{path}: {layout} layout, {len(ds)} items ({labels.get(1, 0)} manipulated, {labels.get(0, 0)} authentic)"
+    )
     click.echo("  splits " + ", ".join(f"{k} {v}" for k, v in sorted(splits.items())))
     click.echo("  modes  " + ", ".join(f"{k} {v}" for k, v in sorted(modes.items())))

@@ -7,6 +7,7 @@ detector then runs on the originals and the edited copies, and the demo prints a
 (inpainter, score, decision, IoU of each predicted mask against the true one) and one line
 counting hits, misses and false alarms (:func:`demo_rows`, :func:`demo_summary`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,10 +19,10 @@ import numpy as np
 
 #: scikit-image samples bundled with the wheel (no download needed): (name, mask, inpainter)
 CASES = (
-    ("astronaut", "rectangle", "clone"),       # clone stamp: a region of the same photo copied over
-    ("coffee", "strokes", "telea"),            # classical diffusion fill
-    ("chelsea", "shapes", "fourier"),          # our learned (LaMa-family) inpainter, never trained on
-    ("rocket", "rectangle", "patchmatch"),     # exemplar fill, the principle of content-aware fill
+    ("astronaut", "rectangle", "clone"),  # clone stamp: a region of the same photo copied over
+    ("coffee", "strokes", "telea"),  # classical diffusion fill
+    ("chelsea", "shapes", "fourier"),  # our learned (LaMa-family) inpainter, never trained on
+    ("rocket", "rectangle", "patchmatch"),  # exemplar fill, the principle of content-aware fill
 )
 
 
@@ -56,8 +57,9 @@ def make_demo_edits(photos: list[Path], directory: str | Path, truth_dir: str | 
             rng = np.random.default_rng([seed, i])
             image = read_image(photo)
             sample = make_mask(mask_kind, image.shape[:2], rng=rng, area=(0.04, 0.12))
-            fake = make_composites(image, sample.soft, ("realfake",), inpainter=create_inpainter(inpainter),
-                                   rng=rng)["realfake"]
+            fake = make_composites(image, sample.soft, ("realfake",), inpainter=create_inpainter(inpainter), rng=rng)[
+                "realfake"
+            ]
             write_image(truth, sample.soft)
             write_image(path, fake)
         out.append(path)
@@ -90,8 +92,9 @@ class DemoRow:
         return "false alarm" if flagged else "correct"
 
 
-def demo_rows(records: list[dict[str, Any]], inpainters: dict[str, str | None], det_dir: str | Path,
-              truth_dir: str | Path) -> list[DemoRow]:
+def demo_rows(
+    records: list[dict[str, Any]], inpainters: dict[str, str | None], det_dir: str | Path, truth_dir: str | Path
+) -> list[DemoRow]:
     """Score each detection record against the truth: ``inpainters`` maps a file name to the
     inpainter that edited it (None: an original). The IoU is :func:`inpaintscope.evaluate.metrics.iou_at`
     of the written mask against the true mask's core (== 255)."""
@@ -115,14 +118,22 @@ def demo_summary(rows: list[DemoRow]) -> str:
     """One line: hits, misses and false alarms."""
     n = {k: sum(r.outcome == k for r in rows) for k in ("hit", "miss", "false alarm", "correct", "error")}
     edits, originals = sum(r.edited for r in rows), sum(not r.edited for r in rows)
-    line = (f"{n['hit']} of {edits} edits found (hits), {n['miss']} missed; "
-            f"{n['false alarm']} false alarm(s) on {originals} untouched photos")
+    line = (
+        f"{n['hit']} of {edits} edits found (hits), {n['miss']} missed; "
+        f"{n['false alarm']} false alarm(s) on {originals} untouched photos"
+    )
     return line + (f"; {n['error']} failed" if n["error"] else "")
 
 
 @click.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="inpaintscope-demo", show_default=True,
-              help="Folder for the photos (images/), true masks (truth/) and detections (detections/).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="inpaintscope-demo",
+    show_default=True,
+    help="Folder for the photos (images/), true masks (truth/) and detections (detections/).",
+)
 @click.option("--model", default=None, help="Model name or checkpoint [default: the shipped default model].")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 def demo(out_dir: str, model: str | None, device: str) -> None:

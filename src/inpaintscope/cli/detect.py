@@ -1,4 +1,5 @@
 """``inpaintscope detect INPUTS... -o OUT``: find inpainted regions in images and folders."""
+
 from __future__ import annotations
 
 import time
@@ -10,36 +11,81 @@ from .common import UserError, comma_list
 
 @click.command("detect")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output folder: per-image mask/heatmap/overlay PNGs, results.jsonl, results.csv, index.html.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder: per-image mask/heatmap/overlay PNGs, results.jsonl, results.csv, index.html.",
+)
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs.")
-@click.option("--model", "model", default=None, metavar="NAME|CHECKPOINT",
-              help="Shipped model name (default: 'default'), one of our .safetensors checkpoints, or an official "
-                   "IID-Net .pth.")
-@click.option("--pixel-threshold", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Probability at which a pixel enters the mask and the outlined regions [default: 0.5]. "
-                   "Lower it to see fainter areas: it never changes the decision.")
-@click.option("--image-threshold", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Image score at which a photo is called inpainted [default: 0.5].")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Deprecated: sets both --pixel-threshold and --image-threshold.")
-@click.option("--cues", default=None, metavar="autoencoder",
-              help="Opt-in cues (comma-separated): 'autoencoder' adds the autoencoder-trace cue for regions "
-                   "decoded by a latent autoencoder (Stable Diffusion-style) and flags fully re-decoded frames; "
-                   "about a minute per megapixel on a CPU.")
-@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda",
-              help="Where to run the model.")
+@click.option(
+    "--model",
+    "model",
+    default=None,
+    metavar="NAME|CHECKPOINT",
+    help="Shipped model name (default: 'default'), one of our .safetensors checkpoints, or an official IID-Net .pth.",
+)
+@click.option(
+    "--pixel-threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Probability at which a pixel enters the mask and the outlined regions [default: 0.5]. "
+    "Lower it to see fainter areas: it never changes the decision.",
+)
+@click.option(
+    "--image-threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Image score at which a photo is called inpainted [default: 0.5].",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Deprecated: sets both --pixel-threshold and --image-threshold.",
+)
+@click.option(
+    "--cues",
+    default=None,
+    metavar="autoencoder",
+    help="Opt-in cues (comma-separated): 'autoencoder' adds the autoencoder-trace cue for regions "
+    "decoded by a latent autoencoder (Stable Diffusion-style) and flags fully re-decoded frames; "
+    "about a minute per megapixel on a CPU.",
+)
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda", help="Where to run the model.")
 @click.option("--tile", type=click.IntRange(32), default=None, help="Tile side for large images [default: 1024].")
 @click.option("--overlap", type=click.IntRange(0), default=None, help="Overlap between tiles [default: 128].")
-@click.option("--skip-existing", is_flag=True,
-              help="Resume: skip inputs whose earlier result can be verified (same file content, model and "
-                   "thresholds; pictures present and intact); redo the rest.")
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Resume: skip inputs whose earlier result can be verified (same file content, model and "
+    "thresholds; pictures present and intact); redo the rest.",
+)
 @click.option("--no-overlay", is_flag=True, help="Do not write the .overlay.png pictures (faster).")
-@click.option("--max-pixels", type=click.IntRange(1), default=None,
-              help="Refuse larger images (decompression-bomb guard) [default: 200,000,000].")
-def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | None, pixel_threshold: float | None,
-           image_threshold: float | None, threshold: float | None, cues: str | None, device: str, tile: int | None,
-           overlap: int | None, skip_existing: bool, no_overlay: bool, max_pixels: int | None) -> None:
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(1),
+    default=None,
+    help="Refuse larger images (decompression-bomb guard) [default: 200,000,000].",
+)
+def detect(
+    inputs: tuple[str, ...],
+    out_dir: str,
+    recursive: bool,
+    model: str | None,
+    pixel_threshold: float | None,
+    image_threshold: float | None,
+    threshold: float | None,
+    cues: str | None,
+    device: str,
+    tile: int | None,
+    overlap: int | None,
+    skip_existing: bool,
+    no_overlay: bool,
+    max_pixels: int | None,
+) -> None:
     """Detect inpainted regions in INPUTS (files, folders, glob patterns, or - for stdin).
 
     \b
@@ -67,8 +113,11 @@ def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | 
     from ..io import DEFAULT_MAX_PIXELS
 
     if threshold is not None:
-        click.echo(f"warning: --threshold is deprecated; it sets both --pixel-threshold and --image-threshold "
-                   f"to {threshold:g}", err=True)
+        click.echo(
+            f"warning: --threshold is deprecated; it sets both --pixel-threshold and --image-threshold "
+            f"to {threshold:g}",
+            err=True,
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # said once above, in CLI words
         pixel, image = resolve_thresholds(pixel_threshold, image_threshold, threshold)
@@ -77,25 +126,39 @@ def detect(inputs: tuple[str, ...], out_dir: str, recursive: bool, model: str | 
     shown = printable(out_dir)
     items = expand_inputs(inputs, out_dir=out, recursive=recursive)
     if not items:
-        raise UserError("no input images found (folders contribute files with an image suffix; "
-                        "use --recursive to descend into sub-folders)")
+        raise UserError(
+            "no input images found (folders contribute files with an image suffix; "
+            "use --recursive to descend into sub-folders)"
+        )
     chosen_cues = check_cues(comma_list(cues) or [])
     loaded = load_model(model, device=device)  # once for the whole run
     with OutputFolder.open(out) as folder:
         if folder.removed_temporaries:
-            click.echo(f"note: removed {folder.removed_temporaries} temporary file(s) left in {shown} by an "
-                       "interrupted run", err=True)
-        summary = run_batch(items, folder, model=loaded, pixel_threshold=pixel, image_threshold=image,
-                            cues=chosen_cues, tile=DEFAULT_TILE if tile is None else tile,
-                            overlap=DEFAULT_OVERLAP if overlap is None else overlap,
-                            overlay=not no_overlay, skip_existing=skip_existing,
-                            max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+            click.echo(
+                f"note: removed {folder.removed_temporaries} temporary file(s) left in {shown} by an interrupted run",
+                err=True,
+            )
+        summary = run_batch(
+            items,
+            folder,
+            model=loaded,
+            pixel_threshold=pixel,
+            image_threshold=image,
+            cues=chosen_cues,
+            tile=DEFAULT_TILE if tile is None else tile,
+            overlap=DEFAULT_OVERLAP if overlap is None else overlap,
+            overlay=not no_overlay,
+            skip_existing=skip_existing,
+            max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels,
+        )
     elapsed = time.perf_counter() - start
     skipped = f"; {summary.skipped} skipped, already done and verified" if summary.skipped else ""
-    click.echo(f"detect: {summary.ok} ok ({summary.flagged} flagged as inpainted, {summary.clean} clean{skipped}), "
-               f"{summary.failed} failed in {elapsed:.1f} s; model {printable(loaded.label)}, "
-               f"pixel threshold {pixel:g}, "
-               f"image threshold {image:g}")
+    click.echo(
+        f"detect: {summary.ok} ok ({summary.flagged} flagged as inpainted, {summary.clean} clean{skipped}), "
+        f"{summary.failed} failed in {elapsed:.1f} s; model {printable(loaded.label)}, "
+        f"pixel threshold {pixel:g}, "
+        f"image threshold {image:g}"
+    )
     if not summary.write_errors:
         click.echo(f"results: {shown}/{RESULTS_JSONL}, {shown}/{RESULTS_CSV}, {shown}/{INDEX_HTML}")
     problems = list(summary.write_errors)

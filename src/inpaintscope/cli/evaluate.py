@@ -1,4 +1,5 @@
 """``inpaintscope evaluate``: named metrics for a checkpoint, or a cross-method table."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,27 +16,45 @@ from .common import comma_list
 @click.option("--data", multiple=True, help="Dataset folder or synthetic:N[xS] (repeatable).")
 @click.option("--split", default="test", help="Split to evaluate ('all' for every split).")
 @click.option("--modes", default=None, help="Comma-separated compositing modes to keep.")
-@click.option("--gt-mode", type=click.Choice(["core", "any", "soft"]), default="core",
-              help="Ground truth from soft masks (soft is scored on its core).")
+@click.option(
+    "--gt-mode",
+    type=click.Choice(["core", "any", "soft"]),
+    default="core",
+    help="Ground truth from soft masks (soft is scored on its core).",
+)
 @click.option("--no-authentic", is_flag=True, help="Leave authentic images out (image-level metrics need them).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Write eval.json and eval.md here.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=int, default=8)
-@click.option("--tile", type=click.IntRange(32), default=None,
-              help="Tile side for large images, as detect [default: 1024].")
+@click.option(
+    "--tile", type=click.IntRange(32), default=None, help="Tile side for large images, as detect [default: 1024]."
+)
 @click.option("--overlap", type=click.IntRange(0), default=None, help="Overlap between tiles [default: 128].")
-@click.option("--no-tile", is_flag=True,
-              help="Run every image whole at its stored size (not what detect does on large photos).")
+@click.option(
+    "--no-tile", is_flag=True, help="Run every image whole at its stored size (not what detect does on large photos)."
+)
 @click.option("--table", is_flag=True, help="Cross-method table: rows = CHECKPOINTS, columns = --by values.")
 @click.option("--by", type=click.Choice(["mode", "inpainter", "mask_kind"]), default="mode", help="Table columns.")
 @click.option("--metric", default="iou@0.5", help="Metric shown in --table.")
-@click.option("--label", "labels", multiple=True,
-              help="Row name in --table, one per checkpoint in order [default: the run folder, e.g. "
-                   "runs/x/best.safetensors -> x, else the file name].")
-@click.option("--post", "post", default=None,
-              help="Launder test images first (robustness): e.g. jpeg:75, webp:80, resize:0.5, jpeg:90+resize:0.5.")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Evaluate N evenly spaced items (a quick, deterministic subset covering every method).")
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    help="Row name in --table, one per checkpoint in order [default: the run folder, e.g. "
+    "runs/x/best.safetensors -> x, else the file name].",
+)
+@click.option(
+    "--post",
+    "post",
+    default=None,
+    help="Launder test images first (robustness): e.g. jpeg:75, webp:80, resize:0.5, jpeg:90+resize:0.5.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Evaluate N evenly spaced items (a quick, deterministic subset covering every method).",
+)
 @click.option("--progress/--no-progress", default=True)
 def evaluate(checkpoints: tuple[str, ...], **options: Any) -> None:
     """Evaluate CHECKPOINT on --data; print every named metric (Markdown) and save JSON + Markdown.
@@ -52,10 +71,28 @@ def evaluate(checkpoints: tuple[str, ...], **options: Any) -> None:
     _evaluate(checkpoints, **options)
 
 
-def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str, modes: str | None, gt_mode: str,
-              no_authentic: bool, out: str | None, device: str, batch_size: int, table: bool, by: str, metric: str,
-              progress: bool, labels: tuple[str, ...] = (), post: str | None = None, limit: int | None = None,
-              tile: int | None = None, overlap: int | None = None, no_tile: bool = False) -> None:
+def _evaluate(
+    checkpoints: tuple[str, ...],
+    *,
+    data: tuple[str, ...],
+    split: str,
+    modes: str | None,
+    gt_mode: str,
+    no_authentic: bool,
+    out: str | None,
+    device: str,
+    batch_size: int,
+    table: bool,
+    by: str,
+    metric: str,
+    progress: bool,
+    labels: tuple[str, ...] = (),
+    post: str | None = None,
+    limit: int | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
+    no_tile: bool = False,
+) -> None:
     if not checkpoints:
         raise InpaintscopeError("give a checkpoint to evaluate (or several with --table)")
     if len(checkpoints) > 1 and not table:
@@ -75,18 +112,33 @@ def _evaluate(checkpoints: tuple[str, ...], *, data: tuple[str, ...], split: str
     if not data:
         raise InpaintscopeError("no data given; pass --data PATH (a dataset folder or synthetic:N)")
     mode_list = comma_list(modes)
-    dataset = open_evaluation_data(data, split=split, modes=mode_list, gt_mode=gt_mode,
-                                   include_authentic=not no_authentic, limit=limit, post=post)
+    dataset = open_evaluation_data(
+        data, split=split, modes=mode_list, gt_mode=gt_mode, include_authentic=not no_authentic, limit=limit, post=post
+    )
     names = list(labels) if labels else checkpoint_labels(paths)
     results = []
     for ckpt, path, name in zip(checkpoints, paths, names):
         model = load_detector(path)
-        info = {"checkpoint": str(ckpt), "model": model.checkpoint_info.get("model"), "data": list(data),
-                "split": split, "modes": mode_list, "post": post, "limit": limit}
-        report = run_evaluation(model, dataset, batch_size=batch_size, device=device, gt_mode=gt_mode,
-                                tile=None if no_tile else (DEFAULT_TILE if tile is None else tile),
-                                overlap=DEFAULT_OVERLAP if overlap is None else overlap,
-                                progress=progress, info=info)
+        info = {
+            "checkpoint": str(ckpt),
+            "model": model.checkpoint_info.get("model"),
+            "data": list(data),
+            "split": split,
+            "modes": mode_list,
+            "post": post,
+            "limit": limit,
+        }
+        report = run_evaluation(
+            model,
+            dataset,
+            batch_size=batch_size,
+            device=device,
+            gt_mode=gt_mode,
+            tile=None if no_tile else (DEFAULT_TILE if tile is None else tile),
+            overlap=DEFAULT_OVERLAP if overlap is None else overlap,
+            progress=progress,
+            info=info,
+        )
         results.append((name if labels else row_label(model.checkpoint_info, name), report))
         if out:
             stem = "eval" if len(checkpoints) == 1 else f"eval-{path.parent.name}-{path.stem}"

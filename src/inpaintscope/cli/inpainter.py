@@ -1,4 +1,5 @@
 """``inpaintscope inpainter``: train the learned inpainters (and list them)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,12 +15,27 @@ def inpainter() -> None:
 
 
 @inpainter.command("train")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="YAML recipe (configs/inpainters/); required unless --resume.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override any config key (repeatable), e.g. --set max_steps=200 --set device=cuda.")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
-              help="Continue the run in RUN_DIR from its last.pt (config.yaml of the run is used).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML recipe (configs/inpainters/); required unless --resume.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any config key (repeatable), e.g. --set max_steps=200 --set device=cuda.",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Continue the run in RUN_DIR from its last.pt (config.yaml of the run is used).",
+)
 @click.option("--progress/--no-progress", default=True, help="Print a line per log interval.")
 def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None, progress: bool) -> None:
     """Train an inpainter (L1 + SN-PatchGAN; optional VGG19, domain and anti-forensic terms).

@@ -4,6 +4,7 @@ Subcommands live in their own modules and are imported only when used, so ``--he
 quick commands start fast (torch is not imported until a command needs it). The group applies
 the one error convention of :mod:`.common` to every subcommand: ``error: <one line>``, exit 2.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """``inpaintscope models``: list the registered detectors and their sizes."""
+
 from __future__ import annotations
 
 import click

@@ -8,6 +8,7 @@ An item is ``{"image": float 3×H×W, "mask": float 1×H×W, "label": int 0-dim,
 * :func:`same_size_batches` splits a list of items of mixed sizes into runs of equal size and
   collates each, so validation and evaluation can batch native-resolution photos.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -24,9 +25,11 @@ def collate_samples(batch: list[dict[str, Any]]) -> dict[str, Any]:
         raise ValueError("cannot collate an empty batch")
     shapes = {tuple(item["image"].shape) for item in batch}
     if len(shapes) > 1:
-        raise ShapeError(f"items in a batch differ in size ({sorted(shapes)}); give them one size (a random crop "
-                         "when training: augment.crop / --crop; one --size when building the dataset) "
-                         "or use batch size 1")
+        raise ShapeError(
+            f"items in a batch differ in size ({sorted(shapes)}); give them one size (a random crop "
+            "when training: augment.crop / --crop; one --size when building the dataset) "
+            "or use batch size 1"
+        )
     out = {
         "image": torch.stack([b["image"] for b in batch]),
         "mask": torch.stack([b["mask"] for b in batch]),

@@ -38,6 +38,7 @@ first copy (so no photo is both trained and tested on); they are listed in the s
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -179,8 +180,12 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
     from ..inpaint.compose import MODES
     from ..masks.base import MASKS
 
-    masks, inpainters, modes, posts = (_split_list(cfg.masks), _split_list(cfg.inpainters),
-                                       _split_list(cfg.modes), _split_list(cfg.post) or ("none",))
+    masks, inpainters, modes, posts = (
+        _split_list(cfg.masks),
+        _split_list(cfg.inpainters),
+        _split_list(cfg.modes),
+        _split_list(cfg.post) or ("none",),
+    )
     if not masks:
         raise BuildConfigError(f"no mask generator given; choose from: {', '.join(MASKS.names())}")
     for m in masks:
@@ -195,8 +200,10 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
     inpainters = tuple(dict.fromkeys(_check_inpainter_spec(name) for name in inpainters))
     needs_inpainter = any(m in INPAINTER_MODES for m in modes)
     if needs_inpainter and not inpainters:
-        raise BuildConfigError(f"modes {', '.join(m for m in modes if m in INPAINTER_MODES)} need an "
-                               f"inpainter; choose from: {', '.join(INPAINTERS.names())}")
+        raise BuildConfigError(
+            f"modes {', '.join(m for m in modes if m in INPAINTER_MODES)} need an "
+            f"inpainter; choose from: {', '.join(INPAINTERS.names())}"
+        )
     if not needs_inpainter:
         inpainters = ()  # fakefake alone never calls an inpainter; do not pretend it does
     autoencoder = cfg.autoencoder
@@ -205,9 +212,11 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
     if uses_ae:
         if not autoencoder:
             what = "mode fakefake" if "fakefake" in modes else "inpainter autoencoder"
-            raise BuildConfigError(f"{what} needs autoencoder weights: pass --autoencoder taef2 (shipped) or "
-                                   "--autoencoder DIR (a folder with taef2_encoder.pth and taef2_decoder.pth, or a "
-                                   "diffusers AutoencoderKL / SD pipeline folder)")
+            raise BuildConfigError(
+                f"{what} needs autoencoder weights: pass --autoencoder taef2 (shipped) or "
+                "--autoencoder DIR (a folder with taef2_encoder.pth and taef2_decoder.pth, or a "
+                "diffusers AutoencoderKL / SD pipeline folder)"
+            )
         from ..inpaint.autoencoder import resolve_autoencoder_dir
 
         if not resolve_autoencoder_dir(autoencoder).is_dir():
@@ -220,8 +229,10 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
     if cfg.vae_range not in ("correct", "report"):
         raise BuildConfigError(f"--vae-range must be correct or report, got {cfg.vae_range!r}")
     if cfg.vae_range != "correct" and ae_kind != "autoencoderkl":
-        raise BuildConfigError("--vae-range report applies to a diffusers AutoencoderKL (--autoencoder); "
-                               "TAEF2 takes [0, 1] input as trained")
+        raise BuildConfigError(
+            "--vae-range report applies to a diffusers AutoencoderKL (--autoencoder); "
+            "TAEF2 takes [0, 1] input as trained"
+        )
     mask_dir = cfg.mask_dir
     if "folder" in masks:
         if not mask_dir:
@@ -257,12 +268,28 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
         raise BuildConfigError(f"--max-pixels must be a positive integer, got {cfg.max_pixels!r}")
     if not (isinstance(cfg.seed, int) and 0 <= cfg.seed < 2**63):
         raise BuildConfigError(f"--seed must be an integer in [0, 2^63), got {cfg.seed!r}")
-    return BuildConfig(masks=masks, inpainters=inpainters, modes=modes, per_image=int(cfg.per_image),
-                       size=size, resize=cfg.resize, split=str(cfg.split), seed=int(cfg.seed),
-                       autoencoder=autoencoder, mask_dir=mask_dir, mask_area=area, post=posts,
-                       authentic=bool(cfg.authentic), min_side=int(cfg.min_side),
-                       blur_radius=float(cfg.blur_radius), captions=captions, steps=steps, guidance=guidance,
-                       vae_range=cfg.vae_range, max_pixels=int(cfg.max_pixels))
+    return BuildConfig(
+        masks=masks,
+        inpainters=inpainters,
+        modes=modes,
+        per_image=int(cfg.per_image),
+        size=size,
+        resize=cfg.resize,
+        split=str(cfg.split),
+        seed=int(cfg.seed),
+        autoencoder=autoencoder,
+        mask_dir=mask_dir,
+        mask_area=area,
+        post=posts,
+        authentic=bool(cfg.authentic),
+        min_side=int(cfg.min_side),
+        blur_radius=float(cfg.blur_radius),
+        captions=captions,
+        steps=steps,
+        guidance=guidance,
+        vae_range=cfg.vae_range,
+        max_pixels=int(cfg.max_pixels),
+    )
 
 
 def _check_inpainter_spec(spec: str) -> str:
@@ -271,18 +298,21 @@ def _check_inpainter_spec(spec: str) -> str:
 
     name, colon, arg = spec.partition(":")
     if name not in INPAINTERS:
-        raise BuildConfigError(f"unknown inpainter {name!r}; choose from: {', '.join(INPAINTERS.names())}"
-                               " (diffusers as diffusers:PATH)")
+        raise BuildConfigError(
+            f"unknown inpainter {name!r}; choose from: {', '.join(INPAINTERS.names())} (diffusers as diffusers:PATH)"
+        )
     cls = INPAINTERS.get(name)
     path_option = getattr(cls, "path_option", None)
     if path_option is None or (not colon and getattr(cls, "path_optional", False)):
         if colon:
-            raise BuildConfigError(f"inpainter {name!r} takes no ':' argument (diffusers:PATH and the learned "
-                                   "inpainters' NAME:WEIGHTS do)")
+            raise BuildConfigError(
+                f"inpainter {name!r} takes no ':' argument (diffusers:PATH and the learned inpainters' NAME:WEIGHTS do)"
+            )
         return name
     if not arg:
-        raise BuildConfigError(f"inpainter {name} needs a local model folder: --inpainters {name}:PATH "
-                               "(nothing is downloaded)")
+        raise BuildConfigError(
+            f"inpainter {name} needs a local model folder: --inpainters {name}:PATH (nothing is downloaded)"
+        )
     if not _is_diffusion(name):  # a learned inpainter with weights of the user's own training
         if not Path(arg).expanduser().is_file():
             raise BuildConfigError(f"--inpainters {name}:{arg}: no such weights file")
@@ -319,8 +349,15 @@ def _check_diffusion_options(cfg: BuildConfig, inpainters: tuple[str, ...]) -> t
     """--steps, --guidance and --captions: checked, and refused without a diffusers inpainter."""
     diffusion = any(_is_diffusion(s) for s in inpainters)
     if not diffusion:
-        given = [o for o, v, d in (("--captions", cfg.captions, None), ("--steps", cfg.steps, BuildConfig.steps),
-                                   ("--guidance", cfg.guidance, BuildConfig.guidance)) if v != d]
+        given = [
+            o
+            for o, v, d in (
+                ("--captions", cfg.captions, None),
+                ("--steps", cfg.steps, BuildConfig.steps),
+                ("--guidance", cfg.guidance, BuildConfig.guidance),
+            )
+            if v != d
+        ]
         if given:
             raise BuildConfigError(f"{', '.join(given)}: used only by diffusers:PATH inpainters (none in --inpainters)")
         return BuildConfig.steps, BuildConfig.guidance, None
@@ -384,8 +421,10 @@ def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask
         # Almost always relpaths written against another root (or without the folder prefix
         # several SRCs get); building an empty dataset would hide that.
         example = printable_relpath(sorted(usable)[0])
-        raise BuildConfigError(f"--split {cfg.split}: lists none of the {len(usable)} source photos; relative "
-                               f"paths must be as the builder names them, e.g. {example!r}")
+        raise BuildConfigError(
+            f"--split {cfg.split}: lists none of the {len(usable)} source photos; relative "
+            f"paths must be as the builder names them, e.g. {example!r}"
+        )
     combos = list(itertools.product(cfg.inpainters or (None,), cfg.post, cfg.masks))
     width = len(str(max(cfg.per_image - 1, 0)))
     tasks: list[SourceTask] = []
@@ -401,13 +440,32 @@ def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask
         for k in range(cfg.per_image):
             g = pos * cfg.per_image + k
             inpainter, post, mask = combos[g % len(combos)]  # mask varies fastest
-            samples.append(SampleSpec(id=f"{base}-{k:0{width}d}", index=k, global_index=g, mask_kind=mask,
-                                      inpainter=inpainter, post=post, entropy=(cfg.seed, h, k)))
+            samples.append(
+                SampleSpec(
+                    id=f"{base}-{k:0{width}d}",
+                    index=k,
+                    global_index=g,
+                    mask_kind=mask,
+                    inpainter=inpainter,
+                    post=post,
+                    entropy=(cfg.seed, h, k),
+                )
+            )
         if cfg.authentic:
-            samples.append(SampleSpec(id=f"{base}-a", index=-1, global_index=pos, mask_kind=None, inpainter=None,
-                                      post=cfg.post[pos % len(cfg.post)], entropy=(cfg.seed, h, 2**32)))
-        tasks.append(SourceTask(source=src, split=split, samples=tuple(samples),
-                                duplicate_of=duplicate_of.get(src.relpath)))
+            samples.append(
+                SampleSpec(
+                    id=f"{base}-a",
+                    index=-1,
+                    global_index=pos,
+                    mask_kind=None,
+                    inpainter=None,
+                    post=cfg.post[pos % len(cfg.post)],
+                    entropy=(cfg.seed, h, 2**32),
+                )
+            )
+        tasks.append(
+            SourceTask(source=src, split=split, samples=tuple(samples), duplicate_of=duplicate_of.get(src.relpath))
+        )
     return tasks, skipped, not_in_split
 
 
@@ -421,9 +479,11 @@ def _check_captions_cover(tasks: list[SourceTask], cfg: BuildConfig) -> None:
     captions = load_captions(cfg.captions)
     prompted = sorted({t.source.relpath for t in tasks if any(_is_diffusion(s.inpainter) for s in t.samples)})
     if prompted and all(captions.lookup(rel) is None for rel in prompted):
-        raise BuildConfigError(f"--captions {cfg.captions}: has a caption for none of the {len(prompted)} photos "
-                               f"to inpaint with diffusers; keys must be a relative path, file name or stem, "
-                               f"e.g. {prompted[0]!r}")
+        raise BuildConfigError(
+            f"--captions {cfg.captions}: has a caption for none of the {len(prompted)} photos "
+            f"to inpaint with diffusers; keys must be a relative path, file name or stem, "
+            f"e.g. {prompted[0]!r}"
+        )
 
 
 def _keep_copies_together(groups: list[list[Source]], splits: dict[str, str | None]) -> dict[str, str]:
@@ -446,8 +506,10 @@ def duplicate_groups(tasks: list[SourceTask]) -> list[dict[str, Any]]:
         if t.duplicate_of is not None:
             by_first.setdefault(t.duplicate_of, []).append(t)
     first = {t.source.relpath: t for t in tasks}
-    return [{"split": first[rel].split, "sources": [printable_relpath(rel)] + [t.source.label for t in copies]}
-            for rel, copies in sorted(by_first.items())]
+    return [
+        {"split": first[rel].split, "sources": [printable_relpath(rel)] + [t.source.label for t in copies]}
+        for rel, copies in sorted(by_first.items())
+    ]
 
 
 def _config_record(cfg: BuildConfig, sources: list[Source]) -> dict[str, Any]:
@@ -461,8 +523,9 @@ def _config_record(cfg: BuildConfig, sources: list[Source]) -> dict[str, Any]:
     conf["autoencoder"] = _dir_digest(cfg.autoencoder) if cfg.autoencoder else None
     _diffusion_record(cfg, conf)
     conf["mask_dir"] = _dir_digest(cfg.mask_dir, names_only=True) if cfg.mask_dir else None
-    return _jsonable({"format": FORMAT, "config": conf,
-                      "sources": {"count": len(sources), "digest": digest.hexdigest()}})
+    return _jsonable(
+        {"format": FORMAT, "config": conf, "sources": {"count": len(sources), "digest": digest.hexdigest()}}
+    )
 
 
 def _diffusion_record(cfg: BuildConfig, conf: dict[str, Any]) -> None:
@@ -471,8 +534,10 @@ def _diffusion_record(cfg: BuildConfig, conf: dict[str, Any]) -> None:
     if any(_is_diffusion(s) for s in cfg.inpainters):
         from ..inpaint.diffusers_sd import folder_fingerprint
 
-        conf["inpainters"] = [f"{s.partition(':')[0]}:{folder_fingerprint(s.partition(':')[2])}"
-                              if _is_diffusion(s) else s for s in cfg.inpainters]
+        conf["inpainters"] = [
+            f"{s.partition(':')[0]}:{folder_fingerprint(s.partition(':')[2])}" if _is_diffusion(s) else s
+            for s in cfg.inpainters
+        ]
         if cfg.captions:
             from .captions import load_captions
 
@@ -499,8 +564,9 @@ def _dir_digest(path: str, *, names_only: bool = False) -> str:
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(cfg: BuildConfig, out: str, parent: int | None = None,
-                 donors: dict[str, tuple[str, ...]] | None = None) -> None:
+def _init_worker(
+    cfg: BuildConfig, out: str, parent: int | None = None, donors: dict[str, tuple[str, ...]] | None = None
+) -> None:
     """Per-process setup: one thread per library, and caches for heavy objects. ``parent``: the
     build process's pid when this is a worker process (it must not outlive that process).
     ``donors``: each split's photos, the regions a ``splice`` may paste into that split's photos."""
@@ -599,8 +665,9 @@ def _run_task(task: SourceTask) -> dict[str, Any]:
         return result
     src_h, src_w = photo.shape[:2]
     if min(src_h, src_w) < cfg.min_side:
-        result["skipped"] = (f"too small ({src_w}×{src_h} px; the shorter side must be at least "
-                             f"{cfg.min_side} px, see --min-side)")
+        result["skipped"] = (
+            f"too small ({src_w}×{src_h} px; the shorter side must be at least {cfg.min_side} px, see --min-side)"
+        )
         return result
     image = prepare_image(photo, size=cfg.size, resize=cfg.resize)  # type: ignore[arg-type]
     reconstruction: dict[str, np.ndarray] = {}  # the photo's autoencoder round trip, shared by its samples
@@ -621,33 +688,48 @@ def write_failure(error: OSError, out: Path) -> DatasetWriteError:
     """The one-line error for a failed write into ``out``, saying how to go on."""
     reason = error.strerror or str(error)
     if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return DatasetWriteError(f"disk full while writing the dataset to {out} ({reason}); every sample written "
-                                 "so far is complete: free some space and run the same command again to resume")
-    return DatasetWriteError(f"cannot write the dataset to {out} ({reason}); fix that and run the same command "
-                             "again to resume")
+        return DatasetWriteError(
+            f"disk full while writing the dataset to {out} ({reason}); every sample written "
+            "so far is complete: free some space and run the same command again to resume"
+        )
+    return DatasetWriteError(
+        f"cannot write the dataset to {out} ({reason}); fix that and run the same command again to resume"
+    )
 
 
-def _build_sample(spec: SampleSpec, task: SourceTask, photo: np.ndarray, image: np.ndarray,
-                  cfg: BuildConfig, out: Path, reconstruction: dict[str, np.ndarray]) -> dict[str, Any]:
+def _build_sample(
+    spec: SampleSpec,
+    task: SourceTask,
+    photo: np.ndarray,
+    image: np.ndarray,
+    cfg: BuildConfig,
+    out: Path,
+    reconstruction: dict[str, np.ndarray],
+) -> dict[str, Any]:
     seq = np.random.SeedSequence(list(spec.entropy))
     mask_rng, inpaint_rng, _reserved = (np.random.default_rng(s) for s in seq.spawn(3))
     post = _get_post(spec.post)
     split_dir = out / task.split
     files: dict[str, str] = {}
     record: dict[str, Any] = {
-        "id": spec.id, "split": task.split, "source": task.source.label,
-        "authentic": spec.mask_kind is None, "seed": {"entropy": list(spec.entropy), "sample_index": spec.index,
-                                                      "global_index": spec.global_index},
-        "source_size": [int(photo.shape[0]), int(photo.shape[1])], "resize": cfg.resize,
-        "post": None if post is None else _jsonable(post.describe()), "post_spec": spec.post,
+        "id": spec.id,
+        "split": task.split,
+        "source": task.source.label,
+        "authentic": spec.mask_kind is None,
+        "seed": {"entropy": list(spec.entropy), "sample_index": spec.index, "global_index": spec.global_index},
+        "source_size": [int(photo.shape[0]), int(photo.shape[1])],
+        "resize": cfg.resize,
+        "post": None if post is None else _jsonable(post.describe()),
+        "post_spec": spec.post,
     }
     if spec.mask_kind is None:  # an authentic sample: the prepared photo only
         original = image
         if post is not None:
             original, _ = post.apply(image, np.zeros(image.shape[:2], np.uint8))
         files[ROLE_ORIGINAL] = _write(split_dir, spec.id, ROLE_ORIGINAL, original, out)
-        record.update(mask=None, inpainter=None, modes={}, files=files,
-                      size=[int(original.shape[0]), int(original.shape[1])])
+        record.update(
+            mask=None, inpainter=None, modes={}, files=files, size=[int(original.shape[0]), int(original.shape[1])]
+        )
         return _finish(record, out)
 
     mask = _make_sample_mask(spec.mask_kind, task.source, photo, image, cfg, mask_rng)
@@ -660,8 +742,7 @@ def _build_sample(spec: SampleSpec, task: SourceTask, photo: np.ndarray, image: 
         # Prompt and torch seed are per sample; the bound copy records both in the manifest.
         inpainter = inpainter.for_sample(prompt=_prompt_for(task.source.relpath, cfg), rng=inpaint_rng)
     others = tuple(m for m in cfg.modes if m != "fakefake")
-    composites = make_composites(image, mask["soft"], others, inpainter=inpainter,
-                                 rng=inpaint_rng) if others else {}
+    composites = make_composites(image, mask["soft"], others, inpainter=inpainter, rng=inpaint_rng) if others else {}
     if "fakefake" in cfg.modes:
         # fakefake = the round trip of the *photo* pasted with the soft mask (compose's
         # definition); the round trip is the costly part and the same for every sample of
@@ -680,10 +761,16 @@ def _build_sample(spec: SampleSpec, task: SourceTask, photo: np.ndarray, image: 
     for m in cfg.modes:
         modes[m] = files[m] = _write(split_dir, spec.id, m, composites[m], out)
     record.update(
-        mask={"kind": mask["kind"], "requested": spec.mask_kind, "params": _jsonable(mask["params"]),
-              "core_fraction": round(float((soft == 255).mean()), 6)},
+        mask={
+            "kind": mask["kind"],
+            "requested": spec.mask_kind,
+            "params": _jsonable(mask["params"]),
+            "core_fraction": round(float((soft == 255).mean()), 6),
+        },
         inpainter=None if inpainter is None else _jsonable(inpainter.describe()),
-        modes=modes, files=files, size=[int(original.shape[0]), int(original.shape[1])],
+        modes=modes,
+        files=files,
+        size=[int(original.shape[0]), int(original.shape[1])],
     )
     return _finish(record, out)
 
@@ -696,8 +783,9 @@ def _prompt_for(relpath: str, cfg: BuildConfig) -> str:
     return load_captions(cfg.captions).caption_for(relpath)
 
 
-def _make_sample_mask(kind: str, source: Source, photo: np.ndarray, image: np.ndarray,
-                      cfg: BuildConfig, rng: np.random.Generator) -> dict[str, Any]:
+def _make_sample_mask(
+    kind: str, source: Source, photo: np.ndarray, image: np.ndarray, cfg: BuildConfig, rng: np.random.Generator
+) -> dict[str, Any]:
     from ..masks.base import make_mask, soften
 
     shape = image.shape[:2]
@@ -718,8 +806,12 @@ def _make_sample_mask(kind: str, source: Source, photo: np.ndarray, image: np.nd
             # Polygons are normalised to the *source* photo, so draw there and move the hole
             # through the same crop/resize as the pixels; blur at the final size.
             ms = make_mask(kind, photo.shape[:2], rng=rng, labels=labels, **common)
-            hole = prepare_image(np.repeat(ms.hole[..., None].astype(np.uint8) * 255, 3, axis=2),
-                                 size=cfg.size, resize=cfg.resize)[..., 0] >= 128  # type: ignore[arg-type]
+            hole = (
+                prepare_image(
+                    np.repeat(ms.hole[..., None].astype(np.uint8) * 255, 3, axis=2), size=cfg.size, resize=cfg.resize
+                )[..., 0]
+                >= 128
+            )  # type: ignore[arg-type]
             soft = soften(hole, cfg.blur_radius)
             if (soft == 255).any() and not (soft > 0).all():
                 params = dict(ms.params, area_fraction=round(float(hole.mean()), 6))
@@ -728,8 +820,11 @@ def _make_sample_mask(kind: str, source: Source, photo: np.ndarray, image: np.nd
         except MaskUnavailable as e:
             reason = str(e)
     ms = make_mask("rectangle", shape, rng=rng, **common)
-    return {"kind": ms.kind, "params": dict(ms.params, fallback_from="objects", fallback_reason=reason),
-            "soft": ms.soft}
+    return {
+        "kind": ms.kind,
+        "params": dict(ms.params, fallback_from="objects", fallback_reason=reason),
+        "soft": ms.soft,
+    }
 
 
 def _write(split_dir: Path, sample_id: str, role: str, image: np.ndarray, out: Path) -> str:
@@ -820,11 +915,14 @@ def _prepare_out(out: Path, build_record: dict[str, Any]) -> None:
             diffs = _diff(old, build_record)
             raise BuildMismatchError(
                 f"{out} was built with different options ({'; '.join(diffs[:4])}); resume with the same "
-                "sources and options, or choose a new output folder")
+                "sources and options, or choose a new output folder"
+            )
         return
     if out.exists() and any(p.name != ".lock" for p in out.iterdir()):
-        raise BuildMismatchError(f"{out} is not empty and holds no inpaintscope dataset (no build.json); "
-                                 "choose a new or empty output folder (nothing was written)")
+        raise BuildMismatchError(
+            f"{out} is not empty and holds no inpaintscope dataset (no build.json); "
+            "choose a new or empty output folder (nothing was written)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(meta, text)
 
@@ -883,13 +981,24 @@ def build_dataset(
         more = f" and {len(duplicates) - 3} more" if len(duplicates) > 3 else ""
         (warn or _stderr_warning)(
             f"{sum(len(g['sources']) - 1 for g in duplicates)} source photo(s) are identical copies of others "
-            f"({shown}{more}); each set is kept in one split (see duplicate_sources in summary.json)")
+            f"({shown}{more}); each set is kept in one split (see duplicate_sources in summary.json)"
+        )
     out = Path(out).expanduser()
     try:
         _prepare_out(out, _config_record(cfg, found))
         with _lock(out):
-            summary = _build_locked(tasks, found, cfg, out, skipped=skipped, not_in_split=not_in_split,
-                                    duplicates=duplicates, workers=workers, progress=progress, t0=t0)
+            summary = _build_locked(
+                tasks,
+                found,
+                cfg,
+                out,
+                skipped=skipped,
+                not_in_split=not_in_split,
+                duplicates=duplicates,
+                workers=workers,
+                progress=progress,
+                t0=t0,
+            )
     except OSError as e:  # OUT under a file, read-only, disk full...: the user's to fix, so one line
         raise write_failure(e, out) from None
     if echo is not None:
@@ -901,9 +1010,19 @@ def _stderr_warning(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-def _build_locked(tasks: list[SourceTask], found: list[Source], cfg: BuildConfig, out: Path, *,
-                  skipped: list[dict[str, str]], not_in_split: int, duplicates: list[dict[str, Any]],
-                  workers: int, progress: bool, t0: float) -> dict[str, Any]:
+def _build_locked(
+    tasks: list[SourceTask],
+    found: list[Source],
+    cfg: BuildConfig,
+    out: Path,
+    *,
+    skipped: list[dict[str, str]],
+    not_in_split: int,
+    duplicates: list[dict[str, Any]],
+    workers: int,
+    progress: bool,
+    t0: float,
+) -> dict[str, Any]:
     """Build the pending samples, then write the manifest and summary (under the lock)."""
     _clean_tmp(out)
     pending: list[SourceTask] = []
@@ -925,24 +1044,45 @@ def _build_locked(tasks: list[SourceTask], found: list[Source], cfg: BuildConfig
     atomic_write_text(out / "manifest.jsonl", "".join(_dumps(r) + "\n" for r in records))
     wall = time.perf_counter() - t0
     n_built = sum(len(r["built"]) for r in results)
-    summary = summarize(records, skipped=skipped, failed=failed, not_in_split=not_in_split,
-                        duplicates=duplicates)
-    summary["run"] = {"built": n_built, "reused": n_reused, "workers": workers, "wall_s": round(wall, 3),
-                      "samples_per_s": round(n_built / wall, 3) if wall > 0 else None}
-    summary["sources"] = {"found": len(found), "used": len({r["source"] for r in records}),
-                          "skipped": len(skipped), "not_in_split": not_in_split}
+    summary = summarize(records, skipped=skipped, failed=failed, not_in_split=not_in_split, duplicates=duplicates)
+    summary["run"] = {
+        "built": n_built,
+        "reused": n_reused,
+        "workers": workers,
+        "wall_s": round(wall, 3),
+        "samples_per_s": round(n_built / wall, 3) if wall > 0 else None,
+    }
+    summary["sources"] = {
+        "found": len(found),
+        "used": len({r["source"] for r in records}),
+        "skipped": len(skipped),
+        "not_in_split": not_in_split,
+    }
     atomic_write_text(out / "summary.json", json.dumps(summary, sort_keys=True, indent=2) + "\n")
     return summary
 
 
-def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: int, progress: bool,
-             donors: dict[str, tuple[str, ...]] | None = None) -> list[dict[str, Any]]:
+def _execute(
+    tasks: list[SourceTask],
+    cfg: BuildConfig,
+    out: Path,
+    *,
+    workers: int,
+    progress: bool,
+    donors: dict[str, tuple[str, ...]] | None = None,
+) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
     total = sum(len(t.samples) for t in tasks)
     results: list[dict[str, Any]] = []
-    bar = tqdm(total=total, unit="sample", desc="building", disable=not progress or total == 0,
-               dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(
+        total=total,
+        unit="sample",
+        desc="building",
+        disable=not progress or total == 0,
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
     try:
         if workers == 1 or len(tasks) <= 1:
             saved = _STATE.copy()
@@ -969,8 +1109,12 @@ def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: i
         # spawn: safe with torch/OpenCV threads already started in the parent, and the same
         # on Linux, macOS and Windows.
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(cfg, str(out), os.getpid(), donors)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(tasks)),
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(cfg, str(out), os.getpid(), donors),
+        ) as pool:
             futures = {pool.submit(_run_task, t): t for t in tasks}
             remaining = set(futures)
             while remaining:
@@ -987,9 +1131,14 @@ def _execute(tasks: list[SourceTask], cfg: BuildConfig, out: Path, *, workers: i
         bar.close()
 
 
-def summarize(records: list[dict[str, Any]], *, skipped: list[dict[str, str]] | None = None,
-              failed: list[dict[str, str]] | None = None, not_in_split: int = 0,
-              duplicates: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def summarize(
+    records: list[dict[str, Any]],
+    *,
+    skipped: list[dict[str, str]] | None = None,
+    failed: list[dict[str, str]] | None = None,
+    not_in_split: int = 0,
+    duplicates: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Counts per split / inpainter / mask kind / mode / post-processing for manifest records."""
     fakes = [r for r in records if not r.get("authentic")]
     by_split: dict[str, Counter] = {}
@@ -1016,12 +1165,15 @@ def summarize(records: list[dict[str, Any]], *, skipped: list[dict[str, str]] | 
 
 def format_summary(summary: dict[str, Any], out: str | os.PathLike | None = None) -> str:
     """A short human-readable summary (what ``inpaintscope dataset build`` prints)."""
+
     def fmt(d: dict[str, Any]) -> str:
         return ", ".join(f"{k} {v}" for k, v in d.items()) or "-"
 
     lines = [f"dataset: {out}" if out is not None else "dataset:"]
-    lines.append(f"  samples   {summary['samples']} manipulated + {summary['authentic']} authentic, "
-                 f"{summary['files']} image files")
+    lines.append(
+        f"  samples   {summary['samples']} manipulated + {summary['authentic']} authentic, "
+        f"{summary['files']} image files"
+    )
     for split, c in summary["by_split"].items():
         lines.append(f"  {split:<9} {c.get('samples', 0)} samples, {c.get('authentic', 0)} authentic")
     lines.append(f"  inpainter {fmt(summary['by_inpainter'])}")
@@ -1032,8 +1184,10 @@ def format_summary(summary: dict[str, Any], out: str | os.PathLike | None = None
     run = summary.get("run")
     if run:
         rate = f", {run['samples_per_s']:.2f} samples/s" if run.get("samples_per_s") else ""
-        lines.append(f"  run       built {run['built']}, reused {run['reused']}, {run['workers']} worker(s), "
-                     f"{run['wall_s']:.1f} s{rate}")
+        lines.append(
+            f"  run       built {run['built']}, reused {run['reused']}, {run['workers']} worker(s), "
+            f"{run['wall_s']:.1f} s{rate}"
+        )
     if summary.get("not_in_split"):
         lines.append(f"  not in the split file: {summary['not_in_split']}")
     skipped = summary["skipped_sources"]

@@ -19,6 +19,7 @@ given twice keeps its first caption.
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import csv
@@ -55,8 +56,10 @@ class Captions:
     def caption_for(self, relpath: str) -> str:
         caption = self.lookup(relpath)
         if caption is None:
-            raise CaptionsError(f"no caption for {relpath!r} in {Path(self.path).name} (keys are matched by "
-                                "relative path, path without suffix, file name or stem)")
+            raise CaptionsError(
+                f"no caption for {relpath!r} in {Path(self.path).name} (keys are matched by "
+                "relative path, path without suffix, file name or stem)"
+            )
         return caption
 
 

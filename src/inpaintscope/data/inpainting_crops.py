@@ -8,6 +8,7 @@ random fraction of the crop drawn from one of the registered mask generators or 
 outline of a real object (COCO polygons, scaled and placed anywhere): free-form strokes,
 shapes, rectangles and object silhouettes, as real removals look.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,12 @@ from ..masks import find_label_file, make_mask
 from ..masks.objects import rasterize, read_labels
 
 #: mask kinds and their probabilities; ``silhouette`` is an object outline from the label bank
-DEFAULT_MASK_MIX: tuple[tuple[str, float], ...] = (("strokes", 0.4), ("shapes", 0.25), ("rectangle", 0.1),
-                                                  ("silhouette", 0.25))
+DEFAULT_MASK_MIX: tuple[tuple[str, float], ...] = (
+    ("strokes", 0.4),
+    ("shapes", 0.25),
+    ("rectangle", 0.1),
+    ("silhouette", 0.25),
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,15 @@ class PhotoSet:
     silhouettes: tuple[np.ndarray, ...]  # N×2 polygons normalised to their own bounding box
 
     @classmethod
-    def from_split_file(cls, root: str | os.PathLike, split_file: str | os.PathLike, splits: Sequence[str], *,
-                        min_side: int = 128, limit: int | None = None) -> PhotoSet:
+    def from_split_file(
+        cls,
+        root: str | os.PathLike,
+        split_file: str | os.PathLike,
+        splits: Sequence[str],
+        *,
+        min_side: int = 128,
+        limit: int | None = None,
+    ) -> PhotoSet:
         """The photos of ``root`` listed under ``splits`` in a ``relpath split`` file (``#`` comments)."""
         root = Path(root)
         wanted = set(splits)
@@ -87,16 +99,23 @@ def silhouette_hole(outline: np.ndarray, crop: int, *, area: float, rng: np.rand
     bw = int(np.clip(bh * aspect, 8, crop - 2))
     y0, x0 = int(rng.integers(0, crop - bh + 1)), int(rng.integers(0, crop - bw + 1))
     hole = np.zeros((crop, crop), bool)
-    hole[y0:y0 + bh, x0:x0 + bw] = rasterize(outline, (bh, bw))
+    hole[y0 : y0 + bh, x0 : x0 + bw] = rasterize(outline, (bh, bw))
     return hole
 
 
 class InpaintingCrops:
     """``sample(step, index) -> (image crop uint8 H×W×3, hole bool H×W)``; ``batch`` stacks them."""
 
-    def __init__(self, photos: PhotoSet, *, crop: int = 128, scale: tuple[float, float] = (0.5, 1.0),
-                 area: tuple[float, float] = (0.03, 0.4), mask_mix: Sequence[tuple[str, float]] = DEFAULT_MASK_MIX,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        photos: PhotoSet,
+        *,
+        crop: int = 128,
+        scale: tuple[float, float] = (0.5, 1.0),
+        area: tuple[float, float] = (0.03, 0.4),
+        mask_mix: Sequence[tuple[str, float]] = DEFAULT_MASK_MIX,
+        seed: int = 0,
+    ) -> None:
         if crop < 32:
             raise InpaintscopeError(f"crop must be at least 32 px, got {crop}")
         kinds = [k for k, _ in mask_mix]
@@ -120,7 +139,7 @@ class InpaintingCrops:
             image = cv2.resize(image, (max(crop, round(w * s)), max(crop, round(h * s))), interpolation=cv2.INTER_AREA)
         h, w = image.shape[:2]
         y0, x0 = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
-        patch = image[y0:y0 + crop, x0:x0 + crop]
+        patch = image[y0 : y0 + crop, x0 : x0 + crop]
         if rng.random() < 0.5:
             patch = patch[:, ::-1]
         kind = self.kinds[int(rng.choice(len(self.kinds), p=self.probs))]

@@ -24,6 +24,7 @@ Constructing a dataset only indexes file names, so datasets larger than memory s
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,10 @@ from ..io import IMAGE_SUFFIXES, read_image, read_mask
 
 MODES: tuple[str, ...] = ("inpainted", "realfake", "fakefake")
 AUTHENTIC = "authentic"
-_ROLE_RE = re.compile(r"^(?P<key>.+)\.(?P<role>original|mask|inpainted|realfake|fakefake)"
-                      r"\.(?P<ext>[A-Za-z0-9]+)$")
+_ROLE_RE = re.compile(
+    r"^(?P<key>.+)\.(?P<role>original|mask|inpainted|realfake|fakefake)"
+    r"\.(?P<ext>[A-Za-z0-9]+)$"
+)
 
 
 class DatasetLayoutError(InpaintscopeError):
@@ -53,8 +56,9 @@ class DatasetLayoutError(InpaintscopeError):
 
 def _check_gt_mode(gt_mode: str) -> str:
     if gt_mode not in GROUND_TRUTH_MODES:
-        raise DatasetLayoutError(f"unknown ground-truth mode {gt_mode!r}; "
-                                 f"choose one of {', '.join(GROUND_TRUTH_MODES)}")
+        raise DatasetLayoutError(
+            f"unknown ground-truth mode {gt_mode!r}; choose one of {', '.join(GROUND_TRUTH_MODES)}"
+        )
     return gt_mode
 
 
@@ -83,8 +87,10 @@ def _mask_tensor(path: Path | None, shape: tuple[int, int], gt_mode: str) -> tor
         return torch.zeros((1, *shape), dtype=torch.float32)
     soft = read_mask(path)
     if soft.shape != shape:
-        raise ShapeError(f"{path}: mask is {soft.shape[1]}×{soft.shape[0]} but its image is "
-                         f"{shape[1]}×{shape[0]}; masks must match their images pixel for pixel")
+        raise ShapeError(
+            f"{path}: mask is {soft.shape[1]}×{soft.shape[0]} but its image is "
+            f"{shape[1]}×{shape[0]}; masks must match their images pixel for pixel"
+        )
     gt = ground_truth(soft, gt_mode)  # type: ignore[arg-type]
     return torch.from_numpy(np.ascontiguousarray(gt, dtype=np.float32))[None]
 
@@ -117,9 +123,15 @@ class ManifestDataset(_PairDataset):
     ``--authentic`` samples when the build made them, otherwise each sample's original.
     """
 
-    def __init__(self, root: str | os.PathLike, *, split: str | Sequence[str] | None = None,
-                 modes: str | Sequence[str] | None = None, gt_mode: str = "core",
-                 include_authentic: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        split: str | Sequence[str] | None = None,
+        modes: str | Sequence[str] | None = None,
+        gt_mode: str = "core",
+        include_authentic: bool = True,
+    ) -> None:
         super().__init__(gt_mode)
         root = Path(root)
         manifest = root / "manifest.jsonl" if root.is_dir() else root
@@ -141,10 +153,14 @@ class ManifestDataset(_PairDataset):
                     records.append(rec)
         has_authentic = any(r.get("authentic") for r in records)
         for rec in records:
-            meta = {"id": rec["id"], "split": rec.get("split"), "source": rec.get("source"),
-                    "post": rec.get("post_spec"),
-                    "inpainter": (rec.get("inpainter") or {}).get("name"),
-                    "mask_kind": (rec.get("mask") or {}).get("kind")}
+            meta = {
+                "id": rec["id"],
+                "split": rec.get("split"),
+                "source": rec.get("source"),
+                "post": rec.get("post_spec"),
+                "inpainter": (rec.get("inpainter") or {}).get("name"),
+                "mask_kind": (rec.get("mask") or {}).get("kind"),
+            }
             files = rec.get("files", {})
             if rec.get("authentic"):
                 if include_authentic:
@@ -152,14 +168,16 @@ class ManifestDataset(_PairDataset):
                 continue
             for mode, rel in rec.get("modes", {}).items():
                 if want is None or mode in want:
-                    self.entries.append((self.root / rel, self.root / files["mask"], 1,
-                                         {**meta, "mode": mode, "path": rel}))
+                    self.entries.append(
+                        (self.root / rel, self.root / files["mask"], 1, {**meta, "mode": mode, "path": rel})
+                    )
             if include_authentic and not has_authentic and "original" in files:
                 self._add_authentic(files["original"], meta)
 
     def _add_authentic(self, rel: str, meta: dict[str, Any]) -> None:
-        self.entries.append((self.root / rel, None, 0, {**meta, "mode": AUTHENTIC, "inpainter": None,
-                                                        "mask_kind": None, "path": rel}))
+        self.entries.append(
+            (self.root / rel, None, 0, {**meta, "mode": AUTHENTIC, "inpainter": None, "mask_kind": None, "path": rel})
+        )
 
 
 class ReportLayoutDataset(_PairDataset):
@@ -170,9 +188,15 @@ class ReportLayoutDataset(_PairDataset):
     and counted in ``self.skipped``.
     """
 
-    def __init__(self, root: str | os.PathLike, *, split: str | Sequence[str] | None = None,
-                 modes: str | Sequence[str] | None = None, gt_mode: str = "core",
-                 include_authentic: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        split: str | Sequence[str] | None = None,
+        modes: str | Sequence[str] | None = None,
+        gt_mode: str = "core",
+        include_authentic: bool = True,
+    ) -> None:
         super().__init__(gt_mode)
         self.root = Path(root)
         if not self.root.is_dir():
@@ -187,27 +211,38 @@ class ReportLayoutDataset(_PairDataset):
             rel_dir = path.parent.relative_to(self.root).as_posix()
             roles = groups.setdefault((rel_dir, m["key"]), {})
             if m["role"] in roles:
-                raise DatasetLayoutError(f"{path}: two {m['role']} files for key {m['key']!r} "
-                                         f"({roles[m['role']].name} too); keep one")
+                raise DatasetLayoutError(
+                    f"{path}: two {m['role']} files for key {m['key']!r} ({roles[m['role']].name} too); keep one"
+                )
             roles[m["role"]] = path
         self.skipped = 0
         for (rel_dir, key), roles in sorted(groups.items()):
             split_name = rel_dir.split("/", 1)[0] if rel_dir != "." else None
             if splits is not None and split_name not in splits:
                 continue
-            meta = {"id": key, "split": split_name, "source": None, "post": None, "inpainter": None,
-                    "mask_kind": None}
+            meta = {"id": key, "split": split_name, "source": None, "post": None, "inpainter": None, "mask_kind": None}
             for mode in MODES:
                 if mode in roles and (want is None or mode in want):
                     if "mask" not in roles:
                         self.skipped += 1
                         continue
-                    self.entries.append((roles[mode], roles["mask"], 1,
-                                         {**meta, "mode": mode, "path": roles[mode].relative_to(self.root).as_posix()}))
+                    self.entries.append(
+                        (
+                            roles[mode],
+                            roles["mask"],
+                            1,
+                            {**meta, "mode": mode, "path": roles[mode].relative_to(self.root).as_posix()},
+                        )
+                    )
             if include_authentic and "original" in roles:
-                self.entries.append((roles["original"], None, 0,
-                                     {**meta, "mode": AUTHENTIC,
-                                      "path": roles["original"].relative_to(self.root).as_posix()}))
+                self.entries.append(
+                    (
+                        roles["original"],
+                        None,
+                        0,
+                        {**meta, "mode": AUTHENTIC, "path": roles["original"].relative_to(self.root).as_posix()},
+                    )
+                )
 
 
 class FolderDataset(_PairDataset):
@@ -220,15 +255,24 @@ class FolderDataset(_PairDataset):
     training images. Masks without an image are ignored.
     """
 
-    def __init__(self, root: str | os.PathLike, *, split: str | None = None, gt_mode: str = "core",
-                 include_authentic: bool = True, images: str = "images", masks: str = "masks") -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        split: str | None = None,
+        gt_mode: str = "core",
+        include_authentic: bool = True,
+        images: str = "images",
+        masks: str = "masks",
+    ) -> None:
         super().__init__(gt_mode)
         base = Path(root)
         if split is not None:
             if not (base / split / images).is_dir():
                 raise DatasetLayoutError(
                     f"{base}: no {split}/{images}/ folder; this images/ + masks/ dataset has no split "
-                    f"{split!r} (evaluate it with --split all; train with --val-data or val_split: null)")
+                    f"{split!r} (evaluate it with --split all; train with --val-data or val_split: null)"
+                )
             base = base / split
         self.root = base
         image_dir, mask_dir = base / images, base / masks
@@ -253,9 +297,16 @@ class FolderDataset(_PairDataset):
             mask = mask_index.get(stem)
             if mask is None and not include_authentic:
                 continue
-            meta = {"id": stem, "split": split, "source": p.relative_to(base).as_posix(), "post": None,
-                    "inpainter": None, "mask_kind": None, "mode": "manipulated" if mask else AUTHENTIC,
-                    "path": p.relative_to(base).as_posix()}
+            meta = {
+                "id": stem,
+                "split": split,
+                "source": p.relative_to(base).as_posix(),
+                "post": None,
+                "inpainter": None,
+                "mask_kind": None,
+                "mode": "manipulated" if mask else AUTHENTIC,
+                "path": p.relative_to(base).as_posix(),
+            }
             self.entries.append((p, mask, 1 if mask is not None else 0, meta))
 
 
@@ -275,19 +326,24 @@ def detect_layout(path: str | os.PathLike) -> str:
             return "report"
     raise DatasetLayoutError(
         f"{path}: not a dataset: expected manifest.jsonl, images/ + masks/ folders, or files named "
-        "<key>.original.*/<key>.mask.*/<key>.realfake.* (the Bochum report's layout)")
+        "<key>.original.*/<key>.mask.*/<key>.realfake.* (the Bochum report's layout)"
+    )
 
 
-def open_dataset(path: str | os.PathLike, *, split: str | None = None, modes: str | Sequence[str] | None = None,
-                 gt_mode: str = "core", include_authentic: bool = True) -> _PairDataset:
+def open_dataset(
+    path: str | os.PathLike,
+    *,
+    split: str | None = None,
+    modes: str | Sequence[str] | None = None,
+    gt_mode: str = "core",
+    include_authentic: bool = True,
+) -> _PairDataset:
     """Open a dataset in any of the three layouts (detected from the files)."""
     layout = detect_layout(path)
     if layout == "manifest":
         return ManifestDataset(path, split=split, modes=modes, gt_mode=gt_mode, include_authentic=include_authentic)
     if layout == "report":
-        return ReportLayoutDataset(path, split=split, modes=modes, gt_mode=gt_mode,
-                                   include_authentic=include_authentic)
+        return ReportLayoutDataset(path, split=split, modes=modes, gt_mode=gt_mode, include_authentic=include_authentic)
     if modes is not None:
         raise DatasetLayoutError(f"{path}: an images/ + masks/ dataset has no compositing modes; drop modes=")
     return FolderDataset(path, split=split, gt_mode=gt_mode, include_authentic=include_authentic)
-

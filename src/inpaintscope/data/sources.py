@@ -14,6 +14,7 @@ name such a source by :func:`printable_relpath`: each undecodable byte written a
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -99,8 +100,10 @@ def discover_sources(paths: list[str | os.PathLike]) -> list[Source]:
     names = [p.resolve().name for p in resolved]
     if prefix_needed and len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
-        raise InpaintscopeError(f"several sources share the name {dup[0]!r}; relative paths would "
-                                "collide, so give folders with distinct names (or their common parent)")
+        raise InpaintscopeError(
+            f"several sources share the name {dup[0]!r}; relative paths would "
+            "collide, so give folders with distinct names (or their common parent)"
+        )
     out: dict[str, Source] = {}
     for p, name in zip(resolved, names):
         if p.is_file():
@@ -115,12 +118,16 @@ def discover_sources(paths: list[str | os.PathLike]) -> list[Source]:
             # a dangling link keeps its own path, so the skip reason can say what it points to
             target = f.resolve() if f.exists() else f.absolute()
             if rel in out and out[rel].path != target:
-                raise InpaintscopeError(f"two sources would both be named {printable_relpath(rel)!r}; "
-                                        "pass distinct folders")
+                raise InpaintscopeError(
+                    f"two sources would both be named {printable_relpath(rel)!r}; pass distinct folders"
+                )
             out[rel] = Source(path=target, relpath=rel)
     if not out:
-        raise InpaintscopeError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) found in "
-                                + ", ".join(str(p) for p in resolved) + " (hidden files and folders are skipped)")
+        raise InpaintscopeError(
+            f"no image files ({', '.join(IMAGE_SUFFIXES)}) found in "
+            + ", ".join(str(p) for p in resolved)
+            + " (hidden files and folders are skipped)"
+        )
     return [out[k] for k in sorted(out)]
 
 
@@ -144,7 +151,7 @@ def prepare_image(image: np.ndarray, *, size: int | None, resize: ResizeMode = "
     if resize == "crop" and h != w:
         side = min(h, w)
         y0, x0 = (h - side) // 2, (w - side) // 2
-        image = image[y0:y0 + side, x0:x0 + side]
+        image = image[y0 : y0 + side, x0 : x0 + side]
         h = w = side
     if (h, w) == (size, size):
         return np.ascontiguousarray(image)
@@ -178,8 +185,10 @@ def probe_source(path: Path, *, min_side: int = DEFAULT_MIN_SIDE, max_pixels: in
             return str(e).replace(str(path), "").lstrip(": ").strip() or "unreadable"
         return None
     if w * h > max_pixels:
-        return (f"too large ({w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}, see --max-pixels; "
-                "a guard against decompression bombs)")
+        return (
+            f"too large ({w}×{h} = {w * h:,} pixels; the limit is {max_pixels:,}, see --max-pixels; "
+            "a guard against decompression bombs)"
+        )
     if min(w, h) < min_side:
         return f"too small ({w}×{h} px; the shorter side must be at least {min_side} px, see --min-side)"
     return None

@@ -13,6 +13,7 @@ same picture) never leak between training and evaluation. Two ways to say the sp
   bury the real skip reasons under thousands of "not listed" lines). A file name that is not
   UTF-8 is listed in its printable form (:func:`~inpaintscope.data.sources.printable_relpath`).
 """
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,10 @@ def parse_split(spec: str | os.PathLike) -> SplitSpec:
     if "=" not in text:
         path = Path(text).expanduser()
         if not path.is_file():
-            raise SplitSpecError(f"--split {text!r} is neither name=fraction pairs "
-                                 "(e.g. train=0.8,val=0.1,test=0.1) nor an existing split file")
+            raise SplitSpecError(
+                f"--split {text!r} is neither name=fraction pairs "
+                "(e.g. train=0.8,val=0.1,test=0.1) nor an existing split file"
+            )
         return _parse_split_file(path)
     parts = [p.strip() for p in text.split(",") if p.strip()]
     props: list[tuple[str, float]] = []
@@ -122,13 +125,14 @@ def assign_splits(relpaths: list[str], spec: SplitSpec, *, seed: int) -> dict[st
     """Map every relpath to its split (``None``: not in the split file)."""
     if spec.assignment:
         # a split file turns backslashes into "/", so a printable name is looked up that way too
-        return {r: spec.assignment.get(r, spec.assignment.get(printable_relpath(r).replace("\\", "/")))
-                for r in relpaths}
+        return {
+            r: spec.assignment.get(r, spec.assignment.get(printable_relpath(r).replace("\\", "/"))) for r in relpaths
+        }
     order = sorted(set(relpaths), key=lambda r: (stable_hash(f"split:{seed}:{r}"), r))
     out: dict[str, str | None] = {}
     start = 0
     for name, count in split_counts(len(order), spec.proportions).items():
-        for r in order[start:start + count]:
+        for r in order[start : start + count]:
             out[r] = name
         start += count
     return out

@@ -15,6 +15,7 @@ pixels (default 64), e.g. ``synthetic:32x64``. Splits get disjoint random stream
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,9 +41,18 @@ class SyntheticInpaintDataset(Dataset):
     Deterministic: item ``i`` depends only on (``seed``, ``split``, ``i``).
     """
 
-    def __init__(self, n: int, *, size: int = 64, seed: int = 0, split: str = "train",
-                 gt_mode: str = "core", authentic_every: int = 4, noise_std: float = 0.04,
-                 include_authentic: bool = True) -> None:
+    def __init__(
+        self,
+        n: int,
+        *,
+        size: int = 64,
+        seed: int = 0,
+        split: str = "train",
+        gt_mode: str = "core",
+        authentic_every: int = 4,
+        noise_std: float = 0.04,
+        include_authentic: bool = True,
+    ) -> None:
         if n < 1 or size < 16:
             raise InpaintscopeError(f"synthetic dataset needs n >= 1 and size >= 16, got n={n}, size={size}")
         if gt_mode not in GROUND_TRUTH_MODES:
@@ -73,10 +83,10 @@ class SyntheticInpaintDataset(Dataset):
             y, x = rng.integers(0, s - h + 1), rng.integers(0, s - w + 1)
             inpainter = INPAINTERS[i % len(INPAINTERS)]
             fill = smooth if inpainter == "smooth_fill" else cv2.blur(noisy, (5, 5))
-            noisy[y:y + h, x:x + w] = fill[y:y + h, x:x + w]
+            noisy[y : y + h, x : x + w] = fill[y : y + h, x : x + w]
             # a 2-px half-strength band around the core, like the blurred masks of the Bochum report
-            soft[max(0, y - 2):y + h + 2, max(0, x - 2):x + w + 2] = 128
-            soft[y:y + h, x:x + w] = 255
+            soft[max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2] = 128
+            soft[y : y + h, x : x + w] = 255
         gt = ground_truth(soft, self.gt_mode).astype(np.float32)
         # quantise like an 8-bit photo so the data matches what real readers deliver
         image = np.round(noisy * 255) / 255
@@ -84,9 +94,15 @@ class SyntheticInpaintDataset(Dataset):
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float(),
             "mask": torch.from_numpy(gt)[None],
             "label": torch.tensor(int(manipulated), dtype=torch.int64),
-            "meta": {"id": f"syn-{self.split}-{i:05d}", "split": self.split,
-                     "mode": "realfake" if manipulated else "authentic", "inpainter": inpainter,
-                     "mask_kind": "rect" if manipulated else None, "source": "synthetic", "post": None},
+            "meta": {
+                "id": f"syn-{self.split}-{i:05d}",
+                "split": self.split,
+                "mode": "realfake" if manipulated else "authentic",
+                "inpainter": inpainter,
+                "mask_kind": "rect" if manipulated else None,
+                "source": "synthetic",
+                "post": None,
+            },
         }
 
 
@@ -94,12 +110,20 @@ def is_synthetic_spec(path: object) -> bool:
     return isinstance(path, str) and path.startswith(SYNTHETIC_PREFIX)
 
 
-def open_synthetic(spec: str, *, split: str | None = "train", gt_mode: str = "core", seed: int = 0,
-                   include_authentic: bool = True) -> SyntheticInpaintDataset:
+def open_synthetic(
+    spec: str, *, split: str | None = "train", gt_mode: str = "core", seed: int = 0, include_authentic: bool = True
+) -> SyntheticInpaintDataset:
     """Build the dataset a ``synthetic:N[xS]`` spec names (see the module docstring)."""
     m = _SPEC_RE.match(spec)
     if m is None:
-        raise InpaintscopeError(f"bad synthetic data spec {spec!r}; write synthetic:N or synthetic:NxS "
-                                "(e.g. synthetic:32x64)")
-    return SyntheticInpaintDataset(int(m[1]), size=int(m[2] or 64), seed=seed, split=split or "train",
-                                   gt_mode=gt_mode, include_authentic=include_authentic)
+        raise InpaintscopeError(
+            f"bad synthetic data spec {spec!r}; write synthetic:N or synthetic:NxS (e.g. synthetic:32x64)"
+        )
+    return SyntheticInpaintDataset(
+        int(m[1]),
+        size=int(m[2] or 64),
+        seed=seed,
+        split=split or "train",
+        gt_mode=gt_mode,
+        include_authentic=include_authentic,
+    )

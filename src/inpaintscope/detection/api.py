@@ -25,6 +25,7 @@ Conventions (the same in the library, the CLI and the results files, and the sam
 A model whose output is not finite (NaN or infinity, e.g. a corrupt checkpoint) raises
 :class:`ModelOutputError` instead of answering: no NaN ever reaches a score or a results file.
 """
+
 from __future__ import annotations
 
 import math
@@ -92,9 +93,10 @@ def find_regions(mask: np.ndarray, heatmap: np.ndarray, *, min_area: int) -> lis
     for i in keep:
         x, y, w, h, area = (int(v) for v in stats[i, :5])
         # inside the region's box only: no full-image sort or float64 copy on a 24 MP photo
-        vals = heatmap[y:y + h, x:x + w][labels[y:y + h, x:x + w] == i]
-        regions.append(Region(x, y, x + w, y + h, area, round(float(vals.mean(dtype=np.float64)), 6),
-                              round(float(vals.max()), 6)))
+        vals = heatmap[y : y + h, x : x + w][labels[y : y + h, x : x + w] == i]
+        regions.append(
+            Region(x, y, x + w, y + h, area, round(float(vals.mean(dtype=np.float64)), 6), round(float(vals.max()), 6))
+        )
     regions.sort(key=lambda r: (-r.area, r.y0, r.x0))
     return regions
 
@@ -132,21 +134,31 @@ class Detection:
         return "inpainted" if self.decision else "clean"
 
     def __repr__(self) -> str:
-        below = f" (+{len(self.regions_below_image_threshold)} below the image threshold)" \
-            if self.regions_below_image_threshold else ""
+        below = (
+            f" (+{len(self.regions_below_image_threshold)} below the image threshold)"
+            if self.regions_below_image_threshold
+            else ""
+        )
         source = f", source={self.source!r}" if self.source else ""
-        return (f"Detection({self.verdict}, score={self.score:.3f} vs image threshold {self.image_threshold:g}, "
-                f"{len(self.regions)} region(s){below}, area={self.area_fraction:.2%} at pixel threshold "
-                f"{self.pixel_threshold:g}, {self.width}×{self.height}, model={self.model!r}{source})")
+        return (
+            f"Detection({self.verdict}, score={self.score:.3f} vs image threshold {self.image_threshold:g}, "
+            f"{len(self.regions)} region(s){below}, area={self.area_fraction:.2%} at pixel threshold "
+            f"{self.pixel_threshold:g}, {self.width}×{self.height}, model={self.model!r}{source})"
+        )
 
     def caption(self) -> str:
         """The one line written on the overlay: decision, score and thresholds."""
         cmp = ">=" if self.decision else "<"
         n = len(self.regions) if self.decision else len(self.regions_below_image_threshold)
-        regions = f"{n} region{'s' if n != 1 else ''}" if self.decision else \
-            f"{n} candidate region{'s' if n != 1 else ''} not drawn"
-        return (f"{self.verdict.upper()}  score {self.score:.3f} {cmp} {self.image_threshold:g}  |  "
-                f"{regions}  |  pixel threshold {self.pixel_threshold:g}")
+        regions = (
+            f"{n} region{'s' if n != 1 else ''}"
+            if self.decision
+            else f"{n} candidate region{'s' if n != 1 else ''} not drawn"
+        )
+        return (
+            f"{self.verdict.upper()}  score {self.score:.3f} {cmp} {self.image_threshold:g}  |  "
+            f"{regions}  |  pixel threshold {self.pixel_threshold:g}"
+        )
 
     def picture(self, kind: str) -> np.ndarray:
         """The uint8 picture ``kind`` (one of :data:`PICTURE_KINDS`): ``mask`` (0/255, H×W),
@@ -157,9 +169,14 @@ class Detection:
             return heatmap_to_uint8(self.heatmap)
         if kind == "overlay":
             photo = self.image if self.image is not None else np.full((self.height, self.width, 3), 128, np.uint8)
-            return render_overlay(photo, self.heatmap, threshold=self.pixel_threshold,
-                                  boxes=[(r.x0, r.y0, r.x1, r.y1) for r in self.regions],
-                                  caption=self.caption(), flagged=self.decision)
+            return render_overlay(
+                photo,
+                self.heatmap,
+                threshold=self.pixel_threshold,
+                boxes=[(r.x0, r.y0, r.x1, r.y1) for r in self.regions],
+                caption=self.caption(),
+                flagged=self.decision,
+            )
         raise ValueError(f"unknown picture kind {kind!r}; choose one of {PICTURE_KINDS}")
 
     def save(self, directory: str | os.PathLike, stem: str | None = None, *, overlay: bool = True) -> dict[str, Path]:
@@ -184,8 +201,9 @@ def _check_probability(name: str, value: Any) -> float:
     return float(value)
 
 
-def resolve_thresholds(pixel_threshold: float | None = None, image_threshold: float | None = None,
-                       threshold: float | None = None) -> tuple[float, float]:
+def resolve_thresholds(
+    pixel_threshold: float | None = None, image_threshold: float | None = None, threshold: float | None = None
+) -> tuple[float, float]:
     """``(pixel_threshold, image_threshold)`` from the options, defaults filled in and checked.
 
     ``threshold`` is the deprecated single threshold: it sets both (with a DeprecationWarning)
@@ -193,26 +211,36 @@ def resolve_thresholds(pixel_threshold: float | None = None, image_threshold: fl
     """
     if threshold is not None:
         if pixel_threshold is not None or image_threshold is not None:
-            raise InpaintscopeError("give either threshold (deprecated, sets both) or pixel_threshold / "
-                                    "image_threshold, not both")
-        warnings.warn("threshold= is deprecated: it sets both pixel_threshold and image_threshold; "
-                      "pass those instead", DeprecationWarning, stacklevel=3)
+            raise InpaintscopeError(
+                "give either threshold (deprecated, sets both) or pixel_threshold / image_threshold, not both"
+            )
+        warnings.warn(
+            "threshold= is deprecated: it sets both pixel_threshold and image_threshold; pass those instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         pixel_threshold = image_threshold = _check_probability("threshold", threshold)
-    pixel = (DEFAULT_PIXEL_THRESHOLD if pixel_threshold is None
-             else _check_probability("pixel_threshold", pixel_threshold))
-    image = (DEFAULT_IMAGE_THRESHOLD if image_threshold is None
-             else _check_probability("image_threshold", image_threshold))
+    pixel = (
+        DEFAULT_PIXEL_THRESHOLD if pixel_threshold is None else _check_probability("pixel_threshold", pixel_threshold)
+    )
+    image = (
+        DEFAULT_IMAGE_THRESHOLD if image_threshold is None else _check_probability("image_threshold", image_threshold)
+    )
     return pixel, image
 
 
 def _check_finite_logits(logits: np.ndarray, image_logit: float | None) -> None:
     # min/max propagate NaN and expose ±inf without a full-size boolean temporary
     if logits.size and not (math.isfinite(float(logits.min())) and math.isfinite(float(logits.max()))):
-        raise ModelOutputError("the model's pixel output is not finite (NaN or infinity): its weights "
-                               "are probably corrupt; retrain or use another checkpoint")
+        raise ModelOutputError(
+            "the model's pixel output is not finite (NaN or infinity): its weights "
+            "are probably corrupt; retrain or use another checkpoint"
+        )
     if image_logit is not None and not math.isfinite(image_logit):
-        raise ModelOutputError("the model's image score is not finite (NaN or infinity): its weights "
-                               "are probably corrupt; retrain or use another checkpoint")
+        raise ModelOutputError(
+            "the model's image score is not finite (NaN or infinity): its weights "
+            "are probably corrupt; retrain or use another checkpoint"
+        )
 
 
 #: the opt-in cues :func:`detect` knows
@@ -227,17 +255,20 @@ def check_cues(cues: Sequence[str]) -> tuple[str, ...]:
     return cues
 
 
-def _autoencoder_cue(loaded: Any, rgb: np.ndarray, mask_logits: np.ndarray,
-                     image_logit: float | None) -> tuple[np.ndarray, float, bool]:
+def _autoencoder_cue(
+    loaded: Any, rgb: np.ndarray, mask_logits: np.ndarray, image_logit: float | None
+) -> tuple[np.ndarray, float, bool]:
     """The detector's outputs joined with the autoencoder-trace cue (see the module doc)."""
     from ..inpaint.autoencoder import load_autoencoder
     from ..models.cues.autoencoder import AutoencoderFusion, ratio_map
 
     params = (getattr(loaded.detector, "checkpoint_info", None) or {}).get("autoencoder_cue")
     if params is None:
-        raise InpaintscopeError(f"model {loaded.label} has no fitted autoencoder-cue fusion; fit one with "
-                                "`inpaintscope calibrate CKPT --cues autoencoder --data VAL -o NEW` (the shipped "
-                                "default model has one)")
+        raise InpaintscopeError(
+            f"model {loaded.label} has no fitted autoencoder-cue fusion; fit one with "
+            "`inpaintscope calibrate CKPT --cues autoencoder --data VAL -o NEW` (the shipped "
+            "default model has one)"
+        )
     fusion = AutoencoderFusion.from_dict(params.get("fusion", params))
     ratio = ratio_map(rgb, load_autoencoder(fusion.autoencoder), window=fusion.window)
     logits, fused_image, regenerated, _median = fusion.fuse(mask_logits, image_logit, ratio)
@@ -291,8 +322,23 @@ def detect(
     found = find_regions(mask, heatmap, min_area=min_area)
     area_fraction = float(np.count_nonzero(mask)) / mask.size
     seconds = time.perf_counter() - start
-    return Detection(mask=mask, heatmap=heatmap, score=score, decision=decision,
-                     regions=found if decision else [], regions_below_image_threshold=[] if decision else found,
-                     area_fraction=area_fraction, pixel_threshold=pixel_threshold,
-                     image_threshold=image_threshold, model=loaded.label, version=__version__,
-                     seconds=seconds, width=w, height=h, image=rgb, source=source, cues=cues, regenerated=regenerated)
+    return Detection(
+        mask=mask,
+        heatmap=heatmap,
+        score=score,
+        decision=decision,
+        regions=found if decision else [],
+        regions_below_image_threshold=[] if decision else found,
+        area_fraction=area_fraction,
+        pixel_threshold=pixel_threshold,
+        image_threshold=image_threshold,
+        model=loaded.label,
+        version=__version__,
+        seconds=seconds,
+        width=w,
+        height=h,
+        image=rgb,
+        source=source,
+        cues=cues,
+        regenerated=regenerated,
+    )

@@ -25,6 +25,7 @@ computed from the same content (size, mtime and SHA-256 of the file), with the s
 both thresholds, names the pictures this run would write, and each of them still exists with the
 recorded SHA-256. Anything else is redone.
 """
+
 from __future__ import annotations
 
 import glob
@@ -128,8 +129,9 @@ def _glob_root(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
-def expand_inputs(inputs: Sequence[str | bytes | os.PathLike], *, out_dir: str | os.PathLike,
-                  recursive: bool = False) -> list[InputItem]:
+def expand_inputs(
+    inputs: Sequence[str | bytes | os.PathLike], *, out_dir: str | os.PathLike, recursive: bool = False
+) -> list[InputItem]:
     """Every input as an :class:`InputItem`, in the order given (folders and globs sorted).
 
     Raises :class:`InpaintscopeError` for an output folder that would collect its own outputs as
@@ -158,14 +160,19 @@ def expand_inputs(inputs: Sequence[str | bytes | os.PathLike], *, out_dir: str |
             dest = Path(os.path.realpath(Path(out_dir) / output_base(p)))
             if out_res == root_res or (recursive and _inside(out_res, root_res)):
                 where = "the input folder" if out_res == root_res else "inside the input folder"
-                raise InpaintscopeError(f"output folder {printable(os.fsdecode(out_dir))} is {where} {shown}; "
-                                        "choose an output folder outside it (outputs would be read as inputs "
-                                        "next time)")
+                raise InpaintscopeError(
+                    f"output folder {printable(os.fsdecode(out_dir))} is {where} {shown}; "
+                    "choose an output folder outside it (outputs would be read as inputs "
+                    "next time)"
+                )
             if dest == root_res or (recursive and _inside(dest, root_res)):
-                raise InpaintscopeError(f"the outputs of {shown} would be written into {shown} itself "
-                                        f"({printable(str(dest))}); choose an output folder outside it")
-            found.extend((printable(str(f)), f, None) for f in list_image_files(p, recursive=recursive)
-                         if not excluded(f))
+                raise InpaintscopeError(
+                    f"the outputs of {shown} would be written into {shown} itself "
+                    f"({printable(str(dest))}); choose an output folder outside it"
+                )
+            found.extend(
+                (printable(str(f)), f, None) for f in list_image_files(p, recursive=recursive) if not excluded(f)
+            )
         elif os.path.lexists(p):
             found.append((shown, p, None))
         elif _GLOB_CHARS & set(raw):
@@ -175,9 +182,15 @@ def expand_inputs(inputs: Sequence[str | bytes | os.PathLike], *, out_dir: str |
             if not files:
                 found.append((shown, None, f"{shown}: no files match this pattern"))
             elif not kept:
-                found.append((shown, None, f"{shown}: all {len(files)} matching file(s) are outputs an earlier "
-                                           f"detect run wrote into the output folder {printable(str(out_dir))}; "
-                                           "outputs are never read as inputs"))
+                found.append(
+                    (
+                        shown,
+                        None,
+                        f"{shown}: all {len(files)} matching file(s) are outputs an earlier "
+                        f"detect run wrote into the output folder {printable(str(out_dir))}; "
+                        "outputs are never read as inputs",
+                    )
+                )
             found.extend((printable(str(m)), m, None) for m in kept)
         else:
             found.append((shown, None, f"{shown}: no such file or folder"))
@@ -197,9 +210,15 @@ def expand_inputs(inputs: Sequence[str | bytes | os.PathLike], *, out_dir: str |
             seen.add(key)
         base = output_base(path)
         if base in owners:
-            items.append(InputItem(file, None, error=f"its pictures would be {base}.*.png in the output folder, "
-                                                     f"like those of {owners[base]}; run it into another output "
-                                                     "folder"))
+            items.append(
+                InputItem(
+                    file,
+                    None,
+                    error=f"its pictures would be {base}.*.png in the output folder, "
+                    f"like those of {owners[base]}; run it into another output "
+                    "folder",
+                )
+            )
             continue
         owners[base] = file
         items.append(InputItem(file, path, base))
@@ -211,15 +230,29 @@ def _line(file: str, message: str) -> str:
     return f"error: {message}" if message.startswith(file) else f"error: {file}: {message}"
 
 
-def _reusable(prev: Mapping[str, Any] | None, fingerprint: InputFingerprint, *, model: str, pixel_threshold: float,
-              image_threshold: float, cues: list[str], outputs: Mapping[str, PurePosixPath],
-              folder: OutputFolder) -> bool:
+def _reusable(
+    prev: Mapping[str, Any] | None,
+    fingerprint: InputFingerprint,
+    *,
+    model: str,
+    pixel_threshold: float,
+    image_threshold: float,
+    cues: list[str],
+    outputs: Mapping[str, PurePosixPath],
+    folder: OutputFolder,
+) -> bool:
     """May ``prev`` stand for this run's result (see the module doc)?"""
-    return (prev is not None and prev.get("status") == "ok" and fingerprint.matches(prev)
-            and prev.get("model") == model and prev.get("pixel_threshold") == pixel_threshold
-            and prev.get("image_threshold") == image_threshold and (prev.get("cues") or []) == cues
-            and all(prev.get(k) == str(p) for k, p in outputs.items())
-            and folder.verified(prev, outputs))
+    return (
+        prev is not None
+        and prev.get("status") == "ok"
+        and fingerprint.matches(prev)
+        and prev.get("model") == model
+        and prev.get("pixel_threshold") == pixel_threshold
+        and prev.get("image_threshold") == image_threshold
+        and (prev.get("cues") or []) == cues
+        and all(prev.get(k) == str(p) for k, p in outputs.items())
+        and folder.verified(prev, outputs)
+    )
 
 
 def _original_href(path: Path, out: Path) -> str | None:
@@ -231,11 +264,17 @@ def _original_href(path: Path, out: Path) -> str | None:
 
 def _settings_sentence(records: Sequence[Mapping[str, Any]], model: str, pixel: float, image: float) -> str:
     text = f"This run: model {model}, pixel threshold {pixel:g}, image threshold {image:g}."
-    other = sum(1 for r in records if r.get("status") == "ok" and
-                (r.get("model"), r.get("pixel_threshold"), r.get("image_threshold")) != (model, pixel, image))
+    other = sum(
+        1
+        for r in records
+        if r.get("status") == "ok"
+        and (r.get("model"), r.get("pixel_threshold"), r.get("image_threshold")) != (model, pixel, image)
+    )
     if other:
-        text += (f" {other} record(s) kept from earlier runs used another model or other thresholds "
-                 "(hover a decision to see its own).")
+        text += (
+            f" {other} record(s) kept from earlier runs used another model or other thresholds "
+            "(hover a decision to see its own)."
+        )
     return text
 
 
@@ -268,24 +307,55 @@ def run_batch(
 
     folder = out if isinstance(out, OutputFolder) else OutputFolder.open(out)
     try:
-        return _run(items, folder, model=model, pixel_threshold=pixel_threshold, image_threshold=image_threshold,
-                    cues=list(cues),
-                    tile=tile, overlap=overlap, overlay=overlay, skip_existing=skip_existing, max_pixels=max_pixels,
-                    stdin_reader=stdin_reader, progress=progress, echo=echo, tqdm=tqdm, detect=detect)
+        return _run(
+            items,
+            folder,
+            model=model,
+            pixel_threshold=pixel_threshold,
+            image_threshold=image_threshold,
+            cues=list(cues),
+            tile=tile,
+            overlap=overlap,
+            overlay=overlay,
+            skip_existing=skip_existing,
+            max_pixels=max_pixels,
+            stdin_reader=stdin_reader,
+            progress=progress,
+            echo=echo,
+            tqdm=tqdm,
+            detect=detect,
+        )
     finally:
         if folder is not out:
             folder.close()
 
 
-def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel, pixel_threshold: float,
-         image_threshold: float, cues: list[str], tile: int, overlap: int, overlay: bool, skip_existing: bool,
-         max_pixels: int,
-         stdin_reader: Callable[[], bytes] | None, progress: bool | None, echo: Callable[[str], None] | None,
-         tqdm: Any, detect: Callable[..., Any]) -> BatchSummary:
+def _run(
+    items: Sequence[InputItem],
+    folder: OutputFolder,
+    *,
+    model: LoadedModel,
+    pixel_threshold: float,
+    image_threshold: float,
+    cues: list[str],
+    tile: int,
+    overlap: int,
+    overlay: bool,
+    skip_existing: bool,
+    max_pixels: int,
+    stdin_reader: Callable[[], bytes] | None,
+    progress: bool | None,
+    echo: Callable[[str], None] | None,
+    tqdm: Any,
+    detect: Callable[..., Any],
+) -> BatchSummary:
     if echo is None:
+
         def echo(msg: str) -> None:
             tqdm.write(msg, file=sys.stderr)
+
     if stdin_reader is None:
+
         def stdin_reader() -> bytes:
             return sys.stdin.buffer.read()
 
@@ -300,11 +370,16 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
     summary = BatchSummary(removed_temporaries=folder.removed_temporaries)
     start = time.perf_counter()
     current: dict[str, dict[str, Any]] = {}
-    asked = {"model": printable(model.label), "pixel_threshold": pixel_threshold, "image_threshold": image_threshold,
-             "cues": cues}
+    asked = {
+        "model": printable(model.label),
+        "pixel_threshold": pixel_threshold,
+        "image_threshold": image_threshold,
+        "cues": cues,
+    }
     try:
-        for item in tqdm(items, desc="detect", unit="img", file=sys.stderr,
-                         disable=None if progress is None else not progress):
+        for item in tqdm(
+            items, desc="detect", unit="img", file=sys.stderr, disable=None if progress is None else not progress
+        ):
             t0 = time.perf_counter()
             outputs = item.outputs(overlay=overlay)
             fingerprint: InputFingerprint | None = None
@@ -313,8 +388,9 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
                     raise InpaintscopeError(item.error)
                 clash = [p for p in outputs.values() if Path(os.path.realpath(folder.path / p)) in input_files]
                 if clash:
-                    raise InpaintscopeError(f"output {folder.display(clash[0])} would overwrite an "
-                                            "input file; choose another output folder")
+                    raise InpaintscopeError(
+                        f"output {folder.display(clash[0])} would overwrite an input file; choose another output folder"
+                    )
                 if item.path is None:
                     data = stdin_reader()
                     if not data:
@@ -330,13 +406,23 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
                         continue
                 foreign = folder.foreign(outputs.values())
                 if foreign:
-                    raise OutputWriteError(f"{folder.display(foreign[0])} exists and was not written by "
-                                           "inpaintscope detect; not overwritten (move it away or choose another "
-                                           "output folder)")
+                    raise OutputWriteError(
+                        f"{folder.display(foreign[0])} exists and was not written by "
+                        "inpaintscope detect; not overwritten (move it away or choose another "
+                        "output folder)"
+                    )
                 rgb = decode_image(data, name=item.file, max_pixels=max_pixels)
                 del data
-                det = detect(rgb, model=model, pixel_threshold=pixel_threshold, image_threshold=image_threshold,
-                             cues=cues, tile=tile, overlap=overlap, max_pixels=max_pixels)
+                det = detect(
+                    rgb,
+                    model=model,
+                    pixel_threshold=pixel_threshold,
+                    image_threshold=image_threshold,
+                    cues=cues,
+                    tile=tile,
+                    overlap=overlap,
+                    max_pixels=max_pixels,
+                )
                 det.source = item.file
                 del rgb
                 sums = {}
@@ -353,18 +439,25 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
                     sums[kind] = folder.write(rel, png)
                     del png
                 det.image = None
-                record = detection_record(item.file, det, outputs={k: str(p) for k, p in outputs.items()},
-                                          output_sha256=sums, input_fingerprint=fingerprint,
-                                          seconds=time.perf_counter() - t0)
+                record = detection_record(
+                    item.file,
+                    det,
+                    outputs={k: str(p) for k, p in outputs.items()},
+                    output_sha256=sums,
+                    input_fingerprint=fingerprint,
+                    seconds=time.perf_counter() - t0,
+                )
             except InpaintscopeError as e:
-                record = detection_record(item.file, error=str(e), input_fingerprint=fingerprint,
-                                          seconds=time.perf_counter() - t0, **asked)
+                record = detection_record(
+                    item.file, error=str(e), input_fingerprint=fingerprint, seconds=time.perf_counter() - t0, **asked
+                )
                 echo(_line(item.file, str(e)))
             except (MemoryError, RuntimeError, OSError, ValueError) as e:
                 # not the user's fault, but one image must not end a long batch either
                 msg = f"internal error ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
-                record = detection_record(item.file, error=msg, input_fingerprint=fingerprint,
-                                          seconds=time.perf_counter() - t0, **asked)
+                record = detection_record(
+                    item.file, error=msg, input_fingerprint=fingerprint, seconds=time.perf_counter() - t0, **asked
+                )
                 echo(_line(item.file, msg))
             current[item.file] = record
             folder.journal_record(record)
@@ -374,8 +467,7 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
     run_records = [current[it.file] for it in items if it.file in current]
     rewritten = {str(p) for it in items for p in it.outputs(overlay=True).values()}
     rewritten |= {r[k] for r in run_records for k in OUTPUT_KEYS if r.get(k)}
-    final = [r for f, r in previous.items()
-             if f not in current and not any(r.get(k) in rewritten for k in OUTPUT_KEYS)]
+    final = [r for f, r in previous.items() if f not in current and not any(r.get(k) in rewritten for k in OUTPUT_KEYS)]
     final += run_records
     summary.records, summary.run_records = final, run_records
     for r in run_records:
@@ -395,9 +487,11 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
         original = _original_href(source, folder.path) if source is not None and source.is_file() else None
         rows.append(IndexRow(r, original, pictures))
     settings = _settings_sentence(final, asked["model"], pixel_threshold, image_threshold)
-    for name, text in ((RESULTS_JSONL, lambda: records_jsonl(final)), (RESULTS_CSV, lambda: records_csv(final)),
-                       (INDEX_HTML, lambda: render_index_html(rows, title=printable(folder.path.name),
-                                                              settings=settings))):
+    for name, text in (
+        (RESULTS_JSONL, lambda: records_jsonl(final)),
+        (RESULTS_CSV, lambda: records_csv(final)),
+        (INDEX_HTML, lambda: render_index_html(rows, title=printable(folder.path.name), settings=settings)),
+    ):
         try:
             folder.write(name, text().encode("utf-8"))
         except OutputWriteError as e:
@@ -409,5 +503,14 @@ def _run(items: Sequence[InputItem], folder: OutputFolder, *, model: LoadedModel
     return summary
 
 
-__all__ = ["INDEX_HTML", "RECORD_KEYS", "RESULTS_CSV", "RESULTS_JSONL", "STDIN", "BatchSummary", "InputItem",
-           "expand_inputs", "run_batch"]
+__all__ = [
+    "INDEX_HTML",
+    "RECORD_KEYS",
+    "RESULTS_CSV",
+    "RESULTS_JSONL",
+    "STDIN",
+    "BatchSummary",
+    "InputItem",
+    "expand_inputs",
+    "run_batch",
+]

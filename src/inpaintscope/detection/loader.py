@@ -14,6 +14,7 @@
 Loaded detectors are cached by (resolved file, size, mtime, device), so a folder run, or a
 notebook calling ``detect`` in a loop, loads the weights once.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,6 +32,7 @@ from ..models.inference import resolve_device
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: the default detector: inpaintscope/weights/default.safetensors (+ default.json sidecar)
 DEFAULT_MODEL = WEIGHTS_DIR / "default.safetensors"
+
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -86,8 +88,10 @@ def _load_file(path: Path, device: torch.device) -> LoadedModel:
     else:
         # Not ours: the only third-party format we read is the official IID-Net state dict.
         if "iid_net" not in MODELS:
-            raise InpaintscopeError(f"{path}: not a safetensors checkpoint, and the iid_net model that "
-                                    "reads official IID-Net .pth files is not available in this build")
+            raise InpaintscopeError(
+                f"{path}: not a safetensors checkpoint, and the iid_net model that "
+                "reads official IID-Net .pth files is not available in this build"
+            )
         detector = create_model("iid_net", checkpoint=path, bayar_mode="official").to(device)
         name = "iid_net"
     detector.eval()
@@ -117,15 +121,18 @@ def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
     if text == "default":
         raise MissingWeightsError(
             f"the default model is not installed ({path} is missing); this build ships no "
-            "trained weights yet: pass a checkpoint with --model PATH (or model=PATH)")
+            "trained weights yet: pass a checkpoint with --model PATH (or model=PATH)"
+        )
     if text in MODELS:
         raise MissingWeightsError(
             f"{text!r} is a known architecture but no trained weights of that name ship with "
             "inpaintscope (a randomly initialised model would answer noise); pass a "
-            "checkpoint file instead")
+            "checkpoint file instead"
+        )
     shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors")) if WEIGHTS_DIR.is_dir() else []
     raise InpaintscopeError(
-        f"{text!r} is neither a checkpoint file nor a shipped model (shipped: {', '.join(shipped) or 'none'})")
+        f"{text!r} is neither a checkpoint file nor a shipped model (shipped: {', '.join(shipped) or 'none'})"
+    )
 
 
 def load_model(model: object = None, *, device: str | torch.device = "auto") -> LoadedModel:
@@ -144,12 +151,15 @@ def load_model(model: object = None, *, device: str | torch.device = "auto") -> 
         model.eval()  # batch statistics or dropout in train mode would make detection random
         return LoadedModel(model, getattr(model, "name", type(model).__name__), dev)
     if isinstance(model, torch.nn.Module):
-        raise InpaintscopeError(f"{type(model).__name__} is not an inpaintscope Detector; wrap it in a "
-                                "Detector subclass (preprocess + forward returning DetectorOutput)")
+        raise InpaintscopeError(
+            f"{type(model).__name__} is not an inpaintscope Detector; wrap it in a "
+            "Detector subclass (preprocess + forward returning DetectorOutput)"
+        )
 
     if model is not None and not isinstance(model, (str, os.PathLike)):
-        raise InpaintscopeError(f"model must be None, a name, a checkpoint path or a Detector, "
-                                f"got {type(model).__name__}")
+        raise InpaintscopeError(
+            f"model must be None, a name, a checkpoint path or a Detector, got {type(model).__name__}"
+        )
     path = resolve_model_path(model).resolve()
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns, str(dev))

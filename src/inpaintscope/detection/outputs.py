@@ -16,6 +16,7 @@ run at a time, and a journal that survives ``kill -9`` and a full disk.
   journal line that cannot be written whole (disk full) is cut back, so the journal holds complete
   lines only. Temporary files left by a killed run are removed by the next one.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -210,8 +211,10 @@ class OutputFolder:
         out = Path(os.path.abspath(os.fsdecode(path)))
         shown = printable(os.fsdecode(path))
         if os.path.islink(out) and not out.exists():
-            raise OutputFolderError(f"output folder {shown} is a symbolic link to {printable(os.readlink(out))}, "
-                                    "which does not exist; remove the link or point it at a folder")
+            raise OutputFolderError(
+                f"output folder {shown} is a symbolic link to {printable(os.readlink(out))}, "
+                "which does not exist; remove the link or point it at a folder"
+            )
         try:
             out.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -226,18 +229,23 @@ class OutputFolder:
             state.mkdir(exist_ok=True)
             lock_fd = os.open(state / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
         except (FileExistsError, NotADirectoryError):
-            raise OutputFolderError(f"{printable(os.path.join(shown, STATE_DIR))} is a file, not inpaintscope's "
-                                    "state folder; move it away or choose another output folder") from None
+            raise OutputFolderError(
+                f"{printable(os.path.join(shown, STATE_DIR))} is a file, not inpaintscope's "
+                "state folder; move it away or choose another output folder"
+            ) from None
         except OSError as e:
-            raise OutputFolderError(f"output folder {shown} is not writable ({_why(e)}); "
-                                    "choose another output folder") from None
+            raise OutputFolderError(
+                f"output folder {shown} is not writable ({_why(e)}); choose another output folder"
+            ) from None
         if not _lock_fd(lock_fd):
             try:
                 other = os.read(lock_fd, 64).decode("ascii", "replace").strip() or "unknown"
             finally:
                 os.close(lock_fd)
-            raise OutputFolderError(f"output folder {shown} is in use by another inpaintscope detect run "
-                                    f"(pid {other}); wait for it to finish or choose another output folder")
+            raise OutputFolderError(
+                f"output folder {shown} is in use by another inpaintscope detect run "
+                f"(pid {other}); wait for it to finish or choose another output folder"
+            )
         try:
             os.ftruncate(lock_fd, 0)
             os.lseek(lock_fd, 0, os.SEEK_SET)
@@ -245,8 +253,9 @@ class OutputFolder:
             journal_fd = os.open(state / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as e:
             os.close(lock_fd)
-            raise OutputFolderError(f"output folder {shown} is not writable ({_why(e)}); "
-                                    "choose another output folder") from None
+            raise OutputFolderError(
+                f"output folder {shown} is not writable ({_why(e)}); choose another output folder"
+            ) from None
         folder = cls(out, lock_fd, journal_fd, shown=shown)
         try:
             folder._load()
@@ -276,15 +285,19 @@ class OutputFolder:
             if not os.path.lexists(p):
                 continue
             if p.is_dir():
-                raise OutputFolderError(f"{self.display(name)} is a folder; move it away or choose another "
-                                        "output folder")
+                raise OutputFolderError(
+                    f"{self.display(name)} is a folder; move it away or choose another output folder"
+                )
             if not p.is_file():
-                raise OutputFolderError(f"{self.display(name)} is not a regular file; move it away or choose "
-                                        "another output folder")
+                raise OutputFolderError(
+                    f"{self.display(name)} is not a regular file; move it away or choose another output folder"
+                )
             if name not in self.owned:
                 if not _looks_like_ours(name, p):
-                    raise OutputFolderError(f"{self.display(name)} exists and was not written by inpaintscope "
-                                            "detect; move it away or choose another output folder")
+                    raise OutputFolderError(
+                        f"{self.display(name)} exists and was not written by inpaintscope "
+                        "detect; move it away or choose another output folder"
+                    )
                 self.owned[name] = None
         self.removed_temporaries = self._remove_temporaries()
 
@@ -336,8 +349,10 @@ class OutputFolder:
         """
         rel = str(rel)
         if self.foreign([rel]):
-            raise OutputWriteError(f"{self.display(rel)} exists and was not written by inpaintscope detect; "
-                                   "not overwritten (move it away or choose another output folder)")
+            raise OutputWriteError(
+                f"{self.display(rel)} exists and was not written by inpaintscope detect; "
+                "not overwritten (move it away or choose another output folder)"
+            )
         sha = hashlib.sha256(data).hexdigest()
         try:
             self._append({"wrote": rel, "sha256": sha})
@@ -370,8 +385,11 @@ class OutputFolder:
     def compact(self) -> None:
         """Rewrite the journal as the list of files we wrote that still exist (after the results
         files hold every record)."""
-        lines = [json.dumps({"wrote": rel, "sha256": sha}, ensure_ascii=False) + "\n"
-                 for rel, sha in sorted(self.owned.items()) if os.path.lexists(self.path / rel)]
+        lines = [
+            json.dumps({"wrote": rel, "sha256": sha}, ensure_ascii=False) + "\n"
+            for rel, sha in sorted(self.owned.items())
+            if os.path.lexists(self.path / rel)
+        ]
         try:
             atomic_write_bytes(self.state / JOURNAL, "".join(lines).encode("utf-8"))
         except OSError:
@@ -394,6 +412,18 @@ class OutputFolder:
         self.close()
 
 
-__all__ = ["INDEX_HTML", "JOURNAL", "RESULTS_CSV", "RESULTS_FILES", "RESULTS_JSONL", "STATE_DIR",
-           "OutputFolder", "OutputFolderError", "OutputWriteError", "file_sha256", "known_outputs",
-           "output_base", "output_paths"]
+__all__ = [
+    "INDEX_HTML",
+    "JOURNAL",
+    "RESULTS_CSV",
+    "RESULTS_FILES",
+    "RESULTS_JSONL",
+    "STATE_DIR",
+    "OutputFolder",
+    "OutputFolderError",
+    "OutputWriteError",
+    "file_sha256",
+    "known_outputs",
+    "output_base",
+    "output_paths",
+]

@@ -11,6 +11,7 @@ Any size works, from 1×1 to 100+ MP and any aspect ratio: every element is size
 canvas, and the photo is blended into one preallocated canvas in row bands, so a 24 MP photo
 needs no full-size float copy and no second full-size canvas.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -37,8 +38,8 @@ def heatmap_to_uint8(heatmap: np.ndarray) -> np.ndarray:
     """Probabilities in [0, 1] → uint8 0–255 (rounded)."""
     out = np.empty(heatmap.shape, dtype=np.uint8)
     for r0 in range(0, heatmap.shape[0], _BAND_ROWS):
-        band = heatmap[r0:r0 + _BAND_ROWS]
-        out[r0:r0 + _BAND_ROWS] = np.clip(np.rint(band * 255.0), 0, 255).astype(np.uint8)
+        band = heatmap[r0 : r0 + _BAND_ROWS]
+        out[r0 : r0 + _BAND_ROWS] = np.clip(np.rint(band * 255.0), 0, 255).astype(np.uint8)
     return out
 
 
@@ -87,7 +88,7 @@ def _colour_bar(panel: np.ndarray, threshold: float) -> None:
     if span < 2 or x0 + bar_w > width:
         return  # a sliver of a photo: no room for a readable scale
     values = np.linspace(255, 0, span).round().astype(np.uint8)[:, None]  # top of the bar is 1
-    panel[top:bottom, x0:x0 + bar_w] = colorize(np.repeat(values, bar_w, axis=1))
+    panel[top:bottom, x0 : x0 + bar_w] = colorize(np.repeat(values, bar_w, axis=1))
     label_x = x0 + bar_w + 4
     label_w = width - label_x - 2
     if span >= 24 and label_w >= 8:
@@ -127,13 +128,14 @@ def render_overlay(
     canvas = np.empty((top + h, w + bar_w, 3), dtype=np.uint8)
     photo_rows = canvas[top:]  # full-width rows: contiguous, so OpenCV can draw on it in place
     for r0 in range(0, h, _BAND_ROWS):
-        p = np.clip(heatmap[r0:r0 + _BAND_ROWS], 0, 1, dtype=np.float32)
+        p = np.clip(heatmap[r0 : r0 + _BAND_ROWS], 0, 1, dtype=np.float32)
         colour = colorize(cv2.convertScaleAbs(p, alpha=255.0))  # rounds to 0–255
         alpha = p * np.float32(ALPHA_MAX - ALPHA_MIN)
         alpha += np.float32(ALPHA_MIN)
         # one pass in OpenCV: photo · (1 − alpha) + colour · alpha, rounded
-        photo_rows[r0:r0 + _BAND_ROWS, :w] = cv2.blendLinear(np.ascontiguousarray(image[r0:r0 + _BAND_ROWS]),
-                                                             colour, 1 - alpha, alpha)
+        photo_rows[r0 : r0 + _BAND_ROWS, :w] = cv2.blendLinear(
+            np.ascontiguousarray(image[r0 : r0 + _BAND_ROWS]), colour, 1 - alpha, alpha
+        )
     thick = max(1, int(round(min(h, w) / 300)))
     for x0, y0, x1, y1 in boxes:
         # a dark edge under the red line keeps it visible on any colour

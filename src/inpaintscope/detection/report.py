@@ -36,6 +36,7 @@ read, its fingerprint; the result fields are null. No number in a record is NaN 
 In the CSV, lists and objects are compact JSON and a null is an empty cell. The HTML page needs
 nothing outside the folder (no network, no external script or style).
 """
+
 from __future__ import annotations
 
 import csv
@@ -55,10 +56,30 @@ if TYPE_CHECKING:
     from .api import Detection
 
 RECORD_KEYS: tuple[str, ...] = (
-    "file", "status", "error", "decision", "score", "pixel_threshold", "image_threshold",
-    "area_fraction", "regions", "regions_below_image_threshold", "cues", "regenerated", "width", "height",
-    "mask", "heatmap", "overlay", "output_sha256", "input_size", "input_mtime_ns", "input_sha256",
-    "model", "version", "seconds",
+    "file",
+    "status",
+    "error",
+    "decision",
+    "score",
+    "pixel_threshold",
+    "image_threshold",
+    "area_fraction",
+    "regions",
+    "regions_below_image_threshold",
+    "cues",
+    "regenerated",
+    "width",
+    "height",
+    "mask",
+    "heatmap",
+    "overlay",
+    "output_sha256",
+    "input_size",
+    "input_mtime_ns",
+    "input_sha256",
+    "model",
+    "version",
+    "seconds",
 )
 #: the record keys that hold output paths, in the order the pictures are written
 OUTPUT_KEYS: tuple[str, ...] = ("mask", "heatmap", "overlay")
@@ -90,8 +111,11 @@ class InputFingerprint:
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         """True when ``record`` was computed from exactly this content (size, mtime and hash)."""
-        return (record.get("input_size") == self.size and record.get("input_sha256") == self.sha256
-                and record.get("input_mtime_ns") == self.mtime_ns)
+        return (
+            record.get("input_size") == self.size
+            and record.get("input_sha256") == self.sha256
+            and record.get("input_mtime_ns") == self.mtime_ns
+        )
 
 
 def _finite(name: str, value: Any) -> Any:
@@ -133,30 +157,42 @@ def detection_record(
     rec["file"] = printable(file)
     if detection is not None:
         rec.update(
-            status="ok", decision=bool(detection.decision), score=round(detection.score, 6),
+            status="ok",
+            decision=bool(detection.decision),
+            score=round(detection.score, 6),
             area_fraction=round(detection.area_fraction, 6),
             regions=[r.to_dict() for r in detection.regions],
             regions_below_image_threshold=[r.to_dict() for r in detection.regions_below_image_threshold],
-            width=int(detection.width), height=int(detection.height), version=detection.version,
-            regenerated=detection.regenerated)
+            width=int(detection.width),
+            height=int(detection.height),
+            version=detection.version,
+            regenerated=detection.regenerated,
+        )
         model = detection.model if model is None else model
         cues = detection.cues if cues is None else cues
         pixel_threshold = detection.pixel_threshold if pixel_threshold is None else pixel_threshold
         image_threshold = detection.image_threshold if image_threshold is None else image_threshold
         seconds = detection.seconds if seconds is None else seconds
     else:
-        rec.update(status="error", error=printable(" ".join(str(error).split())) or "unknown error",
-                   version=__version__)
-    rec.update(model=None if model is None else printable(model), pixel_threshold=pixel_threshold,
-               cues=list(cues or []),
-               image_threshold=image_threshold,
-               seconds=None if seconds is None else round(float(seconds), 4))
+        rec.update(
+            status="error", error=printable(" ".join(str(error).split())) or "unknown error", version=__version__
+        )
+    rec.update(
+        model=None if model is None else printable(model),
+        pixel_threshold=pixel_threshold,
+        cues=list(cues or []),
+        image_threshold=image_threshold,
+        seconds=None if seconds is None else round(float(seconds), 4),
+    )
     for kind in OUTPUT_KEYS:
         rec[kind] = printable(outputs[kind]) if kind in outputs else None
     rec["output_sha256"] = {k: output_sha256[k] for k in OUTPUT_KEYS if k in outputs} if output_sha256 else None
     if input_fingerprint is not None:
-        rec.update(input_size=input_fingerprint.size, input_mtime_ns=input_fingerprint.mtime_ns,
-                   input_sha256=input_fingerprint.sha256)
+        rec.update(
+            input_size=input_fingerprint.size,
+            input_mtime_ns=input_fingerprint.mtime_ns,
+            input_sha256=input_fingerprint.sha256,
+        )
     for key in ("score", "pixel_threshold", "image_threshold", "area_fraction", "seconds"):
         _finite(key, rec[key])
     for region in (rec["regions"] or []) + (rec["regions_below_image_threshold"] or []):
@@ -224,6 +260,7 @@ def records_csv(records: Sequence[Mapping[str, Any]]) -> str:
 
 
 # ---- index.html --------------------------------------------------------------------------------
+
 
 @dataclass
 class IndexRow:
@@ -373,7 +410,7 @@ def render_index_html(rows: Sequence[IndexRow], *, title: str = "", settings: st
         cls = ("flagged" if rec.get("decision") else "clean") if ok else "failed"
         decision = ("inpainted" if rec.get("decision") else "clean") if ok else "failed"
         thumb = pics.get("overlay") or pics.get("heatmap")
-        pic = (f'<a href="{href(thumb)}"><img loading="lazy" src="{href(thumb)}" alt=""></a>' if thumb else "")
+        pic = f'<a href="{href(thumb)}"><img loading="lazy" src="{href(thumb)}" alt=""></a>' if thumb else ""
         links = [f'<a href="{_attr(row.original)}">original</a>'] if row.original else []
         links += [f'<a href="{href(pics[k])}">{k}</a>' for k in ("overlay", "heatmap", "mask") if k in pics]
         n_regions = len(rec.get("regions") or []) if ok else None
@@ -382,11 +419,19 @@ def render_index_html(rows: Sequence[IndexRow], *, title: str = "", settings: st
         size = f"{rec['width']}×{rec['height']}" if rec.get("width") else ""
         pixels = (rec["width"] * rec["height"]) if rec.get("width") and rec.get("height") else ""
         score = rec.get("score")
-        caption = (f"{rec.get('file')}: {decision}" + (f", score {score:.3f}" if score is not None else "")
-                   + (f" (image threshold {rec.get('image_threshold')}, pixel threshold {rec.get('pixel_threshold')})"
-                      if ok else f": {rec.get('error')}"))
-        settings_tip = (f"model {rec.get('model')}, pixel threshold {rec.get('pixel_threshold')}, "
-                        f"image threshold {rec.get('image_threshold')}")
+        caption = (
+            f"{rec.get('file')}: {decision}"
+            + (f", score {score:.3f}" if score is not None else "")
+            + (
+                f" (image threshold {rec.get('image_threshold')}, pixel threshold {rec.get('pixel_threshold')})"
+                if ok
+                else f": {rec.get('error')}"
+            )
+        )
+        settings_tip = (
+            f"model {rec.get('model')}, pixel threshold {rec.get('pixel_threshold')}, "
+            f"image threshold {rec.get('image_threshold')}"
+        )
         out.append(
             f'<tr class="{cls}" data-original="{_attr(row.original)}" '
             f'data-overlay="{href(pics["overlay"]) if "overlay" in pics else ""}" '
@@ -396,14 +441,17 @@ def render_index_html(rows: Sequence[IndexRow], *, title: str = "", settings: st
             f'<td class="dec" title="{_attr(settings_tip)}">{decision}</td>'
             f'<td class="num" data-v="{_fmt(score, ".6f")}">{_fmt(score, ".3f")}</td>'
             f'<td class="num" data-v="{_fmt(rec.get("area_fraction"), ".6f")}">'
-            f'{_fmt(rec.get("area_fraction"), ".2%")}</td>'
+            f"{_fmt(rec.get('area_fraction'), '.2%')}</td>"
             f'<td class="num" data-v="{"" if n_regions is None else n_regions}">{regions}</td>'
             f'<td class="num" data-v="{pixels}">{size}</td>'
             f'<td class="num">{_fmt(rec.get("seconds"), ".2f")}</td>'
             f'<td class="links">{" ".join(links)}</td>'
-            f'<td class="err">{html.escape(str(rec.get("error") or ""))}</td></tr>')
+            f'<td class="err">{html.escape(str(rec.get("error") or ""))}</td></tr>'
+        )
     counts = count_decisions([r.record for r in rows])
-    badges = (f'<span class="flagged">{counts["flagged"]} flagged as inpainted</span>'
-              f'<span class="clean">{counts["clean"]} clean</span>'
-              f'<span class="failed">{counts["failed"]} failed</span> of {len(rows)} image(s)')
+    badges = (
+        f'<span class="flagged">{counts["flagged"]} flagged as inpainted</span>'
+        f'<span class="clean">{counts["clean"]} clean</span>'
+        f'<span class="failed">{counts["failed"]} failed</span> of {len(rows)} image(s)'
+    )
     return _PAGE.format(title=html.escape(title), counts=badges, settings=html.escape(settings), rows="\n".join(out))

@@ -8,6 +8,7 @@ Image-level score of a tiled run: the **maximum over tiles** of the tile's image
 image is called inpainted if any tile is. We do not rescale the whole image for the image head,
 because resampling destroys the very traces detectors look for.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,8 +56,9 @@ def predict_tiled(
     return TiledPrediction(np.ascontiguousarray(pred.mask_logits[0, 0].numpy()), image_logit, pred.n_tiles)
 
 
-def run_model(model: Detector, image: np.ndarray, *, device: torch.device | str | None = None
-              ) -> tuple[np.ndarray, float | None]:
+def run_model(
+    model: Detector, image: np.ndarray, *, device: torch.device | str | None = None
+) -> tuple[np.ndarray, float | None]:
     """One untiled pass on an RGB uint8 image of any size: float32 mask logits H×W and the image logit."""
     pred = predict_tiled(model, image, tile=None, device=device)
     return pred.mask_logits, pred.image_logit

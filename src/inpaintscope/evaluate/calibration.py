@@ -21,6 +21,7 @@ Two parameters fitted on a handful of images follow those images, not the detect
 than :data:`MIN_IMAGES_PER_CLASS` (30) authentic or manipulated images the workflow still fits
 but warns (:class:`CalibrationWarning`).
 """
+
 from __future__ import annotations
 
 import math
@@ -66,8 +67,14 @@ def _nll(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w * (np.logaddexp(0.0, z) - y * z)))
 
 
-def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray, *,
-              balanced: bool = True, l2: float = 1e-3, max_iter: int = 100) -> PlattFit:
+def fit_platt(
+    logits: Sequence[float] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    *,
+    balanced: bool = True,
+    l2: float = 1e-3,
+    max_iter: int = 100,
+) -> PlattFit:
     """Fit ``scale``, ``bias`` by Newton's method on the (weighted) mean logistic loss plus
     ``l2/2·(scale−1)²`` (the small pull towards the identity keeps separable data finite).
 
@@ -102,8 +109,15 @@ def fit_platt(logits: Sequence[float] | np.ndarray, labels: Sequence[int] | np.n
         a = max(a, 1e-3)
         if np.abs(step).max() < 1e-10:
             break
-    return PlattFit(scale=float(a), bias=float(b), n=int(y.size), n_positive=n_pos,
-                    nll_before=_nll(z, y, wt), nll_after=_nll(a * z + b, y, wt), balanced=balanced)
+    return PlattFit(
+        scale=float(a),
+        bias=float(b),
+        n=int(y.size),
+        n_positive=n_pos,
+        nll_before=_nll(z, y, wt),
+        nll_after=_nll(a * z + b, y, wt),
+        balanced=balanced,
+    )
 
 
 def logits_from_scores(scores: Sequence[float]) -> np.ndarray:
@@ -121,8 +135,10 @@ def fold_image_calibration(model: torch.nn.Module, fit: PlattFit) -> None:
         linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
         last = linears[-1] if linears else None
     if last is None or last.out_features != 1 or last.bias is None:
-        raise InpaintscopeError(f"{type(model).__name__} has no image head ending in a Linear layer with one "
-                                "output and a bias; its image score cannot be recalibrated in place")
+        raise InpaintscopeError(
+            f"{type(model).__name__} has no image head ending in a Linear layer with one "
+            "output and a bias; its image score cannot be recalibrated in place"
+        )
     if not (math.isfinite(fit.scale) and math.isfinite(fit.bias) and fit.scale > 0):
         raise InpaintscopeError(f"bad calibration scale {fit.scale} / bias {fit.bias}")
     with torch.no_grad():
@@ -130,10 +146,18 @@ def fold_image_calibration(model: torch.nn.Module, fit: PlattFit) -> None:
         last.bias.mul_(fit.scale).add_(fit.bias)
 
 
-def calibrate_checkpoint(checkpoint: str | os.PathLike, data: Sequence[str], *, out: str | os.PathLike,
-                         split: str = "val", modes: Sequence[str] | None = None, balanced: bool = True,
-                         batch_size: int = 8, device: str | torch.device = "auto",
-                         progress: bool = False) -> PlattFit:
+def calibrate_checkpoint(
+    checkpoint: str | os.PathLike,
+    data: Sequence[str],
+    *,
+    out: str | os.PathLike,
+    split: str = "val",
+    modes: Sequence[str] | None = None,
+    balanced: bool = True,
+    batch_size: int = 8,
+    device: str | torch.device = "auto",
+    progress: bool = False,
+) -> PlattFit:
     """Platt-scale the image score of ``checkpoint`` (a file or a shipped model name, as
     ``detect --model`` reads it) on ``split`` of ``data`` and write the calibrated model to
     ``out`` (never the input). Returns the fit, which is also recorded in the new checkpoint's
@@ -149,21 +173,29 @@ def calibrate_checkpoint(checkpoint: str | os.PathLike, data: Sequence[str], *, 
         raise InpaintscopeError("--out must differ from the input checkpoint (inputs are never overwritten)")
     model = load_detector(source)
     dataset = open_evaluation_data(data, split=split, modes=modes, include_authentic=True)
-    report = evaluate(model, dataset, batch_size=batch_size, device=device, progress=progress,
-                      progress_label="calibrate")
+    report = evaluate(
+        model, dataset, batch_size=batch_size, device=device, progress=progress, progress_label="calibrate"
+    )
     rows = [r for r in report.per_image if r["score"] is not None]
     if not rows:
         raise InpaintscopeError(f"{checkpoint}: the model has no image head; nothing to calibrate")
     fit = fit_platt(logits_from_scores([r["score"] for r in rows]), [r["label"] for r in rows], balanced=balanced)
     n_authentic = fit.n - fit.n_positive
     if min(fit.n_positive, n_authentic) < MIN_IMAGES_PER_CLASS:
-        warnings.warn(f"calibrating on {fit.n_positive} manipulated and {n_authentic} authentic images; with fewer "
-                      f"than {MIN_IMAGES_PER_CLASS} of each the fit is unreliable (use a larger split)",
-                      CalibrationWarning, stacklevel=2)
+        warnings.warn(
+            f"calibrating on {fit.n_positive} manipulated and {n_authentic} authentic images; with fewer "
+            f"than {MIN_IMAGES_PER_CLASS} of each the fit is unreliable (use a larger split)",
+            CalibrationWarning,
+            stacklevel=2,
+        )
     model = model.to("cpu")
     fold_image_calibration(model, fit)
     info = dict(model.checkpoint_info)
-    info["image_calibration"] = {**fit.to_dict(), "data": list(data), "split": split,
-                                 "image_acc@0.5_before": report.metrics.get("image_acc@0.5")}
+    info["image_calibration"] = {
+        **fit.to_dict(),
+        "data": list(data),
+        "split": split,
+        "image_acc@0.5_before": report.metrics.get("image_acc@0.5"),
+    }
     save_checkpoint(out, model.state_dict(), info)
     return fit

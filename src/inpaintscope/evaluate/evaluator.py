@@ -10,6 +10,7 @@ outputs are read by :func:`inpaintscope.scoring.score_outputs` (heatmap, ``>=`` 
 score), so for the same image and model ``evaluate`` scores exactly the mask and score that
 ``detect`` reports. ``tile=None`` evaluates every image whole at its stored size.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,14 @@ def binarise_gt(mask: torch.Tensor, gt_mode: str) -> torch.Tensor:
     return mask >= 1.0 if gt_mode == "soft" else mask > 0.5
 
 
-def score_batch(acc: MetricAccumulator, mask_logits: torch.Tensor, image_logit: torch.Tensor | None,
-                batch: dict[str, Any], *, gt_mode: str) -> None:
+def score_batch(
+    acc: MetricAccumulator,
+    mask_logits: torch.Tensor,
+    image_logit: torch.Tensor | None,
+    batch: dict[str, Any],
+    *,
+    gt_mode: str,
+) -> None:
     """Add one batch of model outputs to ``acc`` (per image: heatmap, GT, label, image score),
     read by :func:`inpaintscope.scoring.score_outputs` as ``detect`` reads them."""
     logits = mask_logits.detach().float().cpu().numpy()[:, 0]
@@ -67,14 +74,25 @@ class EvalReport:
     definitions: dict[str, str] = field(default_factory=lambda: dict(METRIC_DEFINITIONS))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metrics": self.metrics, "counts": self.counts, "breakdown": self.breakdown,
-                "info": self.info, "definitions": self.definitions, "per_image": self.per_image}
+        return {
+            "metrics": self.metrics,
+            "counts": self.counts,
+            "breakdown": self.breakdown,
+            "info": self.info,
+            "definitions": self.definitions,
+            "per_image": self.per_image,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EvalReport:
-        return cls(metrics=d["metrics"], counts=d["counts"], breakdown=d.get("breakdown", {}),
-                   per_image=d.get("per_image", []), info=d.get("info", {}),
-                   definitions=d.get("definitions", dict(METRIC_DEFINITIONS)))
+        return cls(
+            metrics=d["metrics"],
+            counts=d["counts"],
+            breakdown=d.get("breakdown", {}),
+            per_image=d.get("per_image", []),
+            info=d.get("info", {}),
+            definitions=d.get("definitions", dict(METRIC_DEFINITIONS)),
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> EvalReport:
@@ -89,14 +107,24 @@ class EvalReport:
             if key in self.info:
                 lines.append(f"- **{key}**: `{self.info[key]}`")
         c = self.counts
-        lines += [f"- **images**: {c.get('n_images', 0)} ({c.get('n_manipulated', 0)} manipulated, "
-                  f"{c.get('n_authentic', 0)} authentic; {c.get('n_auc_skipped', 0)} single-class GT "
-                  "skipped in auc_pixel)", "", "| metric | value | definition |", "|---|---|---|"]
+        lines += [
+            f"- **images**: {c.get('n_images', 0)} ({c.get('n_manipulated', 0)} manipulated, "
+            f"{c.get('n_authentic', 0)} authentic; {c.get('n_auc_skipped', 0)} single-class GT "
+            "skipped in auc_pixel)",
+            "",
+            "| metric | value | definition |",
+            "|---|---|---|",
+        ]
         lines += [f"| `{k}` | {_fmt(v)} | {self.definitions.get(k, '')} |" for k, v in self.metrics.items()]
         for key, groups in self.breakdown.items():
             names = list(next(iter(groups.values())).keys()) if groups else []
-            lines += ["", f"## By {key}", "", f"| {key} | " + " | ".join(f"`{n}`" for n in names) + " |",
-                      "|---" * (len(names) + 1) + "|"]
+            lines += [
+                "",
+                f"## By {key}",
+                "",
+                f"| {key} | " + " | ".join(f"`{n}`" for n in names) + " |",
+                "|---" * (len(names) + 1) + "|",
+            ]
             lines += [f"| {value} | " + " | ".join(_fmt(m.get(n)) for n in names) + " |" for value, m in groups.items()]
         return "\n".join(lines) + "\n"
 
@@ -118,11 +146,22 @@ def _fmt(v: Any) -> str:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 8, device: str | torch.device = "cpu",
-             gt_mode: str = "core", tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-             num_workers: int = 0, progress: bool = False, progress_label: str = "evaluate",
-             group_keys: Sequence[str] = GROUP_KEYS, keep_per_image: bool = True,
-             info: dict[str, Any] | None = None) -> EvalReport:
+def evaluate(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    gt_mode: str = "core",
+    tile: int | None = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    num_workers: int = 0,
+    progress: bool = False,
+    progress_label: str = "evaluate",
+    group_keys: Sequence[str] = GROUP_KEYS,
+    keep_per_image: bool = True,
+    info: dict[str, Any] | None = None,
+) -> EvalReport:
     """Evaluate ``model`` (a :class:`~inpaintscope.models.Detector`) on a contract ``dataset``.
 
     The dataset yields ``{"image", "mask", "label", "meta"}`` items (see
@@ -148,11 +187,27 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 8, d
     model.train(was_training)
     per_image = []
     if keep_per_image:
-        per_image = [{"id": r.id, "label": r.label, "score": r.score, "f1@0.5": r.f1, "iou@0.5": r.iou,
-                      "f1@best": r.f1_best, "auc_pixel": r.auc, "pred_area": r.pred_area, **r.groups}
-                     for r in acc.records]
-    info = {"gt_mode": gt_mode, "threshold": THRESHOLD, "tile": tile, "overlap": overlap if tile else None,
-            **(info or {})}
-    return EvalReport(metrics=acc.compute(), counts=acc.counts(), breakdown=acc.breakdown(),
-                      per_image=per_image, info=info)
-
+        per_image = [
+            {
+                "id": r.id,
+                "label": r.label,
+                "score": r.score,
+                "f1@0.5": r.f1,
+                "iou@0.5": r.iou,
+                "f1@best": r.f1_best,
+                "auc_pixel": r.auc,
+                "pred_area": r.pred_area,
+                **r.groups,
+            }
+            for r in acc.records
+        ]
+    info = {
+        "gt_mode": gt_mode,
+        "threshold": THRESHOLD,
+        "tile": tile,
+        "overlap": overlap if tile else None,
+        **(info or {}),
+    }
+    return EvalReport(
+        metrics=acc.compute(), counts=acc.counts(), breakdown=acc.breakdown(), per_image=per_image, info=info
+    )

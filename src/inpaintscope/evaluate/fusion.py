@@ -14,6 +14,7 @@ logits and the cue's features are the inputs, the ground truth the target.
   median and the smallest median of a fully re-decoded frame (the ``inpainted`` mode of an
   autoencoder inpainter) when they separate, else the one with the best balanced accuracy.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -25,8 +26,9 @@ import numpy as np
 from ..errors import InpaintscopeError
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, balanced: bool = True, l2: float = 1e-4,
-                 max_iter: int = 100) -> np.ndarray:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, *, balanced: bool = True, l2: float = 1e-4, max_iter: int = 100
+) -> np.ndarray:
     """Weights ``w`` (one per column of ``x``) and bias, last, maximising the (class-balanced)
     logistic likelihood with a small L2 penalty on the weights (Newton's method)."""
     x = np.asarray(x, dtype=np.float64)
@@ -64,8 +66,16 @@ def regenerated_threshold(authentic: Iterable[float], regenerated: Iterable[floa
     return float(candidates[int(np.argmax(bacc))])
 
 
-def fit_autoencoder_fusion(loaded: Any, dataset: Any, autoencoder: Any, *, window: int = 32,
-                           pixels_per_image: int = 2048, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+def fit_autoencoder_fusion(
+    loaded: Any,
+    dataset: Any,
+    autoencoder: Any,
+    *,
+    window: int = 32,
+    pixels_per_image: int = 2048,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Fit :class:`~inpaintscope.models.cues.autoencoder.AutoencoderFusion` for ``loaded`` (a
     :class:`~inpaintscope.detection.loader.LoadedModel`) on ``dataset`` (a reader of
     :mod:`inpaintscope.data.readers`: authentic, realfake/fakefake and, for the regenerated
@@ -102,17 +112,33 @@ def fit_autoencoder_fusion(loaded: Any, dataset: Any, autoencoder: Any, *, windo
         raise InpaintscopeError("no authentic or pasted-back items to fit the pixel fusion on")
     pixel = fit_logistic(np.concatenate(pix_x), np.concatenate(pix_y).astype(float))
     image = fit_logistic(np.asarray(img_x), np.asarray(img_y, float))
-    fusion = AutoencoderFusion(pixel=tuple(float(v) for v in pixel), image=tuple(float(v) for v in image),  # type: ignore[arg-type]
-                               regenerated_threshold=regenerated_threshold(medians["authentic"],
-                                                                           medians["regenerated"]),
-                               window=window)
-    return {"fusion": fusion.to_dict(), "n_images": len(img_y), "n_manipulated": int(sum(img_y)),
-            "n_pixels": int(sum(len(v) for v in pix_y)), "n_regenerated": len(medians["regenerated"])}
+    fusion = AutoencoderFusion(
+        pixel=tuple(float(v) for v in pixel),
+        image=tuple(float(v) for v in image),  # type: ignore[arg-type]
+        regenerated_threshold=regenerated_threshold(medians["authentic"], medians["regenerated"]),
+        window=window,
+    )
+    return {
+        "fusion": fusion.to_dict(),
+        "n_images": len(img_y),
+        "n_manipulated": int(sum(img_y)),
+        "n_pixels": int(sum(len(v) for v in pix_y)),
+        "n_regenerated": len(medians["regenerated"]),
+    }
 
 
-def attach_autoencoder_cue(checkpoint: str | Path, out: str | Path, *, data: Sequence[str], split: str = "val",
-                           autoencoder: str = "taef2", window: int = 32, seed: int = 0,
-                           limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+def attach_autoencoder_cue(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    data: Sequence[str],
+    split: str = "val",
+    autoencoder: str = "taef2",
+    window: int = 32,
+    seed: int = 0,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Fit the autoencoder-cue fusion of ``checkpoint`` on ``data``'s ``split`` and write a copy of
     the checkpoint to ``out`` whose description carries it (key ``autoencoder_cue``), which is
     what ``detect --cues autoencoder`` reads. The weights are not touched. Returns the record
@@ -134,8 +160,9 @@ def attach_autoencoder_cue(checkpoint: str | Path, out: str | Path, *, data: Seq
     dataset = open_data(list(data), split=split, modes=None, include_authentic=True)
     if limit is not None and limit < len(dataset):
         dataset = Subset(dataset, np.linspace(0, len(dataset) - 1, limit).round().astype(int).tolist())
-    fitted = fit_autoencoder_fusion(loaded, dataset, load_autoencoder(autoencoder), window=window, seed=seed,
-                                    progress=progress)
+    fitted = fit_autoencoder_fusion(
+        loaded, dataset, load_autoencoder(autoencoder), window=window, seed=seed, progress=progress
+    )
     fitted["fusion"]["autoencoder"] = autoencoder
     detector = loaded.detector
     info = dict(detector.checkpoint_info)

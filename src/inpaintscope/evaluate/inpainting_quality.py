@@ -10,6 +10,7 @@ the hole, where the method had to invent content.
   image so windows straddling the hole edge see real context — averaged over hole pixels
   and channels.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,14 +32,22 @@ def _checked(pred: np.ndarray, target: np.ndarray, hole: np.ndarray) -> np.ndarr
 def hole_psnr(pred: np.ndarray, target: np.ndarray, hole: np.ndarray) -> float:
     hole = _checked(pred, target, hole)
     diff = pred[hole].astype(np.float64) - target[hole].astype(np.float64)
-    mse = float(np.mean(diff ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+    mse = float(np.mean(diff**2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 
 
 def hole_ssim(pred: np.ndarray, target: np.ndarray, hole: np.ndarray) -> float:
     from skimage.metrics import structural_similarity
 
     hole = _checked(pred, target, hole)
-    _, full = structural_similarity(pred, target, channel_axis=2, data_range=255, gaussian_weights=True,
-                                    sigma=1.5, use_sample_covariance=False, full=True)
+    _, full = structural_similarity(
+        pred,
+        target,
+        channel_axis=2,
+        data_range=255,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        full=True,
+    )
     return float(full[hole].mean())

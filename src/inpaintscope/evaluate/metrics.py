@@ -50,6 +50,7 @@ Streaming: :class:`MetricAccumulator` keeps a few numbers per image and fixed-si
 histograms, never the maps, so datasets larger than memory evaluate in constant memory
 (plus ~100 bytes per image).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -72,13 +73,13 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "auc_pixel": "pixel ROC-AUC per manipulated image, averaged; images with a single-class GT skipped",
     "auc_pixel_pooled": f"pixel ROC-AUC pooled over all manipulated-image pixels ({N_BINS}-bin histogram)",
     "image_auc": "ROC-AUC of the image score (sigmoid(image_logit), else the 99.9th percentile of pixel prob) "
-                 "vs label, all images",
+    "vs label, all images",
     "image_acc@0.5": "accuracy of image score >= 0.5 vs label, all images",
     "image_bacc@0.5": "balanced accuracy of image score >= 0.5: mean of the recall on manipulated and on "
-                      "authentic images (both classes needed)",
+    "authentic images (both classes needed)",
     "authentic_fp_area": "mean fraction of pixels with prob >= 0.5 on authentic images (lower is better)",
     "report_iou": "the Bochum report's IoU: prob >= 0.5, pooled per batch of 8 manipulated images, mean over batches, "
-                  "empty batch = 0 (for comparison with its tables only)",
+    "empty batch = 0 (for comparison with its tables only)",
 }
 
 # ---- per-image functions ---------------------------------------------------------------------
@@ -193,7 +194,7 @@ def report_iou(counts: Sequence[tuple[int, int, int]], *, batch: int = REPORT_BA
         return None
     values = []
     for start in range(0, len(counts), batch):
-        tp, fp, fn = np.sum(np.asarray(counts[start:start + batch], dtype=np.int64), axis=0)
+        tp, fp, fn = np.sum(np.asarray(counts[start : start + batch], dtype=np.int64), axis=0)
         union = tp + fp + fn
         values.append(0.0 if union == 0 else tp / union)
     return float(np.mean(values))
@@ -245,8 +246,15 @@ class MetricAccumulator:
         self.records: list[ImageRecord] = []
         self.hist: dict[tuple[str, str] | None, np.ndarray] = {None: np.zeros((2, bins), np.int64)}
 
-    def add(self, prob: np.ndarray, gt: np.ndarray, *, label: int, image_score: float | None = None,
-            meta: dict[str, Any] | None = None) -> ImageRecord:
+    def add(
+        self,
+        prob: np.ndarray,
+        gt: np.ndarray,
+        *,
+        label: int,
+        image_score: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> ImageRecord:
         """Score one image. ``image_score`` defaults to that of a model without an image head
         (:func:`inpaintscope.scoring.image_score`)."""
         prob, gt = _as_maps(prob, gt)
@@ -256,10 +264,18 @@ class MetricAccumulator:
         groups = {k: str(meta[k]) for k in self.group_keys if meta.get(k) is not None}
         manipulated = int(label) == 1
         rec = ImageRecord(
-            id=str(meta.get("id", len(self.records))), label=int(label), score=score, tp=tp, fp=fp, fn=fn,
-            n_pixels=int(gt.size), f1=f1_from_counts(tp, fp, fn), iou=iou_from_counts(tp, fp, fn),
+            id=str(meta.get("id", len(self.records))),
+            label=int(label),
+            score=score,
+            tp=tp,
+            fp=fp,
+            fn=fn,
+            n_pixels=int(gt.size),
+            f1=f1_from_counts(tp, fp, fn),
+            iou=iou_from_counts(tp, fp, fn),
             f1_best=f1_best(prob, gt) if manipulated else None,
-            auc=pixel_auc(prob, gt) if manipulated else None, groups=groups,
+            auc=pixel_auc(prob, gt) if manipulated else None,
+            groups=groups,
         )
         if manipulated:
             h = np.stack([score_histogram(prob[gt], bins=self.bins), score_histogram(prob[~gt], bins=self.bins)])
@@ -298,9 +314,12 @@ class MetricAccumulator:
 
     def counts(self) -> dict[str, int]:
         manip = [r for r in self.records if r.label == 1]
-        return {"n_images": len(self.records), "n_manipulated": len(manip),
-                "n_authentic": len(self.records) - len(manip),
-                "n_auc_skipped": sum(r.auc is None for r in manip)}
+        return {
+            "n_images": len(self.records),
+            "n_manipulated": len(manip),
+            "n_authentic": len(self.records) - len(manip),
+            "n_auc_skipped": sum(r.auc is None for r in manip),
+        }
 
     def breakdown(self) -> dict[str, dict[str, dict[str, float | int | None]]]:
         authentic = [r for r in self.records if r.label == 0]
@@ -309,8 +328,9 @@ class MetricAccumulator:
             values = sorted({r.groups[key] for r in self.records if r.label == 1 and key in r.groups})
             for value in values:
                 members = [r for r in self.records if r.label == 1 and r.groups.get(key) == value]
-                metrics: dict[str, float | int | None] = dict(summarise(members, self.hist[(key, value)],
-                                                                       members + authentic))
+                metrics: dict[str, float | int | None] = dict(
+                    summarise(members, self.hist[(key, value)], members + authentic)
+                )
                 metrics["n_manipulated"] = len(members)
                 out.setdefault(key, {})[value] = metrics
         return out
@@ -322,8 +342,9 @@ def _balanced_accuracy(called: np.ndarray, positive: np.ndarray) -> float | None
     return float((called[positive].mean() + (~called[~positive]).mean()) / 2)
 
 
-def summarise(manipulated_and_more: Sequence[ImageRecord], hist: np.ndarray,
-              image_level: Sequence[ImageRecord]) -> dict[str, float | None]:
+def summarise(
+    manipulated_and_more: Sequence[ImageRecord], hist: np.ndarray, image_level: Sequence[ImageRecord]
+) -> dict[str, float | None]:
     """All named metrics: pixel ones from the label-1 records of the first argument,
     image-level ones from ``image_level``, pooled AUC from ``hist`` (2×bins: GT-positive row
     first)."""

@@ -5,6 +5,7 @@
 test set serves every sweep point (IMDL-BenCo style) without rebuilding the data. The ground
 truth follows a resize bilinearly and is re-binarised at 0.5 (soft GT stays soft).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -37,5 +38,9 @@ class PerturbedDataset(Dataset):
         if set(np.unique(mask).tolist()) <= {0.0, 1.0}:
             new_mask = (new_mask >= 0.5).astype(np.float32)
         meta = dict(item.get("meta", {}), perturbation=self.post.spec())
-        return {"image": torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float() / 255.0,
-                "mask": torch.from_numpy(new_mask)[None], "label": item["label"], "meta": meta}
+        return {
+            "image": torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float() / 255.0,
+            "mask": torch.from_numpy(new_mask)[None],
+            "label": item["label"],
+            "meta": meta,
+        }

@@ -4,6 +4,7 @@
 turn data specs into the items they score, so a quick ``limit`` run and a robustness sweep
 (``post``) select and transform the same items everywhere.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -32,16 +33,28 @@ def evenly_spaced(dataset: Dataset, limit: int | None) -> Dataset:
     return Subset(dataset, [i * n // limit for i in range(limit)])
 
 
-def open_evaluation_data(data: Sequence[str], *, split: str = "test", modes: Sequence[str] | None = None,
-                         gt_mode: str = "core", include_authentic: bool = True, limit: int | None = None,
-                         post: str | None = None) -> Dataset:
+def open_evaluation_data(
+    data: Sequence[str],
+    *,
+    split: str = "test",
+    modes: Sequence[str] | None = None,
+    gt_mode: str = "core",
+    include_authentic: bool = True,
+    limit: int | None = None,
+    post: str | None = None,
+) -> Dataset:
     """The items to evaluate: ``data`` (folders or ``synthetic:`` specs, concatenated) restricted
     to ``split`` (``"all"``: every split) and ``modes``, then :func:`evenly_spaced` to ``limit``,
     then laundered with ``post`` (e.g. ``jpeg:75``, see :class:`~.perturb.PerturbedDataset`)."""
     from ..data.specs import open_data
 
-    dataset = open_data(list(data), split=None if split == ALL_SPLITS else split, modes=modes, gt_mode=gt_mode,
-                        include_authentic=include_authentic)
+    dataset = open_data(
+        list(data),
+        split=None if split == ALL_SPLITS else split,
+        modes=modes,
+        gt_mode=gt_mode,
+        include_authentic=include_authentic,
+    )
     dataset = evenly_spaced(dataset, limit)
     if post:
         from .perturb import PerturbedDataset

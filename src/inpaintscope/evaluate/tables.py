@@ -8,6 +8,7 @@ realfake/fakefake, or ``inpainter``), plus an ``all`` column, each cell one name
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,13 @@ class CrossTable:
     values: tuple[tuple[float | None, ...], ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "by": self.by, "rows": list(self.rows), "cols": list(self.cols),
-                "values": [list(r) for r in self.values]}
+        return {
+            "metric": self.metric,
+            "by": self.by,
+            "rows": list(self.rows),
+            "cols": list(self.cols),
+            "values": [list(r) for r in self.values],
+        }
 
     def to_markdown(self) -> str:
         head = f"| trained on \\ tested on ({self.by}) | " + " | ".join(self.cols) + " |"
@@ -40,8 +46,9 @@ class CrossTable:
         return "\n".join(lines) + "\n"
 
 
-def cross_method_table(results: Sequence[tuple[str, EvalReport]], *, by: str = "mode",
-                       metric: str = "iou@0.5") -> CrossTable:
+def cross_method_table(
+    results: Sequence[tuple[str, EvalReport]], *, by: str = "mode", metric: str = "iou@0.5"
+) -> CrossTable:
     """Build a :class:`CrossTable` from ``(row label, report)`` pairs.
 
     Columns are the union of the ``by`` values in the reports' breakdowns (sorted) plus
@@ -60,8 +67,13 @@ def cross_method_table(results: Sequence[tuple[str, EvalReport]], *, by: str = "
     for _, rep in results:
         groups = rep.breakdown.get(by, {})
         values.append(tuple([groups[c].get(metric) if c in groups else None for c in cols] + [rep.metrics[metric]]))
-    return CrossTable(metric=metric, by=by, rows=tuple(label for label, _ in results), cols=tuple(cols) + ("all",),
-                      values=tuple(values))
+    return CrossTable(
+        metric=metric,
+        by=by,
+        rows=tuple(label for label, _ in results),
+        cols=tuple(cols) + ("all",),
+        values=tuple(values),
+    )
 
 
 def row_label(info: dict[str, Any], fallback: str) -> str:

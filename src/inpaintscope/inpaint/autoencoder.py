@@ -12,6 +12,7 @@ published fp16 state dicts (``0.weight``, ``1.conv.0.weight``, ``11.pool.1.weigh
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import functools
@@ -58,8 +59,12 @@ def _nets() -> SimpleNamespace:
         def __init__(self, i: int, o: int, *, pooled: bool = False) -> None:
             super().__init__()
             if pooled:
-                self.pool = nn.Sequential(nn.Conv2d(i, 4 * i, 1, bias=False), nn.GroupNorm(4, 4 * i),
-                                          nn.ReLU(), nn.Conv2d(4 * i, i, 1, bias=False))
+                self.pool = nn.Sequential(
+                    nn.Conv2d(i, 4 * i, 1, bias=False),
+                    nn.GroupNorm(4, 4 * i),
+                    nn.ReLU(),
+                    nn.Conv2d(4 * i, i, 1, bias=False),
+                )
             else:
                 self.pool = None
             self.conv = nn.Sequential(c3(i, o), nn.ReLU(), c3(o, o), nn.ReLU(), c3(o, o))
@@ -85,11 +90,20 @@ def build_encoder() -> nn.Sequential:
     t = _nets()
     c3, Block = t.c3, t.Block
     return t.nn.Sequential(
-        c3(3, 64), Block(64, 64),
-        c3(64, 64, stride=2, bias=False), Block(64, 64), Block(64, 64), Block(64, 64),
-        c3(64, 64, stride=2, bias=False), Block(64, 64), Block(64, 64), Block(64, 64),
+        c3(3, 64),
+        Block(64, 64),
         c3(64, 64, stride=2, bias=False),
-        Block(64, 64, pooled=True), Block(64, 64, pooled=True), Block(64, 64, pooled=True),
+        Block(64, 64),
+        Block(64, 64),
+        Block(64, 64),
+        c3(64, 64, stride=2, bias=False),
+        Block(64, 64),
+        Block(64, 64),
+        Block(64, 64),
+        c3(64, 64, stride=2, bias=False),
+        Block(64, 64, pooled=True),
+        Block(64, 64, pooled=True),
+        Block(64, 64, pooled=True),
         c3(64, LATENT_CHANNELS),
     )
 
@@ -99,13 +113,24 @@ def build_decoder() -> nn.Sequential:
     t = _nets()
     c3, Block, nn = t.c3, t.Block, t.nn
     return nn.Sequential(
-        t.SoftClamp(), c3(LATENT_CHANNELS, 64), nn.ReLU(),
-        Block(64, 64, pooled=True), Block(64, 64, pooled=True), Block(64, 64, pooled=True),
-        nn.Upsample(scale_factor=2, mode="nearest"), c3(64, 64, bias=False),
-        Block(64, 64), Block(64, 64), Block(64, 64),
-        nn.Upsample(scale_factor=2, mode="nearest"), c3(64, 64, bias=False),
-        Block(64, 64), Block(64, 64), Block(64, 64),
-        nn.Upsample(scale_factor=2, mode="nearest"), c3(64, 64, bias=False),
+        t.SoftClamp(),
+        c3(LATENT_CHANNELS, 64),
+        nn.ReLU(),
+        Block(64, 64, pooled=True),
+        Block(64, 64, pooled=True),
+        Block(64, 64, pooled=True),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        c3(64, 64, bias=False),
+        Block(64, 64),
+        Block(64, 64),
+        Block(64, 64),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        c3(64, 64, bias=False),
+        Block(64, 64),
+        Block(64, 64),
+        Block(64, 64),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        c3(64, 64, bias=False),
         Block(64, 64),
         c3(64, 3),
     )
@@ -131,8 +156,10 @@ def _weights_file(directory: Path, name: str) -> Path:
 def _load_state(module: nn.Module, path: Path) -> None:
     torch = _nets().torch
     if not path.is_file():
-        raise MissingWeightsError(f"autoencoder weights not found: {path} (inpaintscope never downloads "
-                                  "weights; pass the directory holding taef2_encoder.pth and taef2_decoder.pth)")
+        raise MissingWeightsError(
+            f"autoencoder weights not found: {path} (inpaintscope never downloads "
+            "weights; pass the directory holding taef2_encoder.pth and taef2_decoder.pth)"
+        )
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -164,13 +191,21 @@ class LatentAutoencoder:
     #: Recorded in manifests; subclasses wrapping other autoencoders set their own.
     kind = "taef2"
 
-    def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential, *, tile: int = DEFAULT_TILE,
-                 overlap: int = DEFAULT_OVERLAP) -> None:
+    def __init__(
+        self,
+        encoder: nn.Sequential,
+        decoder: nn.Sequential,
+        *,
+        tile: int = DEFAULT_TILE,
+        overlap: int = DEFAULT_OVERLAP,
+    ) -> None:
         from ..tiling import check_tiling  # here, not at the top: importing this module stays torch-free
 
         if tile % STRIDE or 2 * overlap > tile:
-            raise InpaintscopeError(f"tile must be a multiple of {STRIDE} and overlap at most half of it, "
-                                    f"got tile {tile}, overlap {overlap}")
+            raise InpaintscopeError(
+                f"tile must be a multiple of {STRIDE} and overlap at most half of it, "
+                f"got tile {tile}, overlap {overlap}"
+            )
         check_tiling(tile, overlap, multiple=STRIDE)
         self.encoder = encoder.eval()
         self.decoder = decoder.eval()
@@ -200,8 +235,10 @@ class LatentAutoencoder:
         """Load ``taef2_encoder.pth`` and ``taef2_decoder.pth`` from ``directory``."""
         d = Path(directory)
         if not d.is_dir():
-            raise MissingWeightsError(f"autoencoder weights directory not found: {d} (inpaintscope never "
-                                      f"downloads weights; it must hold {ENCODER_FILE} and {DECODER_FILE})")
+            raise MissingWeightsError(
+                f"autoencoder weights directory not found: {d} (inpaintscope never "
+                f"downloads weights; it must hold {ENCODER_FILE} and {DECODER_FILE})"
+            )
         return cls.from_paths(_weights_file(d, ENCODER_FILE), _weights_file(d, DECODER_FILE), **kw)
 
     def describe(self) -> dict[str, Any]:
@@ -243,8 +280,10 @@ def autoencoder_layout(directory: str | Path) -> tuple[str, Path]:
     :class:`MissingWeightsError` naming what is missing. ``"taef2"`` names the shipped TAEF2."""
     d = resolve_autoencoder_dir(directory)
     if not d.is_dir():
-        raise MissingWeightsError(f"autoencoder weights directory not found: {d} (inpaintscope never downloads "
-                                  "weights; --autoencoder taef2 uses the TAEF2 weights shipped with it)")
+        raise MissingWeightsError(
+            f"autoencoder weights directory not found: {d} (inpaintscope never downloads "
+            "weights; --autoencoder taef2 uses the TAEF2 weights shipped with it)"
+        )
     taef2 = [f for f in (ENCODER_FILE, DECODER_FILE) if _weights_file(d, f).is_file()]
     if not taef2:
         from .diffusers_sd import find_vae_dir
@@ -265,8 +304,9 @@ def open_autoencoder(directory: str | Path, *, vae_range: str | None = None) -> 
     kind, d = autoencoder_layout(directory)
     if kind == TAEF2:
         if vae_range not in (None, "correct"):
-            raise InpaintscopeError(f"vae_range {vae_range!r} applies to a diffusers AutoencoderKL; TAEF2 takes "
-                                    "[0, 1] input as trained")
+            raise InpaintscopeError(
+                f"vae_range {vae_range!r} applies to a diffusers AutoencoderKL; TAEF2 takes [0, 1] input as trained"
+            )
         return LatentAutoencoder.from_dir(d)
     from .diffusers_sd import DEFAULT_VAE_RANGE, DiffusersAutoencoder
 
@@ -281,8 +321,11 @@ def load_autoencoder(directory: str | Path, *, vae_range: str | None = None) -> 
     """:func:`open_autoencoder`, cached per resolved path for this process (the dataset
     builder creates an ``autoencoder`` inpainter for many images; loading is ~0.1 s each)."""
     d = resolve_autoencoder_dir(directory)
-    key = (str(_weights_file(d, ENCODER_FILE).resolve()), str(_weights_file(d, DECODER_FILE).resolve()),
-           str(vae_range or "correct"))
+    key = (
+        str(_weights_file(d, ENCODER_FILE).resolve()),
+        str(_weights_file(d, DECODER_FILE).resolve()),
+        str(vae_range or "correct"),
+    )
     with _CACHE_LOCK:
         ae = _CACHE.get(key)
         if ae is None:
@@ -306,11 +349,12 @@ class AutoencoderInpainter(Inpainter):
 
     touches_unmasked = True
 
-    def __init__(self, *, weights: str | Path | None = None, radius: float = 5.0,
-                 vae_range: str | None = None) -> None:
+    def __init__(self, *, weights: str | Path | None = None, radius: float = 5.0, vae_range: str | None = None) -> None:
         if weights is None:
-            raise InpaintscopeError("the autoencoder inpainter needs weights=<directory holding "
-                                    f"{ENCODER_FILE} and {DECODER_FILE}> (TAEF2; never downloaded)")
+            raise InpaintscopeError(
+                "the autoencoder inpainter needs weights=<directory holding "
+                f"{ENCODER_FILE} and {DECODER_FILE}> (TAEF2; never downloaded)"
+            )
         super().__init__(weights=str(weights), radius=float(radius))
         self.autoencoder = load_autoencoder(weights, vae_range=vae_range)
         if self.autoencoder.kind != TAEF2:
@@ -348,4 +392,4 @@ class AutoencoderInpainter(Inpainter):
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB between two uint8 images (inf when identical)."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)

@@ -10,6 +10,7 @@ to the input. Subclasses implement ``_fill`` and register themselves with
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -10,6 +10,7 @@
 
 All three work channel by channel, so RGB vs BGR order does not matter for OpenCV here.
 """
+
 from __future__ import annotations
 
 import math
@@ -138,8 +139,10 @@ class BiharmonicInpainter(Inpainter):
 def require_known(mask: np.ndarray) -> None:
     """Every inpainter fills from known pixels; a mask covering the whole image leaves none."""
     if mask.all():
-        raise InpaintscopeError(f"the mask covers the whole {mask.shape[0]}×{mask.shape[1]} image, so there are "
-                                "no known pixels to inpaint from; use a mask that leaves part of the image")
+        raise InpaintscopeError(
+            f"the mask covers the whole {mask.shape[0]}×{mask.shape[1]} image, so there are "
+            "no known pixels to inpaint from; use a mask that leaves part of the image"
+        )
 
 
 def hole_bbox(mask: np.ndarray, *, margin: int) -> tuple[int, int, int, int]:
@@ -147,5 +150,9 @@ def hole_bbox(mask: np.ndarray, *, margin: int) -> tuple[int, int, int, int]:
     ys = np.flatnonzero(mask.any(axis=1))
     xs = np.flatnonzero(mask.any(axis=0))
     h, w = mask.shape
-    return (max(0, int(ys[0]) - margin), min(h, int(ys[-1]) + 1 + margin),
-            max(0, int(xs[0]) - margin), min(w, int(xs[-1]) + 1 + margin))
+    return (
+        max(0, int(ys[0]) - margin),
+        min(h, int(ys[-1]) + 1 + margin),
+        max(0, int(xs[0]) - margin),
+        min(w, int(xs[-1]) + 1 + margin),
+    )

@@ -12,6 +12,7 @@
 
 Both draw every choice from the ``rng`` they are given, so a dataset sample can be rebuilt.
 """
+
 from __future__ import annotations
 
 import copy
@@ -34,8 +35,15 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
 
 
-def _stamp(image: np.ndarray, piece: np.ndarray, hole: np.ndarray, *, rng: np.random.Generator,
-           transform_prob: float, tries: int) -> tuple[np.ndarray, dict[str, Any]] | None:
+def _stamp(
+    image: np.ndarray,
+    piece: np.ndarray,
+    hole: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    transform_prob: float,
+    tries: int,
+) -> tuple[np.ndarray, dict[str, Any]] | None:
     """Colours for the pixels of ``piece`` copied from one offset (optionally scaled/rotated) whose
     source pixels all lie in the photo and outside ``hole``; None when no such offset is found."""
     h, w = hole.shape
@@ -73,13 +81,21 @@ def _stamp(image: np.ndarray, piece: np.ndarray, hole: np.ndarray, *, rng: np.ra
     rot = np.vstack([cv2.getRotationMatrix2D((cx, cy), angle, scale), [0, 0, 1]])
     shift = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], float)
     m = (np.linalg.inv(rot) @ shift)[:2]
-    warped = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                            borderMode=cv2.BORDER_REFLECT)
+    warped = cv2.warpAffine(
+        image, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+    )
     return warped[piece], params
 
 
-def clone_fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator, transform_prob: float = 0.4,
-               tries: int = 48, max_depth: int = 4) -> tuple[np.ndarray, dict[str, Any]]:
+def clone_fill(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    transform_prob: float = 0.4,
+    tries: int = 48,
+    max_depth: int = 4,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Fill ``mask`` with content copied from elsewhere in ``image``; returns (result, parameters).
 
     Each connected part of the hole gets one stamp (one offset). A part too large or too spread
@@ -102,12 +118,17 @@ def clone_fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
             continue
         if depth >= max_depth:
             h, w = mask.shape
-            raise InpaintscopeError(f"clone: found no source that avoids the hole in a {w}×{h} image; "
-                                    "use a smaller hole")
+            raise InpaintscopeError(
+                f"clone: found no source that avoids the hole in a {w}×{h} image; use a smaller hole"
+            )
         y0, y1, x0, x1 = _bbox(piece)
         ym, xm = (y0 + y1) // 2, (x0 + x1) // 2
-        for ys, xs in ((slice(0, ym), slice(0, xm)), (slice(0, ym), slice(xm, None)),
-                       (slice(ym, None), slice(0, xm)), (slice(ym, None), slice(xm, None))):
+        for ys, xs in (
+            (slice(0, ym), slice(0, xm)),
+            (slice(0, ym), slice(xm, None)),
+            (slice(ym, None), slice(0, xm)),
+            (slice(ym, None), slice(xm, None)),
+        ):
             quarter = np.zeros_like(piece)
             quarter[ys, xs] = piece[ys, xs]
             queue.append((quarter, depth + 1))
@@ -141,8 +162,11 @@ def _list_donors(donors: Any) -> tuple[str, ...]:
     for item in items:
         p = Path(item).expanduser()
         if p.is_dir():
-            files += [str(f) for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                      and not f.name.startswith(".")]
+            files += [
+                str(f)
+                for f in sorted(p.rglob("*"))
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")
+            ]
         elif p.is_file():
             files.append(str(p))
         else:
@@ -152,8 +176,9 @@ def _list_donors(donors: Any) -> tuple[str, ...]:
     return tuple(files)
 
 
-def splice_fill(image: np.ndarray, mask: np.ndarray, donor: np.ndarray, *,
-                rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+def splice_fill(
+    image: np.ndarray, mask: np.ndarray, donor: np.ndarray, *, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Fill ``mask`` with a region of ``donor`` (another photo); returns (result, parameters)."""
     h, w = mask.shape
     y0, y1, x0, x1 = _bbox(mask)
@@ -171,7 +196,7 @@ def splice_fill(image: np.ndarray, mask: np.ndarray, donor: np.ndarray, *,
         params["jpeg"] = q
     sy = int(rng.integers(0, src.shape[0] - bh + 1))
     sx = int(rng.integers(0, src.shape[1] - bw + 1))
-    patch = np.ascontiguousarray(src[sy:sy + bh, sx:sx + bw])
+    patch = np.ascontiguousarray(src[sy : sy + bh, sx : sx + bw])
     out = image.copy()
     local = mask[y0:y1, x0:x1]
     if rng.random() < 1 / 3 and bh > 4 and bw > 4 and local.sum() > 16:
@@ -183,9 +208,13 @@ def splice_fill(image: np.ndarray, mask: np.ndarray, donor: np.ndarray, *,
         src_pad = np.pad(patch, ((6, 6), (6, 6), (0, 0)), mode="edge")
         centre = (x0 + bw // 2, y0 + bh // 2)
         try:
-            blended = cv2.seamlessClone(np.ascontiguousarray(src_pad[..., ::-1]),
-                                        np.ascontiguousarray(image[..., ::-1]),
-                                        m8, centre, cv2.NORMAL_CLONE)[..., ::-1]
+            blended = cv2.seamlessClone(
+                np.ascontiguousarray(src_pad[..., ::-1]),
+                np.ascontiguousarray(image[..., ::-1]),
+                m8,
+                centre,
+                cv2.NORMAL_CLONE,
+            )[..., ::-1]
             out[mask] = blended[mask]
             params["poisson"] = True
             return out, params

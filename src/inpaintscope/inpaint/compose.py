@@ -13,6 +13,7 @@ Given an original photo and a soft 0–255 mask (255 = fully inpainted core, 1�
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,10 @@ def _as_soft(soft: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if soft.ndim == 3 and soft.shape[2] == 1:
         soft = soft[..., 0]
     if soft.shape != tuple(shape):
-        raise ShapeError(f"soft mask has shape {soft.shape} but the image is {tuple(shape)}; "
-                         "resize it (bilinear keeps it soft) before compositing")
+        raise ShapeError(
+            f"soft mask has shape {soft.shape} but the image is {tuple(shape)}; "
+            "resize it (bilinear keeps it soft) before compositing"
+        )
     if soft.dtype == bool:
         return soft.astype(np.uint8) * 255
     if soft.dtype != np.uint8:
@@ -62,10 +65,15 @@ def blend(base: np.ndarray, fill: np.ndarray, soft: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def make_composites(original: np.ndarray, soft: np.ndarray, modes: tuple[str, ...] | list[str] = MODES,
-                    *, inpainter: Inpainter | None = None,
-                    autoencoder: LatentAutoencoder | str | Path | None = None,
-                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+def make_composites(
+    original: np.ndarray,
+    soft: np.ndarray,
+    modes: tuple[str, ...] | list[str] = MODES,
+    *,
+    inpainter: Inpainter | None = None,
+    autoencoder: LatentAutoencoder | str | Path | None = None,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
     """Build the requested composites of ``original`` under the soft mask ``soft``.
 
     The inpainter fills ``soft > 0`` (every pixel a composite may change) and is called at most
@@ -78,22 +86,30 @@ def make_composites(original: np.ndarray, soft: np.ndarray, modes: tuple[str, ..
     modes = tuple(modes)
     unknown = [m for m in modes if m not in MODES]
     if unknown:
-        raise InpaintscopeError(f"unknown compositing mode(s) {', '.join(map(repr, unknown))}; "
-                                f"choose from {', '.join(MODES)}")
+        raise InpaintscopeError(
+            f"unknown compositing mode(s) {', '.join(map(repr, unknown))}; choose from {', '.join(MODES)}"
+        )
     need_inpainter = any(m in ("inpainted", "realfake") for m in modes)
     if need_inpainter and inpainter is None:
-        raise InpaintscopeError("modes 'inpainted' and 'realfake' need an inpainter; pass inpainter="
-                                "create_inpainter(name) (e.g. 'telea', 'patchmatch', 'autoencoder')")
+        raise InpaintscopeError(
+            "modes 'inpainted' and 'realfake' need an inpainter; pass inpainter="
+            "create_inpainter(name) (e.g. 'telea', 'patchmatch', 'autoencoder')"
+        )
     if "fakefake" in modes and autoencoder is None:
-        raise InpaintscopeError("mode 'fakefake' needs an autoencoder; pass autoencoder=<directory with the "
-                                "TAEF2 weights taef2_encoder.pth and taef2_decoder.pth>")
+        raise InpaintscopeError(
+            "mode 'fakefake' needs an autoencoder; pass autoencoder=<directory with the "
+            "TAEF2 weights taef2_encoder.pth and taef2_decoder.pth>"
+        )
     raw = None
     if need_inpainter:
         # realfake uses only the fill under the soft mask, which ``inpaint`` may compute on a
         # window around the hole (the autoencoder inpainter does); ``inpainted`` needs the raw frame
         hole = soft > 0
-        raw = inpainter.raw(original, hole, rng=rng) if "inpainted" in modes else inpainter.inpaint(original, hole,
-                                                                                                     rng=rng)
+        raw = (
+            inpainter.raw(original, hole, rng=rng)
+            if "inpainted" in modes
+            else inpainter.inpaint(original, hole, rng=rng)
+        )
     out: dict[str, Any] = {}
     for mode in modes:
         if mode == "inpainted":

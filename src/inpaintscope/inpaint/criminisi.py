@@ -15,6 +15,7 @@ target patch (``search`` px, default 4 × the hole's extent, at least 48), squar
 come from OpenCV's masked template matching, and priorities are updated only around the patch
 just filled.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -25,8 +26,9 @@ from .base import Inpainter, register_inpainter
 from .classical import hole_bbox, require_known
 
 
-def criminisi_fill(image: np.ndarray, mask: np.ndarray, *, patch_size: int = 9, search: int | None = None,
-                   alpha: float = 255.0) -> np.ndarray:
+def criminisi_fill(
+    image: np.ndarray, mask: np.ndarray, *, patch_size: int = 9, search: int | None = None, alpha: float = 255.0
+) -> np.ndarray:
     require_known(mask)
     p, r = int(patch_size), int(patch_size) // 2
     ys, xs = np.nonzero(mask)
@@ -40,8 +42,9 @@ def criminisi_fill(image: np.ndarray, mask: np.ndarray, *, patch_size: int = 9, 
     known = ~hole
     img[hole] = 0.0
     conf = known.astype(np.float32)
-    source_ok = cv2.erode((known & inside).astype(np.uint8), np.ones((p, p), np.uint8),
-                          borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    source_ok = cv2.erode(
+        (known & inside).astype(np.uint8), np.ones((p, p), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
+    ).astype(bool)
     if not source_ok.any():
         raise InpaintscopeError("criminisi: no fully known patch to copy from; the hole covers almost everything")
     h, w = hole.shape
@@ -60,18 +63,31 @@ def criminisi_fill(image: np.ndarray, mask: np.ndarray, *, patch_size: int = 9, 
         conf[tgt][need] = conf[tgt].sum() / (p * p)
         known[tgt] |= need
         remaining -= int(need.sum())
-        _update_priority(priority, img, known, conf, alpha,
-                         (max(r, cy - 2 * p), min(h - r, cy + 2 * p + 1),
-                          max(r, cx - 2 * p), min(w - r, cx + 2 * p + 1)), p)
+        _update_priority(
+            priority,
+            img,
+            known,
+            conf,
+            alpha,
+            (max(r, cy - 2 * p), min(h - r, cy + 2 * p + 1), max(r, cx - 2 * p), min(w - r, cx + 2 * p + 1)),
+            p,
+        )
     out = image.copy()
     region = out[y0:y1, x0:x1]
-    filled = np.clip(np.round(img[r:h - r, r:w - r]), 0, 255).astype(np.uint8)
+    filled = np.clip(np.round(img[r : h - r, r : w - r]), 0, 255).astype(np.uint8)
     region[mask[y0:y1, x0:x1]] = filled[mask[y0:y1, x0:x1]]
     return out
 
 
-def _update_priority(priority: np.ndarray, img: np.ndarray, known: np.ndarray, conf: np.ndarray, alpha: float,
-                     box: tuple[int, int, int, int], p: int) -> None:
+def _update_priority(
+    priority: np.ndarray,
+    img: np.ndarray,
+    known: np.ndarray,
+    conf: np.ndarray,
+    alpha: float,
+    box: tuple[int, int, int, int],
+    p: int,
+) -> None:
     """Recompute ``C·D`` on the fill front inside ``box`` (−1 elsewhere in the box)."""
     ry0, ry1, rx0, rx1 = box
     pad = p  # context so filters near the box edge see real neighbours
@@ -92,18 +108,19 @@ def _update_priority(priority: np.ndarray, img: np.ndarray, known: np.ndarray, c
     norm = np.sqrt(nx * nx + ny * ny) + 1e-6
     data = np.abs(-gy * nx / norm + gx * ny / norm) / (4 * alpha) + 1e-3  # isophote ⟂ gradient, · normal
     pr = np.where(front, c * data, -1.0).astype(np.float32)
-    priority[ry0:ry1, rx0:rx1] = pr[ry0 - by0:ry1 - by0, rx0 - bx0:rx1 - bx0]
+    priority[ry0:ry1, rx0:rx1] = pr[ry0 - by0 : ry1 - by0, rx0 - bx0 : rx1 - bx0]
 
 
-def _best_source(img: np.ndarray, known: np.ndarray, source_ok: np.ndarray, cy: int, cx: int, r: int,
-                 radius: int) -> tuple[int, int]:
+def _best_source(
+    img: np.ndarray, known: np.ndarray, source_ok: np.ndarray, cy: int, cx: int, r: int, radius: int
+) -> tuple[int, int]:
     """Centre of the fully known patch within ``radius`` with the least SSD on the target's known pixels."""
     h, w = known.shape
     wy0, wy1 = max(r, cy - radius), min(h - r, cy + radius + 1)
     wx0, wx1 = max(r, cx - radius), min(w - r, cx + radius + 1)
-    window = img[wy0 - r:wy1 + r, wx0 - r:wx1 + r]
-    template = img[cy - r:cy + r + 1, cx - r:cx + r + 1]
-    weight = np.repeat(known[cy - r:cy + r + 1, cx - r:cx + r + 1, None], 3, axis=2).astype(np.float32)
+    window = img[wy0 - r : wy1 + r, wx0 - r : wx1 + r]
+    template = img[cy - r : cy + r + 1, cx - r : cx + r + 1]
+    weight = np.repeat(known[cy - r : cy + r + 1, cx - r : cx + r + 1, None], 3, axis=2).astype(np.float32)
     ssd = cv2.matchTemplate(window, template, cv2.TM_SQDIFF, mask=weight)
     ok = source_ok[wy0:wy1, wx0:wx1]
     ssd = np.where(ok & np.isfinite(ssd), ssd, np.inf)

@@ -24,6 +24,7 @@ Choices (where the Bochum report left things open or got them wrong):
   read the output as [0, 1]. We default to the correct range; ``vae_range="report"`` reproduces
   the Bochum report's bug.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -118,18 +119,24 @@ def check_pipeline_dir(path: str | Path) -> Path:
     """The resolved pipeline folder, or a one-line error saying what is missing."""
     d = Path(path).expanduser()
     if not d.is_dir():
-        raise MissingWeightsError(f"{d}: no such folder (pass a local diffusers inpainting pipeline folder; "
-                                  "inpaintscope never downloads weights)")
+        raise MissingWeightsError(
+            f"{d}: no such folder (pass a local diffusers inpainting pipeline folder; "
+            "inpaintscope never downloads weights)"
+        )
     if not (d / "model_index.json").is_file():
-        raise MissingWeightsError(f"{d} is not a diffusers pipeline folder (no model_index.json); pass the folder "
-                                  "save_pretrained wrote, e.g. a local copy of an SD inpainting model")
+        raise MissingWeightsError(
+            f"{d} is not a diffusers pipeline folder (no model_index.json); pass the folder "
+            "save_pretrained wrote, e.g. a local copy of an SD inpainting model"
+        )
     missing = [p for p in PIPELINE_PARTS if not (d / p).is_dir()]
     if missing:
         raise MissingWeightsError(f"{d}: the pipeline folder lacks {', '.join(p + '/' for p in missing)}")
     unet = _read_json(d / "unet" / "config.json") if (d / "unet" / "config.json").is_file() else {}
     if unet.get("in_channels") not in (None, 4, 9):
-        raise InpaintscopeError(f"{d}: its UNet takes {unet['in_channels']} input channels; an SD inpainting "
-                                "pipeline needs 9 (or 4 for a text-to-image UNet)")
+        raise InpaintscopeError(
+            f"{d}: its UNet takes {unet['in_channels']} input channels; an SD inpainting "
+            "pipeline needs 9 (or 4 for a text-to-image UNet)"
+        )
     return d.resolve()
 
 
@@ -153,8 +160,11 @@ def folder_fingerprint(path: str | Path) -> str:
     relative name and size (hashing gigabytes of weights at every build start would be slow)."""
     root = Path(path)
     h = hashlib.blake2b(digest_size=16)
-    files = sorted(p for p in root.rglob("*") if p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     for f in files:
         h.update(f.relative_to(root).as_posix().encode("utf-8") + b"\0")
         if f.suffix in _SMALL_SUFFIXES:
@@ -181,8 +191,13 @@ def load_pipeline(path: str | Path) -> Any:
             hf = require_diffusers()
             try:
                 with _quiet_hf():
-                    pipe = hf.Pipeline.from_pretrained(str(d), local_files_only=True, safety_checker=None,
-                                                       feature_extractor=None, requires_safety_checker=False)
+                    pipe = hf.Pipeline.from_pretrained(
+                        str(d),
+                        local_files_only=True,
+                        safety_checker=None,
+                        feature_extractor=None,
+                        requires_safety_checker=False,
+                    )
                     pipe.to(dtype=hf.torch.float32)  # fp16 folders too: CPU runs float32
             except Exception as e:  # noqa: BLE001 - any failure here is a bad folder for the user
                 raise _load_error("diffusers inpainting pipeline", d, e) from None
@@ -234,18 +249,32 @@ class DiffusersInpainter(Inpainter):
     #: ``--inpainters diffusers:PATH`` fills this option with PATH.
     path_option: ClassVar[str] = "model"
 
-    def __init__(self, *, model: str | Path | None = None, prompt: str = "", steps: int = 50,
-                 guidance: float = 7.5, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model: str | Path | None = None,
+        prompt: str = "",
+        steps: int = 50,
+        guidance: float = 7.5,
+        seed: int | None = None,
+    ) -> None:
         if model is None:
-            raise InpaintscopeError("the diffusers inpainter needs model=<local diffusers inpainting pipeline "
-                                    "folder> (e.g. --inpainters diffusers:PATH); nothing is downloaded")
+            raise InpaintscopeError(
+                "the diffusers inpainter needs model=<local diffusers inpainting pipeline "
+                "folder> (e.g. --inpainters diffusers:PATH); nothing is downloaded"
+            )
         if not isinstance(prompt, str):
             raise InpaintscopeError(f"inpainter option prompt must be a string, got {type(prompt).__name__}")
         if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
             raise InpaintscopeError(f"inpainter option seed must be an integer in [0, 2^64), got {seed!r}")
         folder = check_pipeline_dir(model)
-        super().__init__(model=str(folder), prompt=prompt, steps=_check_steps(steps),
-                         guidance=_check_guidance(guidance), seed=None if seed is None else int(seed))
+        super().__init__(
+            model=str(folder),
+            prompt=prompt,
+            steps=_check_steps(steps),
+            guidance=_check_guidance(guidance),
+            seed=None if seed is None else int(seed),
+        )
         self.pipeline = load_pipeline(folder)
         self.fingerprint = _fingerprint(str(folder))
 
@@ -253,17 +282,28 @@ class DiffusersInpainter(Inpainter):
         """This inpainter (same loaded pipeline) with one sample's prompt and a seed drawn from
         ``rng``, so :meth:`describe` records exactly what the call will use."""
         o = self.options
-        return type(self)(model=o["model"], prompt=prompt, steps=o["steps"], guidance=o["guidance"],
-                          seed=draw_seed(rng))
+        return type(self)(
+            model=o["model"], prompt=prompt, steps=o["steps"], guidance=o["guidance"], seed=draw_seed(rng)
+        )
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records; the folder by name and fingerprint, never its absolute path."""
         o, pipe = self.options, self.pipeline
-        return {"name": self.name, "model": Path(o["model"]).name, "model_fingerprint": self.fingerprint,
-                "pipeline": type(pipe).__name__, "scheduler": type(pipe.scheduler).__name__,
-                "unet_in_channels": int(pipe.unet.config.in_channels), "prompt": o["prompt"],
-                "steps": o["steps"], "guidance": o["guidance"], "strength": 1.0, "seed": o["seed"],
-                "size_multiple": self._multiple(), "padding": "reflect, bottom/right, cropped back"}
+        return {
+            "name": self.name,
+            "model": Path(o["model"]).name,
+            "model_fingerprint": self.fingerprint,
+            "pipeline": type(pipe).__name__,
+            "scheduler": type(pipe.scheduler).__name__,
+            "unet_in_channels": int(pipe.unet.config.in_channels),
+            "prompt": o["prompt"],
+            "steps": o["steps"],
+            "guidance": o["guidance"],
+            "strength": 1.0,
+            "seed": o["seed"],
+            "size_multiple": self._multiple(),
+            "padding": "reflect, bottom/right, cropped back",
+        }
 
     def _multiple(self) -> int:
         return max(SIZE_MULTIPLE, int(self.pipeline.vae_scale_factor))
@@ -281,17 +321,27 @@ class DiffusersInpainter(Inpainter):
         generator = torch.Generator(device="cpu").manual_seed(seed)
         try:
             with torch.no_grad():
-                out = self.pipeline(prompt=self.options["prompt"], image=Image.fromarray(padded),
-                                    mask_image=Image.fromarray(hole), height=ph, width=pw, strength=1.0,
-                                    num_inference_steps=self.options["steps"],
-                                    guidance_scale=self.options["guidance"], generator=generator,
-                                    output_type="np").images[0]
+                out = self.pipeline(
+                    prompt=self.options["prompt"],
+                    image=Image.fromarray(padded),
+                    mask_image=Image.fromarray(hole),
+                    height=ph,
+                    width=pw,
+                    strength=1.0,
+                    num_inference_steps=self.options["steps"],
+                    guidance_scale=self.options["guidance"],
+                    generator=generator,
+                    output_type="np",
+                ).images[0]
         except (RuntimeError, ValueError) as e:  # e.g. out of memory for a huge native-size photo
-            raise InpaintscopeError(f"Stable Diffusion failed on a {w}×{h} image: {type(e).__name__}: "
-                                    f"{(str(e).splitlines() or [''])[0][:200]}") from None
+            raise InpaintscopeError(
+                f"Stable Diffusion failed on a {w}×{h} image: {type(e).__name__}: "
+                f"{(str(e).splitlines() or [''])[0][:200]}"
+            ) from None
         if out.shape[:2] != (ph, pw):
-            raise InpaintscopeError(f"the pipeline returned {out.shape[1]}×{out.shape[0]} for a {pw}×{ph} "
-                                    "input; it must not resize")
+            raise InpaintscopeError(
+                f"the pipeline returned {out.shape[1]}×{out.shape[0]} for a {pw}×{ph} input; it must not resize"
+            )
         return np.clip(np.round(out[:h, :w] * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -341,26 +391,29 @@ class DiffusersAutoencoder(LatentAutoencoder):
 
     kind = "autoencoderkl"
 
-    def __init__(self, vae: nn.Module, *, vae_range: str = DEFAULT_VAE_RANGE, name: str = "",
-                 fingerprint: str = "", **kw: Any) -> None:
+    def __init__(
+        self, vae: nn.Module, *, vae_range: str = DEFAULT_VAE_RANGE, name: str = "", fingerprint: str = "", **kw: Any
+    ) -> None:
         if vae_range not in VAE_RANGES:
             raise InpaintscopeError(f"vae_range must be one of {', '.join(VAE_RANGES)}, got {vae_range!r}")
         stride = 2 ** (len(vae.config.block_out_channels) - 1)
         if STRIDE % stride:
-            raise InpaintscopeError(f"this AutoencoderKL down-samples by {stride}; only factors dividing "
-                                    f"{STRIDE} are supported")
+            raise InpaintscopeError(
+                f"this AutoencoderKL down-samples by {stride}; only factors dividing {STRIDE} are supported"
+            )
         m = _vae_modules()
         super().__init__(m.Encode(vae, vae_range), m.Decode(vae, vae_range), **kw)
         self.vae_range, self.name, self.fingerprint = vae_range, name, fingerprint
 
     @classmethod
-    def from_folder(cls, path: str | Path, *, vae_range: str = DEFAULT_VAE_RANGE,
-                    **kw: Any) -> DiffusersAutoencoder:
+    def from_folder(cls, path: str | Path, *, vae_range: str = DEFAULT_VAE_RANGE, **kw: Any) -> DiffusersAutoencoder:
         """Load from an AutoencoderKL folder or a pipeline folder (its ``vae/``); never downloads."""
         d = find_vae_dir(path)
         if d is None:
-            raise MissingWeightsError(f"{path}: no diffusers AutoencoderKL here (a config.json with "
-                                      "_class_name AutoencoderKL, here or in vae/)")
+            raise MissingWeightsError(
+                f"{path}: no diffusers AutoencoderKL here (a config.json with "
+                "_class_name AutoencoderKL, here or in vae/)"
+            )
         hf = require_diffusers()
         try:
             with _quiet_hf():
@@ -371,5 +424,10 @@ class DiffusersAutoencoder(LatentAutoencoder):
         return cls(vae, vae_range=vae_range, name=d.name, fingerprint=folder_fingerprint(d), **kw)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "vae_range": self.vae_range, "latent": "posterior mode, unscaled",
-                "model": self.name, "model_fingerprint": self.fingerprint}
+        return {
+            "kind": self.kind,
+            "vae_range": self.vae_range,
+            "latent": "posterior mode, unscaled",
+            "model": self.name,
+            "model_fingerprint": self.fingerprint,
+        }

@@ -20,6 +20,7 @@ Differences from the papers, made for speed on one CPU core and documented here:
   lie entirely in known pixels of that window (so nothing of the hole's original content is ever
   read).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +38,8 @@ _DIRS = ((0, 1), (1, 0), (0, -1), (-1, 0))
 
 @dataclass
 class _Level:
-    img: np.ndarray    # float32 h×w×3, current estimate inside the hole
-    hole: np.ndarray   # bool h×w, pixels to fill
+    img: np.ndarray  # float32 h×w×3, current estimate inside the hole
+    hole: np.ndarray  # bool h×w, pixels to fill
     avail: np.ndarray  # bool h×w, real known pixels (not hole, not padding from odd sizes)
 
 
@@ -52,15 +53,18 @@ def _downsample(level: _Level) -> _Level:
         hole = np.pad(hole, ((0, ph), (0, pw)))
         avail = np.pad(avail, ((0, ph), (0, pw)))
     h2, w2 = hole.shape[0] // 2, hole.shape[1] // 2
-    return _Level(img.reshape(h2, 2, w2, 2, 3).mean(axis=(1, 3), dtype=np.float32),
-                  hole.reshape(h2, 2, w2, 2).any(axis=(1, 3)),
-                  avail.reshape(h2, 2, w2, 2).all(axis=(1, 3)))
+    return _Level(
+        img.reshape(h2, 2, w2, 2, 3).mean(axis=(1, 3), dtype=np.float32),
+        hole.reshape(h2, 2, w2, 2).any(axis=(1, 3)),
+        avail.reshape(h2, 2, w2, 2).all(axis=(1, 3)),
+    )
 
 
 def _valid_centres(avail: np.ndarray, p: int) -> np.ndarray:
     """Centres whose whole p×p patch is known (pixels outside the array count as unknown)."""
-    return cv2.erode(avail.astype(np.uint8), np.ones((p, p), np.uint8), borderType=cv2.BORDER_CONSTANT,
-                     borderValue=0).astype(bool)
+    return cv2.erode(
+        avail.astype(np.uint8), np.ones((p, p), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
+    ).astype(bool)
 
 
 class _Solver:
@@ -90,12 +94,12 @@ class _Solver:
         if self.vlin.size == 0:
             raise _NoSource()
         inner = np.zeros_like(hole)
-        inner[r:r + h, r:r + w] = True
+        inner[r : r + h, r : r + w] = True
         is_target = cv2.dilate(hole.astype(np.uint8), np.ones((p, p), np.uint8)).astype(bool) & inner
         self.is_target = is_target.ravel()
         self.tlin = np.flatnonzero(self.is_target).astype(np.int64)
         self.hlin = np.flatnonzero(hole).astype(np.int64)
-        oy, ox = np.mgrid[-r:r + 1, -r:r + 1]
+        oy, ox = np.mgrid[-r : r + 1, -r : r + 1]
         self.off_y, self.off_x = oy.ravel(), ox.ravel()
         self.off = (oy * self.wp + ox).ravel().astype(np.int64)
         self._build_source_features(pca_dims)
@@ -127,8 +131,9 @@ class _Solver:
         for j in range(k):
             acc = cv2.filter2D(chans[0], -1, np.ascontiguousarray(kernels[j, :, :, 0]), borderType=cv2.BORDER_REFLECT)
             for c in (1, 2):
-                acc += cv2.filter2D(chans[c], -1, np.ascontiguousarray(kernels[j, :, :, c]),
-                                    borderType=cv2.BORDER_REFLECT)
+                acc += cv2.filter2D(
+                    chans[c], -1, np.ascontiguousarray(kernels[j, :, :, c]), borderType=cv2.BORDER_REFLECT
+                )
             self.FS[..., j] = acc
         self.FS = self.FS.reshape(-1, k)
         self.FS -= self.mu @ self.basis
@@ -236,16 +241,27 @@ class _Solver:
     def result(self) -> np.ndarray:
         r = self.r
         h, w = self.shape
-        return self.Pf.reshape(self.hp, self.wp, 3)[r:r + h, r:r + w]
+        return self.Pf.reshape(self.hp, self.wp, 3)[r : r + h, r : r + w]
 
 
 class _NoSource(Exception):
     """No fully-known patch exists at this level."""
 
 
-def patchmatch_fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator, patch_size: int = 7,
-                    em_iters: int = 4, final_em_iters: int = 2, pm_iters: int = 2, margin: float = 0.5,
-                    pca_dims: int = 24, max_levels: int = 6, voting: str = "mean") -> np.ndarray:
+def patchmatch_fill(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    patch_size: int = 7,
+    em_iters: int = 4,
+    final_em_iters: int = 2,
+    pm_iters: int = 2,
+    margin: float = 0.5,
+    pca_dims: int = 24,
+    max_levels: int = 6,
+    voting: str = "mean",
+) -> np.ndarray:
     """Fill ``mask`` (bool H×W) in an RGB uint8 image by coarse-to-fine PatchMatch + EM voting.
 
     ``margin``: known context around the hole's bounding box, as a fraction of its longer side
@@ -332,8 +348,17 @@ class PatchMatchInpainter(Inpainter):
 
     voting = "mean"
 
-    def __init__(self, *, patch_size: int = 7, em_iters: int = 4, final_em_iters: int = 2, pm_iters: int = 2,
-                 margin: float = 0.5, pca_dims: int = 24, voting: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        patch_size: int = 7,
+        em_iters: int = 4,
+        final_em_iters: int = 2,
+        pm_iters: int = 2,
+        margin: float = 0.5,
+        pca_dims: int = 24,
+        voting: str | None = None,
+    ) -> None:
         if int(patch_size) != patch_size or patch_size < 3 or patch_size % 2 == 0 or patch_size > 31:
             raise InpaintscopeError(f"patchmatch patch_size must be an odd integer in 3..31, got {patch_size!r}")
         for name, v in (("em_iters", em_iters), ("final_em_iters", final_em_iters), ("pm_iters", pm_iters)):
@@ -346,8 +371,15 @@ class PatchMatchInpainter(Inpainter):
         voting = self.voting if voting is None else voting
         if voting not in ("mean", "centre"):
             raise InpaintscopeError(f"patchmatch voting must be 'mean' or 'centre', got {voting!r}")
-        super().__init__(patch_size=int(patch_size), em_iters=int(em_iters), final_em_iters=int(final_em_iters),
-                         pm_iters=int(pm_iters), margin=float(margin), pca_dims=int(pca_dims), voting=voting)
+        super().__init__(
+            patch_size=int(patch_size),
+            em_iters=int(em_iters),
+            final_em_iters=int(final_em_iters),
+            pm_iters=int(pm_iters),
+            margin=float(margin),
+            pca_dims=int(pca_dims),
+            voting=voting,
+        )
 
     def _fill(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return patchmatch_fill(image, mask, rng=rng, **self.options)

@@ -7,6 +7,7 @@ lossless PNGs is useless on images from social media. A
 bilinear so it stays soft and aligned), then JPEG/WebP encode-decodes in memory with Pillow.
 CLI specs: ``none``, ``jpeg:90``, ``webp:80``, ``resize:0.5``, ``jpeg:75+resize:0.5``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,13 +39,20 @@ class PostProcess:
     def __post_init__(self) -> None:
         if self.format is not None and self.format not in FORMATS:
             raise PostProcessSpecError(f"post-process format must be None, 'jpeg' or 'webp', got {self.format!r}")
-        if isinstance(self.quality, bool) or not isinstance(self.quality, (int, np.integer)) \
-                or not 1 <= int(self.quality) <= 100:
+        if (
+            isinstance(self.quality, bool)
+            or not isinstance(self.quality, (int, np.integer))
+            or not 1 <= int(self.quality) <= 100
+        ):
             raise PostProcessSpecError(f"post-process quality must be an integer 1–100, got {self.quality!r}")
-        if self.resize is not None and (isinstance(self.resize, bool) or not isinstance(self.resize, (int, float))
-                                        or not (0 < float(self.resize) <= _MAX_RESIZE)):
-            raise PostProcessSpecError(f"post-process resize must be a factor in (0, {_MAX_RESIZE:g}], "
-                                       f"got {self.resize!r}")
+        if self.resize is not None and (
+            isinstance(self.resize, bool)
+            or not isinstance(self.resize, (int, float))
+            or not (0 < float(self.resize) <= _MAX_RESIZE)
+        ):
+            raise PostProcessSpecError(
+                f"post-process resize must be a factor in (0, {_MAX_RESIZE:g}], got {self.resize!r}"
+            )
 
     @property
     def is_identity(self) -> bool:
@@ -72,8 +80,12 @@ class PostProcess:
 
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable record for dataset manifests (includes the canonical spec string)."""
-        return {"format": self.format, "quality": int(self.quality) if self.format else None,
-                "resize": None if self.resize is None else float(self.resize), "spec": self.spec()}
+        return {
+            "format": self.format,
+            "quality": int(self.quality) if self.format else None,
+            "resize": None if self.resize is None else float(self.resize),
+            "spec": self.spec(),
+        }
 
     def spec(self) -> str:
         """Canonical CLI spec; ``parse_postprocess(p.spec()) == p`` (up to an unused quality)."""
@@ -88,8 +100,9 @@ class PostProcess:
 def parse_postprocess(spec: str) -> PostProcess:
     """Parse ``none`` | ``jpeg:Q`` | ``webp:Q`` | ``resize:F`` joined with ``+`` (e.g. ``jpeg:75+resize:0.5``)."""
     if not isinstance(spec, str) or not spec.strip():
-        raise PostProcessSpecError("empty post-process spec; use e.g. none, jpeg:90, webp:80, resize:0.5 "
-                                   "or jpeg:75+resize:0.5")
+        raise PostProcessSpecError(
+            "empty post-process spec; use e.g. none, jpeg:90, webp:80, resize:0.5 or jpeg:75+resize:0.5"
+        )
     text = spec.strip().lower()
     if text == "none":
         return PostProcess()
@@ -103,8 +116,9 @@ def parse_postprocess(spec: str) -> PostProcess:
             if fmt is not None:
                 raise PostProcessSpecError(f"post-process spec {spec!r} names more than one format; pick one")
             if not sep or not value.strip().isdigit() or not 1 <= int(value) <= 100:
-                raise PostProcessSpecError(f"in post-process spec {spec!r}: {kind} needs an integer quality "
-                                           f"1–100, e.g. {kind}:90")
+                raise PostProcessSpecError(
+                    f"in post-process spec {spec!r}: {kind} needs an integer quality 1–100, e.g. {kind}:90"
+                )
             fmt, quality = kind, int(value)
         elif kind == "resize":
             if resize is not None:
@@ -114,9 +128,12 @@ def parse_postprocess(spec: str) -> PostProcess:
             except ValueError:
                 resize = float("nan")
             if not sep or not (0 < resize <= _MAX_RESIZE):
-                raise PostProcessSpecError(f"in post-process spec {spec!r}: resize needs a factor in "
-                                           f"(0, {_MAX_RESIZE:g}], e.g. resize:0.5")
+                raise PostProcessSpecError(
+                    f"in post-process spec {spec!r}: resize needs a factor in (0, {_MAX_RESIZE:g}], e.g. resize:0.5"
+                )
         else:
-            raise PostProcessSpecError(f"unknown post-process step {part.strip()!r} in {spec!r}; use none, "
-                                       "jpeg:Q, webp:Q or resize:F joined with '+'")
+            raise PostProcessSpecError(
+                f"unknown post-process step {part.strip()!r} in {spec!r}; use none, "
+                "jpeg:Q, webp:Q or resize:F joined with '+'"
+            )
     return PostProcess(format=fmt, quality=quality, resize=resize)

@@ -3,6 +3,7 @@
 Write to a temporary file in the same directory, fsync, then ``os.replace`` (atomic on POSIX
 and Windows). A process killed mid-write leaves only a ``.tmp-*`` file that nothing trusts.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -8,6 +8,7 @@ device instead of a file, a float image holding NaN, infinities or negative valu
 :class:`~inpaintscope.errors.ImageReadError` whose message is one clear line. Pillow's
 process-wide size limit is never touched: our own ``max_pixels`` is checked on the header.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -121,8 +122,9 @@ def read_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     if isinstance(source, (str, os.PathLike)):
         data, _ = read_file_bytes(source)
         return _decode(io.BytesIO(data), os.fspath(source), max_pixels)
-    raise ImageReadError(f"cannot read an image from a {type(source).__name__}; "
-                         "pass a path, bytes, a PIL image or a numpy array")
+    raise ImageReadError(
+        f"cannot read an image from a {type(source).__name__}; pass a path, bytes, a PIL image or a numpy array"
+    )
 
 
 def _check_float_pixels(arr: np.ndarray) -> None:
@@ -131,15 +133,21 @@ def _check_float_pixels(arr: np.ndarray) -> None:
         return
     low, high = float(arr.min()), float(arr.max())  # NaN and ±inf propagate into min/max
     if not (np.isfinite(low) and np.isfinite(high)):
-        raise ImageReadError("float image holds NaN or infinite values: it is not a photo "
-                             "(convert it to 8- or 16-bit first)")
+        raise ImageReadError(
+            "float image holds NaN or infinite values: it is not a photo (convert it to 8- or 16-bit first)"
+        )
     if low < 0:
-        raise ImageReadError(f"float image holds negative values (down to {low:g}): it is not a photo "
-                             "(convert it to 8- or 16-bit first)")
+        raise ImageReadError(
+            f"float image holds negative values (down to {low:g}): it is not a photo (convert it to 8- or 16-bit first)"
+        )
 
 
-_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _not_regular(mode: int) -> str:
@@ -243,9 +251,11 @@ def _decode(buf: io.BytesIO, label: str, max_pixels: int) -> np.ndarray:
         with img:
             w, h = img.size
             if w * h > max_pixels:
-                raise ImageReadError(f"{label}: {w}×{h} = {w * h:,} pixels exceeds the limit of "
-                                     f"{max_pixels:,} (possible decompression bomb; raise max_pixels "
-                                     "if the image is genuine)")
+                raise ImageReadError(
+                    f"{label}: {w}×{h} = {w * h:,} pixels exceeds the limit of "
+                    f"{max_pixels:,} (possible decompression bomb; raise max_pixels "
+                    "if the image is genuine)"
+                )
             if w < 1 or h < 1:
                 raise ImageReadError(f"{label}: image has zero size")
             img.load()

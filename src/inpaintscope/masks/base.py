@@ -16,6 +16,7 @@ has a non-empty core and does not cover the whole image.
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,9 @@ def register_mask(name: str) -> Callable[[MaskFn], MaskFn]:
     return MASKS.register(name)
 
 
-def create_mask(kind: str, shape: tuple[int, int], *, rng: np.random.Generator,
-                **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
+def create_mask(
+    kind: str, shape: tuple[int, int], *, rng: np.random.Generator, **options: Any
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The registered generator's own draw: a bool hole and its params, neither softened nor
     retried. Datasets use :func:`make_mask`, which builds on this."""
     return MASKS.create(kind, shape, rng=rng, **options)
@@ -47,6 +49,7 @@ def create_mask(kind: str, shape: tuple[int, int], *, rng: np.random.Generator,
 
 def list_masks() -> list[str]:
     return MASKS.names()
+
 
 DEFAULT_BLUR_RADIUS = 3.0
 MAX_TRIES = 50
@@ -163,4 +166,3 @@ class AreaBudget:
         """A target fraction drawn uniformly from the range, and its pixel count inside the bounds."""
         fraction = float(rng.uniform(self.lo, self.hi))
         return fraction, min(self.n_hi, max(self.n_lo, math.ceil(fraction * self.n_pixels)))
-

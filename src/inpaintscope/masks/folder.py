@@ -10,6 +10,7 @@ strokes on white).
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import os
@@ -112,8 +113,10 @@ def folder(
     choices = np.flatnonzero(usable)
     if choices.size == 0:
         wanted = f" with a hole fraction in {rng_area[0]}–{rng_area[1]}" if rng_area else ""
-        raise MaskUnavailable(f"no mask in {directory}{wanted} ({len(names)} files); widen the area "
-                              "range, check white = hole (or pass invert=True), or use another folder")
+        raise MaskUnavailable(
+            f"no mask in {directory}{wanted} ({len(names)} files); widen the area "
+            "range, check white = hole (or pass invert=True), or use another folder"
+        )
     name = names[int(choices[int(rng.integers(choices.size))])]
     hole = _hole(read_mask(Path(directory) / name), invert)
     params: dict[str, Any] = {"file": name, "flip_h": False, "flip_v": False, "rot90": 0}

@@ -14,6 +14,7 @@ visible part, and Ultralytics' merged multi-part lines are filled as one polygon
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -81,11 +82,14 @@ def read_labels(path: str | Path) -> list[Polygon]:
             raise InpaintscopeError(f"{path}:{lineno}: not a YOLO label line (class_id x1 y1 x2 y2 ...)") from None
         if coords.size == 4:
             cx, cy, bw, bh = coords
-            coords = np.array([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy - bh / 2,
-                               cx + bw / 2, cy + bh / 2, cx - bw / 2, cy + bh / 2])
+            coords = np.array(
+                [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, cx - bw / 2, cy + bh / 2]
+            )
         if coords.size < 6 or coords.size % 2:
-            raise InpaintscopeError(f"{path}:{lineno}: a polygon needs an even number (>= 6) of "
-                                    f"coordinates after the class id, got {coords.size}")
+            raise InpaintscopeError(
+                f"{path}:{lineno}: a polygon needs an even number (>= 6) of "
+                f"coordinates after the class id, got {coords.size}"
+            )
         polygons.append((class_id, coords.reshape(-1, 2)))
     return polygons
 
@@ -99,8 +103,10 @@ def _check_polygons(polygons: Iterable[Any]) -> list[Polygon]:
         except (TypeError, ValueError):
             raise InpaintscopeError(f"polygons[{i}] must be (class_id, N×2 array of normalised x, y)") from None
         if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] < 3:
-            raise InpaintscopeError(f"polygons[{i}] has shape {pts.shape}; expected N×2 with N >= 3 "
-                                    "(x, y normalised to [0, 1] by image width and height)")
+            raise InpaintscopeError(
+                f"polygons[{i}] has shape {pts.shape}; expected N×2 with N >= 3 "
+                "(x, y normalised to [0, 1] by image width and height)"
+            )
         checked.append((int(class_id), pts))
     return checked
 
@@ -153,8 +159,10 @@ def objects(
     h, w = int(shape[0]), int(shape[1])
     lo, hi = resolve_area(area, DEFAULT_AREA)  # type: ignore[misc]
     if (labels is None) == (polygons is None):
-        raise InpaintscopeError("objects masks need exactly one of labels= (a YOLO .txt file) "
-                                "or polygons= (a list of (class_id, N×2 normalised array))")
+        raise InpaintscopeError(
+            "objects masks need exactly one of labels= (a YOLO .txt file) "
+            "or polygons= (a list of (class_id, N×2 normalised array))"
+        )
     if int(dilate) < 0:
         raise InpaintscopeError(f"dilate must be >= 0 pixels, got {dilate}")
     source = read_labels(labels) if labels is not None else _check_polygons(polygons or [])
@@ -169,9 +177,11 @@ def objects(
             candidates.append((index, hole))
     if not candidates:
         which = "" if wanted is None else f" of classes {sorted(wanted)}"
-        raise MaskUnavailable(f"no object{which} in {where} ({len(source)} objects) covers {lo}–{hi} "
-                              f"of a {h}×{w} image with a core that survives blurring; fall back to "
-                              "another mask kind or widen the area range")
+        raise MaskUnavailable(
+            f"no object{which} in {where} ({len(source)} objects) covers {lo}–{hi} "
+            f"of a {h}×{w} image with a core that survives blurring; fall back to "
+            "another mask kind or widen the area range"
+        )
     index, hole = candidates[int(rng.integers(len(candidates)))]
     params = {
         "class_id": source[index][0],

@@ -15,6 +15,7 @@ cx, cy, cw, ch, so a given ``rng`` state always gives the same rectangle.
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -54,7 +55,7 @@ def _draw(shape: tuple[int, int], rng: Any) -> tuple[np.ndarray, dict[str, Any]]
     y0, y1, ch = _axis(h, u_cy, u_ch)
     hole = np.zeros((h, w), dtype=bool)
     # Inclusive of both end pixels (as PIL's ImageDraw.rectangle draws it); slicing clips x1 == w.
-    hole[y0:y1 + 1, x0:x1 + 1] = True
+    hole[y0 : y1 + 1, x0 : x1 + 1] = True
     params = {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "width": cw, "height": ch}
     return hole, params
 
@@ -65,6 +66,7 @@ def _area_bounds(h: int, w: int) -> tuple[float, float]:
     Per axis the drawn span is at least ~minsize (a rectangle clipped by the far border keeps
     minsize/2 + size/2 ≥ minsize pixels) and at most size + 1 ≤ side/2 + 1 pixels.
     """
+
     def lo_span(side: int) -> int:
         return max(1, int(_min_size(side)) - 1)
 
@@ -100,7 +102,8 @@ def rectangle(
     if lo > largest or hi < smallest:
         raise InpaintscopeError(
             f"rectangle masks on a {h}×{w} image cover {smallest:.3f}–{largest:.3f} of it, which "
-            f"misses the requested area {lo}–{hi}; use 'shapes' or 'strokes' for other areas")
+            f"misses the requested area {lo}–{hi}; use 'shapes' or 'strokes' for other areas"
+        )
     for attempt in range(MAX_AREA_TRIES):
         hole, params = _draw((h, w), rng)
         if lo <= hole.mean() <= hi:
@@ -109,4 +112,5 @@ def rectangle(
             return hole, params
     raise InpaintscopeError(
         f"no rectangle with area {lo}–{hi} in {MAX_AREA_TRIES} draws on a {h}×{w} image; "
-        "widen the area range or use 'shapes' for area-controlled masks")
+        "widen the area range or use 'shapes' for area-controlled masks"
+    )

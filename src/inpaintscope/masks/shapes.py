@@ -12,6 +12,7 @@ lies in ``[lo, hi]``.
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,9 +53,7 @@ def _unit_polygon(kind: str, rng: np.random.Generator) -> np.ndarray:
     return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
 
 
-def _draw_shape(
-    canvas: np.ndarray, kind: str, pixels: float, rng: np.random.Generator
-) -> dict[str, Any]:
+def _draw_shape(canvas: np.ndarray, kind: str, pixels: float, rng: np.random.Generator) -> dict[str, Any]:
     """Draw one ``kind`` shape of about ``pixels`` area into ``canvas``; return its params."""
     h, w = canvas.shape
     # Centres keep a margin so most of the shape lands on the image; clipping is topped up later.
@@ -133,4 +132,5 @@ def shapes(
     raise InpaintscopeError(
         f"could not fit shapes covering {lo}–{hi} of a {h}×{w} image in {_MAX_ATTEMPTS} tries "
         f"(shapes are at least {2 * MIN_RADIUS} px across so their core survives the blur); "
-        "widen the area range or use a larger image")
+        "widen the area range or use a larger image"
+    )

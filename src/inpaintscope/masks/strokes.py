@@ -13,6 +13,7 @@ upper bound is dropped, so the result always lies in ``[lo, hi]``.
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,8 @@ DEFAULT_AREA = (0.05, 0.30)
 #: ~8 px on each side, so a brush needs 2·8 + a few px for its core (soft == 255) to survive;
 #: 20 px leaves a 4 px core. This is absolute, not scaled, because the blur is absolute.
 MIN_BRUSH = 20
-_MAX_ATTEMPTS = 10      # whole-mask restarts when a draw ends below ``lo``
-_MAX_REJECTIONS = 12    # segments dropped (would exceed ``hi``) before a draw gives up
+_MAX_ATTEMPTS = 10  # whole-mask restarts when a draw ends below ``lo``
+_MAX_REJECTIONS = 12  # segments dropped (would exceed ``hi``) before a draw gives up
 _MAX_STROKES = 60
 
 
@@ -120,8 +121,7 @@ def strokes(
             if count >= target or rejections >= _MAX_REJECTIONS:
                 break
             brush = int(rng.integers(w_lo, w_hi + 1))
-            vertices, count, overshot = _walk(canvas, rng, width=brush, max_count=n_hi, target=target,
-                                              side=min(h, w))
+            vertices, count, overshot = _walk(canvas, rng, width=brush, max_count=n_hi, target=target, side=min(h, w))
             if len(vertices) > 1:
                 drawn.append({"width": brush, "points": vertices})
             rejections += int(overshot)
@@ -132,4 +132,5 @@ def strokes(
             return canvas.astype(bool), params
     raise InpaintscopeError(
         f"could not draw strokes covering {lo}–{hi} of a {h}×{w} image with {w_lo}–{w_hi} px brushes "
-        f"in {_MAX_ATTEMPTS} tries; widen the area range or pass a smaller width=(min, max)")
+        f"in {_MAX_ATTEMPTS} tries; widen the area range or pass a smaller width=(min, max)"
+    )

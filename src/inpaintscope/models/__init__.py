@@ -1,4 +1,5 @@
 """Detector zoo: one registry, ``create_model(name, **kwargs)``, ``load_detector(path)``."""
+
 from .base import MODELS, Detector, DetectorOutput, Preprocessing, count_parameters, list_models, register_model
 from .checkpoint import load_state_dict, read_checkpoint_info, save_checkpoint
 from .factory import create_model, load_detector
@@ -7,6 +8,16 @@ from .factory import create_model, load_detector
 from . import fcn_resnet50, iid_net, nix_net, scope  # noqa: E402,F401
 
 __all__ = [
-    "MODELS", "Detector", "DetectorOutput", "Preprocessing", "count_parameters", "create_model",
-    "list_models", "load_detector", "load_state_dict", "read_checkpoint_info", "register_model", "save_checkpoint",
+    "MODELS",
+    "Detector",
+    "DetectorOutput",
+    "Preprocessing",
+    "count_parameters",
+    "create_model",
+    "list_models",
+    "load_detector",
+    "load_state_dict",
+    "read_checkpoint_info",
+    "register_model",
+    "save_checkpoint",
 ]

@@ -18,6 +18,7 @@ Every detector is an ``nn.Module`` subclass of :class:`Detector`:
 ``@register_model(name)`` registers a factory ``fn(**kwargs) -> Detector``;
 :func:`create_model` builds one (optionally loading a checkpoint), :func:`list_models` lists them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -86,12 +87,16 @@ class Detector(nn.Module):
         check_rgb_batch(x, what=f"{name} (after model.preprocess)")
         h, w = x.shape[-2:]
         if h < self.min_size or w < self.min_size:
-            raise ShapeError(f"{name} needs H, W ≥ {self.min_size}, got {h}×{w}; "
-                             "use model.predict(x01), which pads, or upscale the image first")
+            raise ShapeError(
+                f"{name} needs H, W ≥ {self.min_size}, got {h}×{w}; "
+                "use model.predict(x01), which pads, or upscale the image first"
+            )
         m = int(self.size_multiple)
         if h % m or w % m:
-            raise ShapeError(f"{name} needs H and W divisible by {m}, got {h}×{w}; "
-                             "use model.predict(x01), which pads, or resize the image first")
+            raise ShapeError(
+                f"{name} needs H and W divisible by {m}, got {h}×{w}; "
+                "use model.predict(x01), which pads, or resize the image first"
+            )
 
     def predict(self, x01: torch.Tensor) -> DetectorOutput:
         """Whole-image inference on RGB in [0, 1] (``B×3×H×W``, any H, W): pad bottom/right to
@@ -101,9 +106,11 @@ class Detector(nn.Module):
         out = self(self.preprocess(padded))
         logits = out.mask_logits
         if logits.ndim != 4 or logits.shape[1] != 1 or tuple(logits.shape[2:]) != tuple(padded.shape[2:]):
-            raise ShapeError(f"{type(self).__name__} returned mask logits of shape {tuple(logits.shape)} for an "
-                             f"input of {padded.shape[2]}×{padded.shape[3]}; detectors must return B×1×H×W at "
-                             "input size")
+            raise ShapeError(
+                f"{type(self).__name__} returned mask logits of shape {tuple(logits.shape)} for an "
+                f"input of {padded.shape[2]}×{padded.shape[3]}; detectors must return B×1×H×W at "
+                "input size"
+            )
         return DetectorOutput(logits[..., :h, :w], out.image_logit)
 
     def forward(self, x: torch.Tensor) -> DetectorOutput:  # pragma: no cover - abstract

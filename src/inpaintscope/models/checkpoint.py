@@ -13,6 +13,7 @@ one line naming the file and the problem. The format is told by content, never b
 (:func:`read_safetensors_header`) so tensor shapes are known before anything is allocated, and
 torch pickles are only ever read with ``weights_only=True``.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,12 +43,24 @@ MAX_HEADER_BYTES = 100_000_000
 
 #: safetensors dtype names -> torch dtypes (the ones torch can hold)
 _ST_DTYPES: dict[str, torch.dtype] = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
     "BOOL": torch.bool,
 }
-for _name, _attr in (("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2"), ("U16", "uint16"),
-                     ("U32", "uint32"), ("U64", "uint64")):
+for _name, _attr in (
+    ("F8_E4M3", "float8_e4m3fn"),
+    ("F8_E5M2", "float8_e5m2"),
+    ("U16", "uint16"),
+    ("U32", "uint32"),
+    ("U64", "uint64"),
+):
     if hasattr(torch, _attr):
         _ST_DTYPES[_name] = getattr(torch, _attr)
 
@@ -102,8 +115,9 @@ def _existing_file(path: str | os.PathLike) -> Path:
     if not path.exists():
         raise MissingWeightsError(f"{path}: checkpoint not found")
     if not path.is_file():
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file" if path.is_dir()
-                              else f"{path}: not a regular file")
+        raise CheckpointError(
+            f"{path}: is a directory, not a checkpoint file" if path.is_dir() else f"{path}: not a regular file"
+        )
     return path
 
 
@@ -125,13 +139,16 @@ def checkpoint_format(path: str | os.PathLike) -> str:
     if len(head) >= 9 and head[8:9] == b"{":
         n = int.from_bytes(head[:8], "little")
         if n > size - 8:
-            raise CheckpointError(f"{path}: truncated safetensors file (the header alone claims {n:,} bytes, "
-                                  f"the file holds {size:,})")
+            raise CheckpointError(
+                f"{path}: truncated safetensors file (the header alone claims {n:,} bytes, the file holds {size:,})"
+            )
         return SAFETENSORS
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return TORCH_PICKLE
-    raise CheckpointError(f"{path}: not a checkpoint: cannot load as a torch state dict or as safetensors "
-                          f"({size:,} bytes starting {head[:8]!r})")
+    raise CheckpointError(
+        f"{path}: not a checkpoint: cannot load as a torch state dict or as safetensors "
+        f"({size:,} bytes starting {head[:8]!r})"
+    )
 
 
 def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, TensorSpec], dict[str, str]]:
@@ -169,14 +186,22 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, TensorSp
             raise CheckpointError(f"{where} has dtype {dtype!r}, not one of {', '.join(_ST_DTYPES)})")
         if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
             raise CheckpointError(f"{where} has shape {shape!r}, not a list of non-negative integers)")
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
-                and 0 <= offsets[0] <= offsets[1] <= data_size):
-            raise CheckpointError(f"{where} has byte range {offsets!r} outside the file's {data_size:,} data bytes;"
-                                  " truncated or corrupt file)")
+        if not (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(type(o) is int for o in offsets)
+            and 0 <= offsets[0] <= offsets[1] <= data_size
+        ):
+            raise CheckpointError(
+                f"{where} has byte range {offsets!r} outside the file's {data_size:,} data bytes;"
+                " truncated or corrupt file)"
+            )
         spec = TensorSpec(tuple(shape), _ST_DTYPES[dtype])
         if offsets[1] - offsets[0] != spec.numel * spec.dtype.itemsize:
-            raise CheckpointError(f"{where}: shape {shape} of {dtype} needs {spec.numel * spec.dtype.itemsize:,} "
-                                  f"bytes, its byte range holds {offsets[1] - offsets[0]:,})")
+            raise CheckpointError(
+                f"{where}: shape {shape} of {dtype} needs {spec.numel * spec.dtype.itemsize:,} "
+                f"bytes, its byte range holds {offsets[1] - offsets[0]:,})"
+            )
         specs[name] = spec
     return specs, meta
 
@@ -201,12 +226,15 @@ def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
         reason = str(e).removeprefix(f"{path}: ")
         raise CheckpointError(f"{path}: not a safetensors checkpoint ({reason})") from None
     if fmt != SAFETENSORS:
-        raise CheckpointError(f"{path}: not a safetensors checkpoint but a torch state dict, which holds no model "
-                              "description; load it with create_model(name, checkpoint=...)")
+        raise CheckpointError(
+            f"{path}: not a safetensors checkpoint but a torch state dict, which holds no model "
+            "description; load it with create_model(name, checkpoint=...)"
+        )
     _, meta = read_safetensors_header(path)
     if META_KEY in meta:
-        return validate_checkpoint_info(_parse_json(meta[META_KEY], f"{path}: the description in its header"),
-                                        where=str(path))
+        return validate_checkpoint_info(
+            _parse_json(meta[META_KEY], f"{path}: the description in its header"), where=str(path)
+        )
     side = sidecar_path(path)
     if side.is_file():
         try:
@@ -215,8 +243,10 @@ def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
             raise CheckpointError(f"{side}: cannot read the description of {path.name} ({one_line(e)})") from None
         where = f"{side} (the description of {path.name})"
         return validate_checkpoint_info(_parse_json(text, where), where=where)
-    raise CheckpointError(f"{path}: safetensors file without an inpaintscope description "
-                          f"(no header metadata and no {side.name}); use create_model(name, checkpoint=...)")
+    raise CheckpointError(
+        f"{path}: safetensors file without an inpaintscope description "
+        f"(no header metadata and no {side.name}); use create_model(name, checkpoint=...)"
+    )
 
 
 def _is_number(v: Any) -> bool:
@@ -242,7 +272,7 @@ def _check_preprocessing(pre: Any, where: str) -> None:
 
 def _short(v: Any, limit: int = 60) -> str:
     text = json.dumps(v, default=str)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def validate_checkpoint_info(info: Any, *, where: str) -> dict[str, Any]:
@@ -268,8 +298,9 @@ def validate_checkpoint_info(info: Any, *, where: str) -> dict[str, Any]:
         kwargs = {}
     if not isinstance(kwargs, dict):
         kind = {str: "a string", list: "a list"}.get(type(kwargs), f"a {type(kwargs).__name__}")
-        raise CheckpointError(f"{where}: 'kwargs' must be an object of keyword arguments, got {kind} "
-                              f"({_short(kwargs)})")
+        raise CheckpointError(
+            f"{where}: 'kwargs' must be an object of keyword arguments, got {kind} ({_short(kwargs)})"
+        )
     bad_keys = [k for k in kwargs if not k.isidentifier()]
     if bad_keys:
         raise CheckpointError(f"{where}: 'kwargs' has key {bad_keys[0]!r}, not a keyword-argument name")
@@ -298,12 +329,26 @@ def _load_torch(path: Path) -> Any:
             raise CheckpointError(f"{path}: cannot load as a torch state dict (corrupt pickle data)") from None
         # the file asks to build Python objects (possibly to run code); torch's advice to pass
         # weights_only=False is exactly what must not be done with an untrusted file
-        raise CheckpointError(f"{path}: refusing to unpickle {found.group(1).rstrip('.,')} (not a plain state dict; "
-                              "only tensors are loaded from torch files)") from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError,
-            zipfile.BadZipFile, UnicodeDecodeError, MemoryError) as e:
-        raise CheckpointError(f"{path}: cannot load as a torch state dict "
-                              f"({type(e).__name__}: {one_line(e)})") from None
+        raise CheckpointError(
+            f"{path}: refusing to unpickle {found.group(1).rstrip('.,')} (not a plain state dict; "
+            "only tensors are loaded from torch files)"
+        ) from None
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+        MemoryError,
+    ) as e:
+        raise CheckpointError(
+            f"{path}: cannot load as a torch state dict ({type(e).__name__}: {one_line(e)})"
+        ) from None
 
 
 def _all_finite(t: torch.Tensor) -> bool:
@@ -341,12 +386,15 @@ def load_state_dict(path: str | os.PathLike, *, require_finite: bool = True) -> 
             raise CheckpointError(f"{path}: expected a state dict (names -> tensors), found a {type(sd).__name__}")
         for k, v in sd.items():
             if not isinstance(k, str) or not isinstance(v, torch.Tensor):
-                raise CheckpointError(f"{path}: not a plain state dict (entry {k!r} holds a {type(v).__name__}, "
-                                      "not a tensor)")
+                raise CheckpointError(
+                    f"{path}: not a plain state dict (entry {k!r} holds a {type(v).__name__}, not a tensor)"
+                )
     if require_finite:
         for k, v in sd.items():
             if not _all_finite(v):
                 n_bad = int((~torch.isfinite(v)).sum())
-                raise CheckpointError(f"{path}: weight {k!r} holds {n_bad:,} non-finite value(s) (NaN or inf); "
-                                      "the checkpoint is damaged or from a diverged run")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
+                raise CheckpointError(
+                    f"{path}: weight {k!r} holds {n_bad:,} non-finite value(s) (NaN or inf); "
+                    "the checkpoint is damaged or from a diverged run"
+                )
+    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in sd.items()}

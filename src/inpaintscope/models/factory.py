@@ -12,6 +12,7 @@ Why not build on the ``meta`` device first: meta-tensor initialisation imports
 call would pay; ``torch.empty`` does not touch the pages it reserves, so a refused layer
 costs no resident memory either.
 """
+
 from __future__ import annotations
 
 import os
@@ -154,34 +155,46 @@ def _describe(kwargs: dict[str, Any]) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _build_within(factory: Callable[..., Detector], name: str, kwargs: dict[str, Any],
-                  specs: dict[str, TensorSpec], path: Path) -> Detector:
+def _build_within(
+    factory: Callable[..., Detector], name: str, kwargs: dict[str, Any], specs: dict[str, TensorSpec], path: Path
+) -> Detector:
     """Build the model, stopping as soon as it outgrows the weights the file holds."""
     file_elements = sum(s.numel for s in specs.values())
     refused = CheckpointError(
         f"{path}: model {name!r} with {_describe(kwargs)} would be far larger than the weights the file holds "
-        f"({len(specs)} tensors, {file_elements:,} values); refusing to build it")
+        f"({len(specs)} tensors, {file_elements:,} values); refusing to build it"
+    )
     try:
         with _tensor_budget(2 * len(specs) + EXTRA_TENSORS, 2 * file_elements + EXTRA_ELEMENTS):
             return factory(**kwargs)
     except (_OverBudget, MemoryError):
         raise refused from None
-    except (InpaintscopeError, TypeError, ValueError, RuntimeError, OverflowError, KeyError, IndexError,
-            AttributeError) as e:
+    except (
+        InpaintscopeError,
+        TypeError,
+        ValueError,
+        RuntimeError,
+        OverflowError,
+        KeyError,
+        IndexError,
+        AttributeError,
+    ) as e:
         if isinstance(e, RuntimeError) and "allocate" in str(e):
             raise refused from None  # one layer too large for this machine: torch.empty failed first
-        raise CheckpointError(f"{path}: model {name!r} cannot be built with {_describe(kwargs)} "
-                              f"({one_line(e)})") from None
+        raise CheckpointError(
+            f"{path}: model {name!r} cannot be built with {_describe(kwargs)} ({one_line(e)})"
+        ) from None
 
 
-def _check_shapes(model: Detector, name: str, kwargs: dict[str, Any], specs: dict[str, TensorSpec],
-                  path: Path) -> None:
+def _check_shapes(model: Detector, name: str, kwargs: dict[str, Any], specs: dict[str, TensorSpec], path: Path) -> None:
     """The model's state-dict keys and shapes must equal the file's (after ``adapt_state_dict``),
     checked on the header's shapes before any weight is read."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     given: dict[str, torch.Tensor] = {}
     for k, s in specs.items():
-        given[k[len("module."):] if k.startswith("module.") else k] = torch.empty(s.shape, dtype=s.dtype, device="meta")
+        given[k[len("module.") :] if k.startswith("module.") else k] = torch.empty(
+            s.shape, dtype=s.dtype, device="meta"
+        )
     adapt = getattr(model, "adapt_state_dict", None)
     if adapt is not None:
         try:
@@ -190,13 +203,17 @@ def _check_shapes(model: Detector, name: str, kwargs: dict[str, Any], specs: dic
             raise CheckpointError(f"{path}: weights do not match model {name!r} ({one_line(e)})") from None
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
-    wrong = [f"{k} is {list(given[k].shape)} in the file, {list(expected[k])} in the model"
-             for k in expected if k in given and tuple(given[k].shape) != expected[k]]
+    wrong = [
+        f"{k} is {list(given[k].shape)} in the file, {list(expected[k])} in the model"
+        for k in expected
+        if k in given and tuple(given[k].shape) != expected[k]
+    ]
     if missing or unexpected or wrong:
         parts = []
         for label, items in (("missing", missing), ("unexpected", unexpected), ("shape", wrong)):
             if items:
                 more = f" and {len(items) - 3} more" if len(items) > 3 else ""
                 parts.append(f"{label} {len(items)}: {', '.join(items[:3])}{more}")
-        raise CheckpointError(f"{path}: weights do not match model {name!r} with {_describe(kwargs)} "
-                              f"({'; '.join(parts)})")
+        raise CheckpointError(
+            f"{path}: weights do not match model {name!r} with {_describe(kwargs)} ({'; '.join(parts)})"
+        )

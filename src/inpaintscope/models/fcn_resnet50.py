@@ -31,6 +31,7 @@ ImageNet-initialised backbones.
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import torch
@@ -49,8 +50,9 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, *, stride: int = 1, dilation: int = 1,
-                 downsample: nn.Module | None = None) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, *, stride: int = 1, dilation: int = 1, downsample: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -123,8 +125,13 @@ class FCNHead(nn.Sequential):
 
     def __init__(self, cin: int, cout: int) -> None:
         mid = cin // 4
-        super().__init__(nn.Conv2d(cin, mid, 3, padding=1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
-                         nn.Dropout(0.1), nn.Conv2d(mid, cout, 1))
+        super().__init__(
+            nn.Conv2d(cin, mid, 3, padding=1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.1),
+            nn.Conv2d(mid, cout, 1),
+        )
 
 
 class FCNResNet50(Detector):
@@ -137,8 +144,7 @@ class FCNResNet50(Detector):
         self.aux = aux
         self.imagenet_norm = imagenet_norm
         # An instance attribute, so the two settings of the flag can coexist in one process.
-        self.preprocessing = (Preprocessing(mean=IMAGENET_MEAN, std=IMAGENET_STD) if imagenet_norm
-                              else Preprocessing())  # type: ignore[misc]
+        self.preprocessing = Preprocessing(mean=IMAGENET_MEAN, std=IMAGENET_STD) if imagenet_norm else Preprocessing()  # type: ignore[misc]
         self.backbone = DilatedResNet50()
         self.classifier = FCNHead(2048, 1)
         self.aux_classifier = FCNHead(1024, 1) if aux else None

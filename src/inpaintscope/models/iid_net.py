@@ -41,6 +41,7 @@ Deliberate fixes (docs/references.md, §1), none of which changes the function a
 Official weights need ``bayar_mode="official"``: use :func:`load_official` or
 ``create_model("iid_net", checkpoint=path, **IIDNet.checkpoint_kwargs)``.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,18 @@ from ..errors import ShapeError, UnknownNameError
 from .base import Detector, DetectorOutput, Preprocessing, register_model
 
 __all__ = [
-    "BAYAR_MODES", "IIDNet", "LOCAL_ATTENTION_KERNEL", "SMOOTHING_MODES", "T_MODES", "bayar_constrain",
-    "cosine_topk", "global_attention", "iid_net", "load_official", "median3x3", "neighbour_count",
+    "BAYAR_MODES",
+    "IIDNet",
+    "LOCAL_ATTENTION_KERNEL",
+    "SMOOTHING_MODES",
+    "T_MODES",
+    "bayar_constrain",
+    "cosine_topk",
+    "global_attention",
+    "iid_net",
+    "load_official",
+    "median3x3",
+    "neighbour_count",
 ]
 
 BAYAR_MODES: tuple[str, ...] = ("official", "bayar")
@@ -101,6 +112,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 # --------------------------------------------------------------------------- Bayar constraint
+
 
 def _bayar_target(weight: torch.Tensor, mode: str, eps: float) -> torch.Tensor:
     """The Bayar constraint f(W) (official or intended, see :func:`bayar_constrain`) on a detached
@@ -148,8 +160,10 @@ def bayar_constrain(weight: torch.Tensor, *, mode: str = "bayar", eps: float = 1
 
 # --------------------------------------------------------------------------- global attention
 
-def cosine_topk(features: torch.Tensor, *, k: int = TOP_K, eps: float = 1e-8,
-                chunk_bytes: int = 64 * 2**20) -> tuple[torch.Tensor, torch.Tensor]:
+
+def cosine_topk(
+    features: torch.Tensor, *, k: int = TOP_K, eps: float = 1e-8, chunk_bytes: int = 64 * 2**20
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` cosine similarities of every row of ``features`` (B×N×C) against all rows.
 
     S[b,i,j] = ⟨f_i, f_j⟩ / (‖f_i‖·‖f_j‖ + eps), sorted descending, as values and indices
@@ -200,8 +214,9 @@ def neighbour_count(top_values: torch.Tensor, *, t_mode: str = "sample", thresho
     return big_t.clamp(min=2).clamp(max=k)
 
 
-def global_attention(x: torch.Tensor, *, k: int = TOP_K, t_mode: str = "sample", eps: float = 1e-8,
-                     chunk_bytes: int = 64 * 2**20) -> torch.Tensor:
+def global_attention(
+    x: torch.Tensor, *, k: int = TOP_K, t_mode: str = "sample", eps: float = 1e-8, chunk_bytes: int = 64 * 2**20
+) -> torch.Tensor:
     """The global attention F_global: each position averaged with its T−1 most cosine-similar positions.
 
     G_i = (f_i + Σ_{t=1}^{T−1} f_{I[i,t]}) / T, where rank 0 is assumed to be the position
@@ -216,7 +231,7 @@ def global_attention(x: torch.Tensor, *, k: int = TOP_K, t_mode: str = "sample",
     big_t = neighbour_count(values, t_mode=t_mode)  # B
     out = feats
     for t in range(1, int(big_t.max())):
-        gathered = torch.gather(feats, 1, indices[:, :, t:t + 1].expand(b, h * w, c))
+        gathered = torch.gather(feats, 1, indices[:, :, t : t + 1].expand(b, h * w, c))
         keep = (big_t > t).to(feats.dtype).view(b, 1, 1)  # samples with a smaller T stop here
         out = out + gathered * keep
     out = out / big_t.to(feats.dtype).view(b, 1, 1)
@@ -233,6 +248,7 @@ def median3x3(x: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- building blocks
+
 
 class SeparableConv2d(nn.Module):
     """Op ``00`` and each cell's leading conv: "fixed" padding (k_eff − 1 split begin/end),
@@ -288,8 +304,16 @@ class Cell(nn.Module):
     changes). The ReLUs are not in place, so the skip path sees the un-rectified input.
     """
 
-    def __init__(self, c_in: int, c_out: int, *, stride: int, dilation: int, genotype: tuple[str, str, str],
-                 start_with_relu: bool = True) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        *,
+        stride: int,
+        dilation: int,
+        genotype: tuple[str, str, str],
+        start_with_relu: bool = True,
+    ) -> None:
         super().__init__()
         if c_in != c_out or stride != 1:
             self.skip = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
@@ -299,9 +323,11 @@ class Cell(nn.Module):
         layers: list[nn.Module] = [nn.ReLU(), SeparableConv2d(c_in, c_out, dilation=dilation), nn.BatchNorm2d(c_out)]
         for i, code in enumerate(genotype):
             last = i == len(genotype) - 1
-            layers += [nn.ReLU(),
-                       _operation(code, c_out, stride=stride if last else 1, dilation=1 if last else dilation),
-                       nn.BatchNorm2d(c_out)]
+            layers += [
+                nn.ReLU(),
+                _operation(code, c_out, stride=stride if last else 1, dilation=1 if last else dilation),
+                nn.BatchNorm2d(c_out),
+            ]
         if not start_with_relu:
             layers = layers[1:]  # keeps the official Sequential indices (cell1.rep.0 = SeparableConv)
         self.rep = nn.Sequential(*layers)
@@ -344,6 +370,7 @@ class GlobalLocalAttention(nn.Module):
 
 # --------------------------------------------------------------------------- the detector
 
+
 class IIDNet(Detector):
     """IID-Net (Wu & Zhou, IEEE TCSVT 2022), official code layout; see the module docstring.
 
@@ -368,8 +395,15 @@ class IIDNet(Detector):
     #: kwargs that official (third-party) checkpoints need with ``create_model(..., checkpoint=...)``.
     checkpoint_kwargs: ClassVar[dict[str, Any]] = {"bayar_mode": "official"}
 
-    def __init__(self, *, bayar_mode: str = "bayar", t_mode: str = "sample", freeze_pf: bool = False,
-                 smoothing: str = "median", attention_chunk_mb: float = 64.0) -> None:
+    def __init__(
+        self,
+        *,
+        bayar_mode: str = "bayar",
+        t_mode: str = "sample",
+        freeze_pf: bool = False,
+        smoothing: str = "median",
+        attention_chunk_mb: float = 64.0,
+    ) -> None:
         super().__init__()
         _check_choice("bayar_mode", bayar_mode, BAYAR_MODES)
         _check_choice("t_mode", t_mode, T_MODES)
@@ -393,18 +427,29 @@ class IIDNet(Detector):
         # Extraction block: cell1 … cell10.
         for i, (c_in, c_out, stride, dilation, genotype) in enumerate(CELLS, start=1):
             # cell1 drops its leading ReLU: the enhancement block already ends in one.
-            setattr(self, f"cell{i}", Cell(c_in, c_out, stride=stride, dilation=dilation, genotype=genotype,
-                                           start_with_relu=i != 1))
+            setattr(
+                self,
+                f"cell{i}",
+                Cell(c_in, c_out, stride=stride, dilation=dilation, genotype=genotype, start_with_relu=i != 1),
+            )
 
         # Decision block, Sequential indices as in the official code.
         self.att = GlobalLocalAttention(256, t_mode=t_mode, chunk_bytes=int(attention_chunk_mb * 2**20))
         self.decision = nn.Sequential(
             _Upsample2x(),
-            nn.Conv2d(768, 256, 3, padding=1), nn.BatchNorm2d(256), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, 3, padding=1), nn.BatchNorm2d(256), nn.ReLU(inplace=True),
+            nn.Conv2d(768, 256, 3, padding=1),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
             _Upsample2x(),
-            nn.Conv2d(256, 256, 3, padding=1), nn.BatchNorm2d(256), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, 3, padding=1), nn.BatchNorm2d(256), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
             _Upsample2x(),
             nn.Conv2d(256, 1, 3, padding=1),
         )
@@ -462,7 +507,7 @@ class IIDNet(Detector):
         """
         sd = dict(state_dict)
         while any(k.startswith("module.") for k in sd):
-            sd = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
+            sd = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in sd.items()}
         for key in ("att.local_att.weight", "median.weight"):
             if key not in sd:
                 sd[key] = self.state_dict()[key].detach().clone()

@@ -3,6 +3,7 @@
 One implementation, so the numbers ``evaluate`` reports are computed exactly the way
 ``detect`` computes what users see (the outputs are read by :mod:`inpaintscope.scoring`).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -30,8 +31,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise InpaintscopeError(f"device {device!r} requested but CUDA is not available "
-                                    "(this torch build or machine has no GPU); use --device cpu or auto")
+            raise InpaintscopeError(
+                f"device {device!r} requested but CUDA is not available "
+                "(this torch build or machine has no GPU); use --device cpu or auto"
+            )
         try:
             dev = torch.device(name)
         except RuntimeError:
@@ -58,8 +61,14 @@ class Prediction(NamedTuple):
     n_tiles: int
 
 
-def run_detector(model: torch.nn.Module, x: torch.Tensor, *, tile: int | None = DEFAULT_TILE,
-                 overlap: int = DEFAULT_OVERLAP, device: str | torch.device | None = None) -> Prediction:
+def run_detector(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    *,
+    tile: int | None = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    device: str | torch.device | None = None,
+) -> Prediction:
     """The one inference path of ``evaluate`` and ``detect``: ``model`` (a :class:`Detector` in
     eval mode) on a batch ``x`` of same-size RGB images ``B×3×H×W`` (float in [0, 1], or uint8
     0–255, converted tile by tile to keep a large photo's float copy off the memory bill).
@@ -97,6 +106,7 @@ def run_detector(model: torch.nn.Module, x: torch.Tensor, *, tile: int | None = 
 
 def _detector(model: torch.nn.Module) -> Detector:
     if not isinstance(model, Detector):
-        raise InpaintscopeError(f"{type(model).__name__} is not an inpaintscope Detector; "
-                                "subclass inpaintscope.models.Detector")
+        raise InpaintscopeError(
+            f"{type(model).__name__} is not an inpaintscope Detector; subclass inpaintscope.models.Detector"
+        )
     return model

@@ -18,6 +18,7 @@ no channel widths; we follow the three re-implementations of the Bochum report (
 Input: RGB float in [0, 1], no mean/std normalisation. Output: mask logits only (the Bochum report's
 NIX has no image-level head).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -40,11 +41,13 @@ def srm_kernels(*, vertical_s3: bool = True) -> torch.Tensor:
     as the Bochum report's code does. ``vertical_s3`` selects the Bochum report's S3 (centre *column*
     [1, −2, 1] / 2); ``False`` gives RGB-N's horizontal second difference (centre row).
     """
-    s1 = torch.tensor([[-1, 2, -2, 2, -1],
-                       [2, -6, 8, -6, 2],
-                       [-2, 8, -12, 8, -2],
-                       [2, -6, 8, -6, 2],
-                       [-1, 2, -2, 2, -1]], dtype=torch.float64) / 12.0
+    s1 = (
+        torch.tensor(
+            [[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2], [-1, 2, -2, 2, -1]],
+            dtype=torch.float64,
+        )
+        / 12.0
+    )
     s2 = torch.zeros(5, 5, dtype=torch.float64)
     s2[1:4, 1:4] = torch.tensor([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], dtype=torch.float64)
     s2 /= 4.0
@@ -130,8 +133,14 @@ class ConvBlock(nn.Sequential):
     """Conv 3×3 ci→ci → BN → ReLU → Conv 3×3 ci→co → BN → ReLU (both convs with bias)."""
 
     def __init__(self, cin: int, cout: int) -> None:
-        super().__init__(nn.Conv2d(cin, cin, 3, 1, 1), nn.BatchNorm2d(cin), nn.ReLU(inplace=True),
-                         nn.Conv2d(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        super().__init__(
+            nn.Conv2d(cin, cin, 3, 1, 1),
+            nn.BatchNorm2d(cin),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cin, cout, 3, 1, 1),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
 
 
 class Fusion(nn.Module):
@@ -143,17 +152,18 @@ class Fusion(nn.Module):
 
     def __init__(self, c1: int, c2: int, c3: int) -> None:
         super().__init__()
-        self.u21 = Up(c2, c1)        # f2 → scale 1
-        self.u32_to1 = Up(c3, c2)    # f3 → scale 2, first hop of f3 → scale 1
+        self.u21 = Up(c2, c1)  # f2 → scale 1
+        self.u32_to1 = Up(c3, c2)  # f3 → scale 2, first hop of f3 → scale 1
         self.u21_from3 = Up(c2, c1)  # second hop of f3 → scale 1
-        self.u32 = Up(c3, c2)        # f3 → scale 2
-        self.s12 = _down(c1, c2)     # f1 → scale 2
+        self.u32 = Up(c3, c2)  # f3 → scale 2
+        self.s12 = _down(c1, c2)  # f1 → scale 2
         self.s12_to3 = _down(c1, c2)  # first hop of f1 → scale 3
         self.s23_from1 = _down(c2, c3)  # second hop of f1 → scale 3
-        self.s23 = _down(c2, c3)     # f2 → scale 3
+        self.s23 = _down(c2, c3)  # f2 → scale 3
 
-    def forward(self, f1: torch.Tensor, f2: torch.Tensor, f3: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, f1: torch.Tensor, f2: torch.Tensor, f3: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         s1, s2 = f1.shape[-2:], f2.shape[-2:]
         o1 = f1 + self.u21(f2, s1) + self.u21_from3(self.u32_to1(f3, s2), s1)
         o2 = self.s12(f1) + f2 + self.u32(f3, s2)
@@ -173,14 +183,16 @@ class NIXNet(Detector):
     size_multiple = 8
     stream_channels = (128, 256, 512)
 
-    def __init__(self, *, cross: tuple[int, int, int], head_up: tuple[int, int, int],
-                 residual: ResidualMode = "report") -> None:
+    def __init__(
+        self, *, cross: tuple[int, int, int], head_up: tuple[int, int, int], residual: ResidualMode = "report"
+    ) -> None:
         super().__init__()
         c = self.stream_channels
         self.srm = SRMResidual(residual)
         self.rgb_stream = nn.ModuleList([ResidualBlock(3, c[0]), ResidualBlock(c[0], c[1]), ResidualBlock(c[1], c[2])])
-        self.noise_stream = nn.ModuleList([ResidualBlock(3, c[0]), ResidualBlock(c[0], c[1]),
-                                           ResidualBlock(c[1], c[2])])
+        self.noise_stream = nn.ModuleList(
+            [ResidualBlock(3, c[0]), ResidualBlock(c[0], c[1]), ResidualBlock(c[1], c[2])]
+        )
         self.fusion_1 = Fusion(*c)
         self.fusion_2 = Fusion(*c)
         self.cross = nn.ModuleList([ConvBlock(2 * ci, co) for ci, co in zip(c, cross)])

@@ -39,6 +39,7 @@ image head pools only over the unpadded area. BatchNorm uses running statistics 
 so inference never depends on the rest of the batch; there it is folded into the convolutions.
 Input: RGB float in [0, 1].
 """
+
 from __future__ import annotations
 
 import math
@@ -80,11 +81,13 @@ def highpass_kernels() -> torch.Tensor:
     k = torch.zeros(4, 5, 5, dtype=torch.float64)
     k[0, 2, 2], k[0, 2, 3] = -1.0, 1.0  # x(i, j+1) − x(i, j)
     k[1, 2, 2], k[1, 3, 2] = -1.0, 1.0  # x(i+1, j) − x(i, j)
-    k[2] = torch.tensor([[-1, 2, -2, 2, -1],
-                         [2, -6, 8, -6, 2],
-                         [-2, 8, -12, 8, -2],
-                         [2, -6, 8, -6, 2],
-                         [-1, 2, -2, 2, -1]], dtype=torch.float64) / 12.0
+    k[2] = (
+        torch.tensor(
+            [[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2], [-1, 2, -2, 2, -1]],
+            dtype=torch.float64,
+        )
+        / 12.0
+    )
     k[3, 1:4, 1:4] = torch.tensor([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], dtype=torch.float64) / 4.0
     return k.to(torch.float32)
 
@@ -111,7 +114,7 @@ class NoiseFrontEnd(nn.Module):
         fixed = torch.zeros(15, 3, 5, 5)
         for c in range(3):
             fixed[c, c, 2, 2] = 0.5 * self.clip / 255.0  # identity: tanh(x01 / 2) after scaling
-            fixed[3 + 4 * c: 7 + 4 * c, c] = highpass_kernels()  # colour c alone, 4 kernels
+            fixed[3 + 4 * c : 7 + 4 * c, c] = highpass_kernels()  # colour c alone, 4 kernels
         self.register_buffer("fixed_weight", fixed)
         self.bayar_weight = nn.Parameter(torch.empty(bayar_channels, 3, 5, 5))
         nn.init.kaiming_uniform_(self.bayar_weight, a=math.sqrt(5))
@@ -129,8 +132,9 @@ class ConvBN(nn.Module):
     weights on the fly (same result up to rounding), which saves a full pass over the feature
     map: at full resolution these memory-bound passes dominate CPU time."""
 
-    def __init__(self, cin: int, cout: int, *, k: int = 3, stride: int = 1, dilation: int = 1,
-                 groups: int = 1, relu: bool = True) -> None:
+    def __init__(
+        self, cin: int, cout: int, *, k: int = 3, stride: int = 1, dilation: int = 1, groups: int = 1, relu: bool = True
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, k, stride, dilation * (k // 2), dilation=dilation, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(cout)
@@ -178,8 +182,11 @@ class UpBlock(nn.Module):
 
 def _int_sequence(name: str, value: object, length: int, *, minimum: int) -> tuple[int, ...]:
     """``value`` as a tuple of ``length`` integers >= ``minimum``, or a ShapeError saying so."""
-    ok = (isinstance(value, (list, tuple)) and len(value) == length
-          and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value))
+    ok = (
+        isinstance(value, (list, tuple))
+        and len(value) == length
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value)
+    )
     if not ok:
         what = f"{length} integers >= {minimum}" if length > 1 else f"an integer >= {minimum}"
         shown = value if length > 1 or not isinstance(value, (list, tuple)) else value[0]
@@ -196,10 +203,18 @@ class Scope(Detector):
     size_multiple = 1  # any size: padded internally to a multiple of `stride`
     topk_fraction = 0.01
 
-    def __init__(self, *, widths: tuple[int, int, int, int] = (16, 32, 64, 128),
-                 depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3,
-                 clip: float = 8.0, head_hidden: int = 32, stem_stride: int = 1,
-                 cues: tuple[str, ...] = (), cue_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        widths: tuple[int, int, int, int] = (16, 32, 64, 128),
+        depths: tuple[int, ...] = (1, 1, 2, 2, 2),
+        bayar_channels: int = 3,
+        clip: float = 8.0,
+        head_hidden: int = 32,
+        stem_stride: int = 1,
+        cues: tuple[str, ...] = (),
+        cue_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         # kwargs also come from checkpoint files: check types and signs before building anything
         widths, depths = _int_sequence("widths", widths, 4, minimum=1), _int_sequence("depths", depths, 5, minimum=0)
@@ -228,19 +243,22 @@ class Scope(Detector):
         # would be the single most expensive op of the network (full resolution, 18 inputs).
         # stem_stride 2 folds each 2×2 block of residuals into channels (pixel unshuffle: no
         # information lost) so the network proper starts at half resolution.
-        s2 = self.stem_stride ** 2
+        s2 = self.stem_stride**2
         self.stem = ConvBN(self.front.out_channels * s2 + self.cue_channels, c0, k=1)
         self.downs = nn.ModuleList([ConvBN(chans[i], chans[i + 1], stride=2) for i in range(4)])
         # dilations at /16 widen the receptive field (context for large holes) at no extra cost
-        self.stages = nn.ModuleList([
-            nn.Sequential(*[SepBlock(chans[i], dilation=(1 + j if i == 4 else 1)) for j in range(depths[i])])
-            for i in range(5)
-        ])
+        self.stages = nn.ModuleList(
+            [
+                nn.Sequential(*[SepBlock(chans[i], dilation=(1 + j if i == 4 else 1)) for j in range(depths[i])])
+                for i in range(5)
+            ]
+        )
         self.ups = nn.ModuleList([UpBlock(chans[i + 1], chans[i]) for i in reversed(range(4))])
         # stem_stride 2: one logit per pixel of each 2×2 block, shuffled back to full resolution
         self.mask_head = nn.Conv2d(c0, s2, 1)
-        self.image_head = nn.Sequential(nn.Linear(2 * c2 + 2, head_hidden), nn.ReLU(inplace=True),
-                                        nn.Linear(head_hidden, 1))
+        self.image_head = nn.Sequential(
+            nn.Linear(2 * c2 + 2, head_hidden), nn.ReLU(inplace=True), nn.Linear(head_hidden, 1)
+        )
 
     def forward(self, x: torch.Tensor, cue_maps: torch.Tensor | None = None) -> DetectorOutput:
         """``cue_maps`` (B×C×H×W, see :meth:`compute_cues`) may be passed by a trainer that
@@ -311,36 +329,62 @@ class Scope(Detector):
 
 
 @register_model("scope_tiny")
-def scope_tiny(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0,
-               head_hidden: int = 32) -> Scope:
+def scope_tiny(
+    *, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0, head_hidden: int = 32
+) -> Scope:
     """SCOPE with widths 16-32-64-128: the fastest CPU detector of the zoo."""
-    return Scope(widths=(16, 32, 64, 128), depths=depths, bayar_channels=bayar_channels, clip=clip,
-                 head_hidden=head_hidden)
+    return Scope(
+        widths=(16, 32, 64, 128), depths=depths, bayar_channels=bayar_channels, clip=clip, head_hidden=head_hidden
+    )
 
 
 @register_model("scope_small")
-def scope_small(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0,
-                head_hidden: int = 32) -> Scope:
+def scope_small(
+    *, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0, head_hidden: int = 32
+) -> Scope:
     """SCOPE with widths 24-48-96-192."""
-    return Scope(widths=(24, 48, 96, 192), depths=depths, bayar_channels=bayar_channels, clip=clip,
-                 head_hidden=head_hidden)
+    return Scope(
+        widths=(24, 48, 96, 192), depths=depths, bayar_channels=bayar_channels, clip=clip, head_hidden=head_hidden
+    )
 
 
 @register_model("scope_fast")
-def scope_fast(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0,
-               head_hidden: int = 32) -> Scope:
+def scope_fast(
+    *, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0, head_hidden: int = 32
+) -> Scope:
     """SCOPE with a stride-2 stem (residuals pixel-unshuffled to half resolution) and widths
     32-64-128-192 at strides 2-4-8-16 (context at /32): about 1.8× faster than ``scope_small``
     on CPU, with a larger receptive field. The default detector's architecture."""
-    return Scope(widths=(32, 64, 128, 192), depths=depths, bayar_channels=bayar_channels, clip=clip,
-                 head_hidden=head_hidden, stem_stride=2)
+    return Scope(
+        widths=(32, 64, 128, 192),
+        depths=depths,
+        bayar_channels=bayar_channels,
+        clip=clip,
+        head_hidden=head_hidden,
+        stem_stride=2,
+    )
 
 
 @register_model("scope_cue")
-def scope_cue(*, depths: tuple[int, ...] = (1, 1, 2, 2, 2), bayar_channels: int = 3, clip: float = 8.0,
-              head_hidden: int = 32, cues: tuple[str, ...] = ("copy",), cue_dropout: float = 0.0) -> Scope:
+def scope_cue(
+    *,
+    depths: tuple[int, ...] = (1, 1, 2, 2, 2),
+    bayar_channels: int = 3,
+    clip: float = 8.0,
+    head_hidden: int = 32,
+    cues: tuple[str, ...] = ("copy",),
+    cue_dropout: float = 0.0,
+) -> Scope:
     """``scope_fast`` with cue maps as extra input channels at the stem (early fusion): by default
     the copy cue (:mod:`.cues.copy`), which finds regions copied from elsewhere in the same photo
     (exemplar fills, clone stamp). Trained with ``cue_dropout`` so a silent cue does no harm."""
-    return Scope(widths=(32, 64, 128, 192), depths=depths, bayar_channels=bayar_channels, clip=clip,
-                 head_hidden=head_hidden, stem_stride=2, cues=cues, cue_dropout=cue_dropout)
+    return Scope(
+        widths=(32, 64, 128, 192),
+        depths=depths,
+        bayar_channels=bayar_channels,
+        clip=clip,
+        head_hidden=head_hidden,
+        stem_stride=2,
+        cues=cues,
+        cue_dropout=cue_dropout,
+    )

@@ -6,6 +6,7 @@ codes); :mod:`.limits` says what a request may be, :mod:`.pool` how many run at 
 and python-multipart come with the ``serve`` extra; :func:`require_serve_extra` says how to get
 them when they are missing.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -8,6 +8,7 @@ what kind: 400 bad request, 404 unknown path, 413 upload or image too large, 415
 no traceback is sent). Uploads live only in a per-request temp folder that is removed when the
 request ends, whatever happened.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,15 +44,24 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 TEMP_PREFIX = "inpaintscope-serve-"
 DEFAULT_THRESHOLD = 0.5
 #: the page loads only its own files; pictures come back as data URLs, originals as blob URLs
-PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; "
-            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 class Service:
     """The loaded model, the limits and the worker pool of one server."""
 
-    def __init__(self, loaded: LoadedModel, limits: ServeLimits, *, pixel_threshold: float,
-                 image_threshold: float, temp_dir: str | os.PathLike | None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        limits: ServeLimits,
+        *,
+        pixel_threshold: float,
+        image_threshold: float,
+        temp_dir: str | os.PathLike | None,
+    ) -> None:
         self.loaded = loaded
         self.limits = limits
         self.pixel_threshold = pixel_threshold
@@ -59,16 +69,20 @@ class Service:
         self.temp_dir = None if temp_dir is None else os.fspath(temp_dir)
         self.pool = WorkerPool(limits.workers, limits.queue)
 
-    def analyse(self, upload: Upload, pixel_threshold: float, image_threshold: float,
-                kinds: tuple[str, ...]) -> bytes:
+    def analyse(self, upload: Upload, pixel_threshold: float, image_threshold: float, kinds: tuple[str, ...]) -> bytes:
         """Detection on one received file (runs on a worker thread): the JSON body of the answer."""
         label = upload.filename
         check_format(upload.path, label=label)
         check_pixels(upload.path, max_pixels=self.limits.max_pixels, label=label)
         data = upload.path.read_bytes()
         try:
-            det = detect(data, model=self.loaded, pixel_threshold=pixel_threshold, image_threshold=image_threshold,
-                         max_pixels=self.limits.max_pixels)
+            det = detect(
+                data,
+                model=self.loaded,
+                pixel_threshold=pixel_threshold,
+                image_threshold=image_threshold,
+                max_pixels=self.limits.max_pixels,
+            )
         except InpaintscopeError as e:
             # read_image names a byte buffer "input bytes"; the analyst knows it by its file name
             raise ApiError(422, "unreadable_image", str(e).replace("input bytes", label, 1)) from None
@@ -78,9 +92,12 @@ class Service:
 
     def model_info(self) -> dict[str, Any]:
         info = getattr(self.loaded.detector, "checkpoint_info", {}) or {}
-        return {"id": self.loaded.label, "architecture": info.get("model", type(self.loaded.detector).__name__),
-                "device": str(self.loaded.device),
-                "thresholds": {"pixel": self.pixel_threshold, "image": self.image_threshold}}
+        return {
+            "id": self.loaded.label,
+            "architecture": info.get("model", type(self.loaded.detector).__name__),
+            "device": str(self.loaded.device),
+            "thresholds": {"pixel": self.pixel_threshold, "image": self.image_threshold},
+        }
 
 
 def _status_code(status: int) -> str:
@@ -134,14 +151,22 @@ def _docs_assets() -> Path | None:
 _DETECT_BODY = {
     "required": True,
     "content": {
-        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-            "file": {"type": "string", "format": "binary", "description": "the image"}}}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary", "description": "the image"}},
+            }
+        },
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         "image/*": {"schema": {"type": "string", "format": "binary"}},
     },
 }
-_ERROR_SCHEMA = {"application/json": {"schema": {"type": "object", "properties": {
-    "error": {"type": "string"}, "code": {"type": "string"}}}}}
+_ERROR_SCHEMA = {
+    "application/json": {
+        "schema": {"type": "object", "properties": {"error": {"type": "string"}, "code": {"type": "string"}}}
+    }
+}
 _DETECT_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "empty upload, malformed form, no file part", "content": _ERROR_SCHEMA},
     413: {"description": "upload over --max-bytes, or image over --max-pixels", "content": _ERROR_SCHEMA},
@@ -172,8 +197,13 @@ def create_app(
     loaded = load_model(model, device=device)
     if warm_up:
         detect(np.full((64, 64, 3), 128, np.uint8), model=loaded)
-    service = Service(loaded, limits, pixel_threshold=float(pixel_threshold),
-                      image_threshold=float(image_threshold), temp_dir=temp_dir)
+    service = Service(
+        loaded,
+        limits,
+        pixel_threshold=float(pixel_threshold),
+        image_threshold=float(image_threshold),
+        temp_dir=temp_dir,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: Any):
@@ -181,10 +211,16 @@ def create_app(
         service.pool.shutdown()
 
     app = FastAPI(
-        title="inpaintscope", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-        description=("Image-inpainting forensics: was this photo inpainted, and where? "
-                     "`POST /v1/detect` an image; the answer is the same record as results.jsonl of "
-                     "`inpaintscope detect`, plus the thresholds used and the pictures asked for."),
+        title="inpaintscope",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description=(
+            "Image-inpainting forensics: was this photo inpainted, and where? "
+            "`POST /v1/detect` an image; the answer is the same record as results.jsonl of "
+            "`inpaintscope detect`, plus the thresholds used and the pictures asked for."
+        ),
     )
     app.state.service = service
     app.add_middleware(_SecurityHeaders)
@@ -196,15 +232,19 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = f"no such page or endpoint: {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-        return JSONResponse({"error": message, "code": _status_code(exc.status_code)},
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"error": message, "code": _status_code(exc.status_code)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _bad_parameter(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
-        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid value')}", "code": "bad_parameter"},
-                            status_code=422)
+        return JSONResponse(
+            {"error": f"{where}: {first.get('msg', 'invalid value')}", "code": "bad_parameter"}, status_code=422
+        )
 
     @app.exception_handler(Exception)
     async def _internal(_request: Request, exc: Exception) -> JSONResponse:
@@ -212,18 +252,35 @@ def create_app(
 
     probability = {"ge": 0.0, "le": 1.0}
 
-    @app.post("/v1/detect", tags=["detect"], openapi_extra={"requestBody": _DETECT_BODY},
-              responses=_DETECT_RESPONSES, summary="Detect inpainted regions in one image")
+    @app.post(
+        "/v1/detect",
+        tags=["detect"],
+        openapi_extra={"requestBody": _DETECT_BODY},
+        responses=_DETECT_RESPONSES,
+        summary="Detect inpainted regions in one image",
+    )
     async def detect_image(
         request: Request,
         threshold: float | None = Query(None, **probability, description="sets both thresholds below"),
-        pixel_threshold: float | None = Query(None, **probability, description=(
-            f"probability at which a pixel is marked inpainted (mask, regions); default {pixel_threshold}")),
-        image_threshold: float | None = Query(None, **probability, description=(
-            f"score at which the image is called inpainted (decision); default {image_threshold}")),
-        images: str | None = Query(None, description=(
-            f"pictures to return as PNG data URLs: a comma list of {', '.join(PICTURES)}, or none "
-            "(default mask,heatmap,overlay)")),
+        pixel_threshold: float | None = Query(
+            None,
+            **probability,
+            description=(
+                f"probability at which a pixel is marked inpainted (mask, regions); default {pixel_threshold}"
+            ),
+        ),
+        image_threshold: float | None = Query(
+            None,
+            **probability,
+            description=(f"score at which the image is called inpainted (decision); default {image_threshold}"),
+        ),
+        images: str | None = Query(
+            None,
+            description=(
+                f"pictures to return as PNG data URLs: a comma list of {', '.join(PICTURES)}, or none "
+                "(default mask,heatmap,overlay)"
+            ),
+        ),
     ) -> Response:
         """Send the image as the request body, or as the `file` part of a multipart form. Its
         format is recognised from its bytes (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC). The answer
@@ -243,14 +300,19 @@ def create_app(
             ticket = service.pool.admit()
         except PoolFull as e:
             stats = service.pool.stats()
-            raise ApiError(503, "busy", f"the server is busy ({stats['running']} running, {stats['waiting']} "
-                                        f"waiting, queue of {limits.queue}); retry in {e.retry_after} s",
-                           headers={"Retry-After": str(e.retry_after)}) from None
+            raise ApiError(
+                503,
+                "busy",
+                f"the server is busy ({stats['running']} running, {stats['waiting']} "
+                f"waiting, queue of {limits.queue}); retry in {e.retry_after} s",
+                headers={"Retry-After": str(e.retry_after)},
+            ) from None
         try:
             with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=service.temp_dir) as folder:
                 if multipart:
-                    upload = await receive_multipart(request.stream(), content_type or "", Path(folder),
-                                                     max_bytes=limits.max_bytes)
+                    upload = await receive_multipart(
+                        request.stream(), content_type or "", Path(folder), max_bytes=limits.max_bytes
+                    )
                 else:
                     upload = await receive_raw(request.stream(), Path(folder), max_bytes=limits.max_bytes)
                 try:
@@ -272,8 +334,13 @@ def create_app(
 
     @app.get("/healthz", tags=["info"], summary="Liveness, limits and load")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "model": loaded.label, "limits": limits.to_dict(),
-                "pool": service.pool.stats()}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "model": loaded.label,
+            "limits": limits.to_dict(),
+            "pool": service.pool.stats(),
+        }
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -292,11 +359,15 @@ def create_app(
             return HTMLResponse(
                 "<!DOCTYPE html><meta charset='utf-8'><title>inpaintscope API</title>"
                 "<p>The interactive API page needs the fastapi-offline package "
-                "(<code>pip install \"inpaintscope[serve]\"</code>); nothing is loaded from a CDN. "
-                f"The schema is at <a href='{root}/openapi.json'>/openapi.json</a>.</p>")
-        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title="inpaintscope API",
-                                   swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
-                                   swagger_favicon_url=f"{root}/docs-assets/favicon.png")
+                '(<code>pip install "inpaintscope[serve]"</code>); nothing is loaded from a CDN. '
+                f"The schema is at <a href='{root}/openapi.json'>/openapi.json</a>.</p>"
+            )
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title="inpaintscope API",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon.png",
+        )
 
     return app

@@ -1,5 +1,6 @@
 """The one error type of the HTTP API: a status code, a short machine-readable code and a
 one-line message for a person, sent as ``{"error": message, "code": code}``."""
+
 from __future__ import annotations
 
 

@@ -5,6 +5,7 @@ Formats are recognised by their magic bytes only, never by the file name or the 
 header before any pixel is decoded, so a small file that claims 100 000 × 100 000 pixels (a
 decompression bomb) costs nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,15 +56,19 @@ class ServeLimits:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
     def to_dict(self) -> dict[str, int]:
-        return {"max_bytes": self.max_bytes, "max_pixels": self.max_pixels, "workers": self.workers,
-                "queue": self.queue}
+        return {
+            "max_bytes": self.max_bytes,
+            "max_pixels": self.max_pixels,
+            "workers": self.workers,
+            "queue": self.queue,
+        }
 
 
 def sniff_format(head: bytes) -> str | None:
     """The image format that ``head`` (the first :data:`SNIFF_BYTES` bytes of a file) starts
     like, or None when it starts like none we read."""
     for offset, signature, name in _SIGNATURES:
-        chunk = head[offset:offset + len(signature)]
+        chunk = head[offset : offset + len(signature)]
         if len(chunk) == len(signature) and all(s is None or s == b for s, b in zip(signature, chunk)):
             return name
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
@@ -77,9 +82,12 @@ def check_format(path: str | os.PathLike, *, label: str) -> str:
         head = f.read(SNIFF_BYTES)
     fmt = sniff_format(head)
     if fmt is None:
-        raise ApiError(415, "unsupported_media_type",
-                       f"{label} is not an image (its content is not {ACCEPTED_FORMATS}; the file name "
-                       "and Content-Type are not trusted)")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"{label} is not an image (its content is not {ACCEPTED_FORMATS}; the file name "
+            "and Content-Type are not trusted)",
+        )
     return fmt
 
 
@@ -97,14 +105,20 @@ def check_pixels(path: str | os.PathLike, *, max_pixels: int, label: str) -> tup
         except Image.DecompressionBombError:
             # Pillow refuses beyond twice its own limit before saying the size; ours is lower
             if max_pixels < 2 * (Image.MAX_IMAGE_PIXELS or 0):
-                raise ApiError(413, "too_many_pixels",
-                               f"{label} has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; this server "
-                               f"accepts at most {max_pixels:,}") from None
+                raise ApiError(
+                    413,
+                    "too_many_pixels",
+                    f"{label} has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; this server "
+                    f"accepts at most {max_pixels:,}",
+                ) from None
             return (0, 0)
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             return (0, 0)
     if width * height > max_pixels:
-        raise ApiError(413, "too_many_pixels",
-                       f"{label} is {width}×{height} = {width * height:,} pixels; this server accepts at "
-                       f"most {max_pixels:,} (send a smaller image or start the server with a larger --max-pixels)")
+        raise ApiError(
+            413,
+            "too_many_pixels",
+            f"{label} is {width}×{height} = {width * height:,} pixels; this server accepts at "
+            f"most {max_pixels:,} (send a smaller image or start the server with a larger --max-pixels)",
+        )
     return width, height

@@ -8,6 +8,7 @@ detections hold a decoded image in memory. When every ticket is out, :meth:`Work
 recent service times. Threads, not processes: the model is loaded once and shared (inference
 is read-only), and torch releases the GIL inside its kernels.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -105,8 +106,13 @@ class WorkerPool:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"workers": self.workers, "queue": self.queue, "running": self._running,
-                    "waiting": max(0, self._admitted - self._running), "served": self._served}
+            return {
+                "workers": self.workers,
+                "queue": self.queue,
+                "running": self._running,
+                "waiting": max(0, self._admitted - self._running),
+                "served": self._served,
+            }
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

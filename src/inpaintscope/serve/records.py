@@ -3,6 +3,7 @@ function of :mod:`inpaintscope.detection.report`, thresholds included) and the p
 for as PNG data URLs (drawn by :meth:`~inpaintscope.detection.Detection.picture`, as ``detect``
 writes them).
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,6 +48,5 @@ def parse_pictures(value: str | None) -> tuple[str, ...]:
         return ()
     unknown = [v for v in items if v not in PICTURES]
     if unknown:
-        raise ValueError(f"images: unknown picture {unknown[0]!r}; use a comma list of "
-                         f"{', '.join(PICTURES)}, or none")
+        raise ValueError(f"images: unknown picture {unknown[0]!r}; use a comma list of {', '.join(PICTURES)}, or none")
     return tuple(dict.fromkeys(items))

@@ -6,6 +6,7 @@ The body is streamed and counted as it arrives, so an oversized upload is refuse
 at most ``max_bytes`` plus one chunk, whether or not the client declared a ``Content-Length``.
 Form parts other than the file are read and dropped (they count towards the limit).
 """
+
 from __future__ import annotations
 
 import re
@@ -43,9 +44,12 @@ def display_name(raw: str | None) -> str:
 
 
 def too_large(max_bytes: int) -> ApiError:
-    return ApiError(413, "upload_too_large",
-                    f"upload is larger than the limit of {max_bytes:,} bytes ({max_bytes / 2**20:.1f} MiB); "
-                    "send a smaller file or start the server with a larger --max-bytes")
+    return ApiError(
+        413,
+        "upload_too_large",
+        f"upload is larger than the limit of {max_bytes:,} bytes ({max_bytes / 2**20:.1f} MiB); "
+        "send a smaller file or start the server with a larger --max-bytes",
+    )
 
 
 def check_declared_length(headers: dict[str, str] | object, *, max_bytes: int, multipart: bool) -> None:
@@ -82,8 +86,11 @@ async def receive_raw(chunks: AsyncIterator[bytes], folder: Path, *, max_bytes: 
             counter.add(len(chunk))
             f.write(chunk)
     if counter.total == 0:
-        raise ApiError(400, "empty_upload", "empty upload (0 bytes): send the image as the request body "
-                                            "or as the 'file' part of a multipart form")
+        raise ApiError(
+            400,
+            "empty_upload",
+            "empty upload (0 bytes): send the image as the request body or as the 'file' part of a multipart form",
+        )
     return Upload(path, counter.total, UPLOAD_NAME)
 
 
@@ -93,12 +100,13 @@ def _disposition(value: bytes) -> tuple[str | None, str | None]:
     _, params = parse_options_header(value)
     name = params.get(b"name")
     filename = params.get(b"filename")
-    return (name.decode("utf-8", "replace") if name is not None else None,
-            filename.decode("utf-8", "replace") if filename is not None else None)
+    return (
+        name.decode("utf-8", "replace") if name is not None else None,
+        filename.decode("utf-8", "replace") if filename is not None else None,
+    )
 
 
-async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, folder: Path, *,
-                            max_bytes: int) -> Upload:
+async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, folder: Path, *, max_bytes: int) -> Upload:
     """The image is the form's ``file`` part (or its first part with a file name)."""
     from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, parse_options_header
@@ -109,8 +117,16 @@ async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, fol
         raise ApiError(400, "bad_request", "multipart/form-data without a boundary parameter")
     path = folder / UPLOAD_NAME
     body = _Counter(max_bytes + MULTIPART_OVERHEAD, max_bytes)
-    state: dict = {"field": b"", "value": b"", "headers": {}, "target": False, "done": False,
-                   "filename": None, "size": 0, "file": None}
+    state: dict = {
+        "field": b"",
+        "value": b"",
+        "headers": {},
+        "target": False,
+        "done": False,
+        "filename": None,
+        "size": 0,
+        "file": None,
+    }
 
     def on_part_begin() -> None:
         state["headers"] = {}
@@ -148,12 +164,18 @@ async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, fol
             state["target"] = False
             state["done"] = True
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-    })
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
     try:
         async for chunk in chunks:
             body.add(len(chunk))

@@ -7,6 +7,7 @@ random crops, horizontal/vertical flips and optional 90° rotations, applied ide
 image and mask. Randomness comes from an explicit ``np.random.Generator``; the trainer seeds
 one per (seed, epoch, index) so data is identical after a resume and across workers.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,15 +21,18 @@ from ..tiling import pad_to_size
 from .config import AugmentConfig
 
 
-def augment_pair(image: torch.Tensor, mask: torch.Tensor, *, rng: np.random.Generator,
-                 config: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def augment_pair(
+    image: torch.Tensor, mask: torch.Tensor, *, rng: np.random.Generator, config: AugmentConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply the same random crop / flips / 90° rotation to ``image`` (C×H×W) and ``mask`` (1×H×W).
 
     Images smaller than ``config.crop`` are first padded right/bottom by mirroring.
     """
     if image.ndim != 3 or mask.ndim != 3 or image.shape[-2:] != mask.shape[-2:]:
-        raise ShapeError(f"augment_pair needs image C×H×W and mask 1×H×W of the same H×W, "
-                         f"got {tuple(image.shape)} and {tuple(mask.shape)}")
+        raise ShapeError(
+            f"augment_pair needs image C×H×W and mask 1×H×W of the same H×W, "
+            f"got {tuple(image.shape)} and {tuple(mask.shape)}"
+        )
     if config.crop is not None:
         c = int(config.crop)
         # mirrored pixels are real pixels: no interpolation, no flat fill that would look inpainted
@@ -36,7 +40,7 @@ def augment_pair(image: torch.Tensor, mask: torch.Tensor, *, rng: np.random.Gene
         h, w = image.shape[-2:]
         y = int(rng.integers(0, h - c + 1))
         x = int(rng.integers(0, w - c + 1))
-        image, mask = image[:, y:y + c, x:x + c], mask[:, y:y + c, x:x + c]
+        image, mask = image[:, y : y + c, x : x + c], mask[:, y : y + c, x : x + c]
     # draw every decision even when disabled, so enabling one flag does not shift the others
     flip_h, flip_v, turns = rng.random() < 0.5, rng.random() < 0.5, int(rng.integers(0, 4))
     if config.hflip and flip_h:
@@ -78,7 +82,6 @@ class AugmentedDataset(Dataset):
             # fakefake leave everything outside the mask bit-identical): its image label is 0.
             item["label"] = torch.zeros_like(torch.as_tensor(item["label"]))
         return item
-
 
 
 class CachedCues(Dataset):

@@ -13,6 +13,7 @@ min_delta 0, ground truth ``core``.
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -125,8 +126,10 @@ class TrainConfig:
             (self.init_mode in ("strict", "warm"), f"init_mode must be strict or warm, got {self.init_mode!r}"),
             (self.gt_mode in GROUND_TRUTH_MODES, f"gt_mode must be one of {GROUND_TRUTH_MODES}, got {self.gt_mode!r}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
-            (self.device in DEVICES or self.device.startswith("cuda:"),
-             f"device must be one of {DEVICES} (or cuda:N), got {self.device!r}"),
+            (
+                self.device in DEVICES or self.device.startswith("cuda:"),
+                f"device must be one of {DEVICES} (or cuda:N), got {self.device!r}",
+            ),
             (self.amp in AMP_MODES, f"amp must be one of {AMP_MODES}, got {self.amp!r}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (self.batch_size >= 1 and self.val_batch_size >= 1, "batch sizes must be >= 1"),
@@ -135,8 +138,10 @@ class TrainConfig:
             (self.max_minutes is None or self.max_minutes > 0, f"max_minutes must be > 0, got {self.max_minutes}"),
             (crop is None or crop >= 8, f"augment.crop must be >= 8 pixels, got {crop}"),
             (self.num_workers >= 0 and self.checkpoint_every >= 0, "num_workers and checkpoint_every must be >= 0"),
-            (self.early_stopping_patience is None or self.early_stopping_patience >= 1,
-             "early_stopping_patience must be >= 1 (or null to disable)"),
+            (
+                self.early_stopping_patience is None or self.early_stopping_patience >= 1,
+                "early_stopping_patience must be >= 1 (or null to disable)",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -213,9 +218,13 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
 
 def _warn_legacy(keys: list[str], where: str) -> None:
     nested = ", ".join(f"{k}: ..." for k in keys)
-    warnings.warn(f"{where}: flat key(s) {', '.join(keys)} are deprecated and read as "
-                  f"{', '.join('augment.' + k for k in keys)}; write augment: {{{nested}}} "
-                  f"(or --set augment.{keys[0]}=...)", FutureWarning, stacklevel=4)
+    warnings.warn(
+        f"{where}: flat key(s) {', '.join(keys)} are deprecated and read as "
+        f"{', '.join('augment.' + k for k in keys)}; write augment: {{{nested}}} "
+        f"(or --set augment.{keys[0]}=...)",
+        FutureWarning,
+        stacklevel=4,
+    )
 
 
 def _nest_legacy_augment_keys(d: dict[str, Any], source: str) -> dict[str, Any]:
@@ -228,8 +237,9 @@ def _nest_legacy_augment_keys(d: dict[str, Any], source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: augment must be a mapping, got {nested!r}")
     both = [k for k in legacy if k in nested]
     if both:
-        raise ConfigError(f"{source}: {', '.join(both)} given both flat and under augment:; "
-                          f"keep only augment.{both[0]}")
+        raise ConfigError(
+            f"{source}: {', '.join(both)} given both flat and under augment:; keep only augment.{both[0]}"
+        )
     _warn_legacy(legacy, source)
     rest = {k: v for k, v in d.items() if k not in legacy}
     return {**rest, "augment": {**nested, **{k: d[k] for k in legacy}}}

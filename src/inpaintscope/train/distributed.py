@@ -1,4 +1,5 @@
 """The processes of a run: one, or the group ``torchrun`` describes (DistributedDataParallel)."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import copy

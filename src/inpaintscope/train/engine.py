@@ -21,6 +21,7 @@ crash-consistent checkpoints are described in :mod:`inpaintscope.train.run_folde
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -117,8 +118,13 @@ class TrainState:
         return self.trained_seconds + time.perf_counter() - self.session_start
 
 
-def fit(config: TrainConfig, *, train_dataset: Dataset | None = None, val_dataset: Dataset | None = None,
-        resume: bool = False) -> RunResult:
+def fit(
+    config: TrainConfig,
+    *,
+    train_dataset: Dataset | None = None,
+    val_dataset: Dataset | None = None,
+    resume: bool = False,
+) -> RunResult:
     """Train ``config.model`` as ``config`` says; return the run's result.
 
     ``train_dataset``/``val_dataset`` replace ``config.data`` (for in-memory datasets).
@@ -163,18 +169,36 @@ def build_run(config: TrainConfig, *, train_dataset: Dataset | None, val_dataset
         warnings.warn(f"amp={amp} needs CUDA; training in float32 on {device}", stacklevel=3)
         amp = "none"
     if train_dataset is None:
-        train_dataset = open_data(config.data, split=config.train_split, modes=config.modes,
-                                  gt_mode=config.gt_mode, include_authentic=config.include_authentic)
+        train_dataset = open_data(
+            config.data,
+            split=config.train_split,
+            modes=config.modes,
+            gt_mode=config.gt_mode,
+            include_authentic=config.include_authentic,
+        )
     if val_dataset is None and config.val_split is not None:
-        val_dataset = open_data(config.val_data or config.data, split=config.val_split, modes=config.modes,
-                                gt_mode=config.gt_mode, include_authentic=config.include_authentic)
+        val_dataset = open_data(
+            config.val_data or config.data,
+            split=config.val_split,
+            modes=config.modes,
+            gt_mode=config.gt_mode,
+            include_authentic=config.include_authentic,
+        )
     if config.cache_cues and getattr(create_model(config.model, **config.model_kwargs), "cues", ()):
         train_dataset = CachedCues(train_dataset, config.model, config.model_kwargs)
     train_data = AugmentedDataset(train_dataset, config.augment, seed=config.seed)
     sampler = DistributedSampler(train_data, num_replicas=procs.world, rank=procs.rank, shuffle=True, seed=config.seed)
-    return Run(config=config, run_dir=Path(config.out), device=device, procs=procs, train_data=train_data,
-               sampler=sampler, val_data=val_dataset, loss_fn=build_loss(config.loss),
-               amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp))
+    return Run(
+        config=config,
+        run_dir=Path(config.out),
+        device=device,
+        procs=procs,
+        train_data=train_data,
+        sampler=sampler,
+        val_data=val_dataset,
+        loss_fn=build_loss(config.loss),
+        amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp),
+    )
 
 
 def build_state(run: Run, checkpoint: dict[str, Any] | None) -> TrainState:
@@ -193,20 +217,29 @@ def build_state(run: Run, checkpoint: dict[str, Any] | None) -> TrainState:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler: Any = None
     if config.schedule == "plateau":
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", patience=config.plateau_patience,
-                                                               factor=config.plateau_factor)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", patience=config.plateau_patience, factor=config.plateau_factor
+        )
     elif config.schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    stopper = EarlyStopping(config.early_stopping_patience if run.val_data is not None else None,
-                            config.early_stopping_min_delta)
-    state = TrainState(model=model, train_model=model, optimizer=optimizer, scheduler=scheduler,
-                       scaler=torch.amp.GradScaler("cuda", enabled=run.amp_dtype == torch.float16), stopper=stopper)
+    stopper = EarlyStopping(
+        config.early_stopping_patience if run.val_data is not None else None, config.early_stopping_min_delta
+    )
+    state = TrainState(
+        model=model,
+        train_model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler("cuda", enabled=run.amp_dtype == torch.float16),
+        stopper=stopper,
+    )
     if checkpoint is not None:
         restore_state(run, state, checkpoint)
         catch_up_last_weights(run, state)
     if run.procs.world > 1:
         state.train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+            model, device_ids=[run.device.index] if run.device.type == "cuda" else None
+        )
     state.session_start = time.perf_counter()
     return state
 
@@ -221,21 +254,36 @@ def train_one_epoch(run: Run, state: TrainState) -> None:
     config = run.config
     run.sampler.set_epoch(state.epoch)
     run.train_data.set_epoch(state.epoch)
-    order = list(run.sampler)[state.step_in_epoch * config.batch_size:]
-    loader = DataLoader(run.train_data, batch_size=config.batch_size, sampler=order,
-                        collate_fn=batching.collate_samples, num_workers=config.num_workers,
-                        pin_memory=run.device.type == "cuda",
-                        # a private generator: creating the iterator must not consume global RNG
-                        generator=torch.Generator().manual_seed(config.seed + state.epoch))
-    bar = tqdm(loader, total=run.steps_per_epoch, initial=state.step_in_epoch, unit="step", leave=False,
-               desc=f"epoch {state.epoch + 1}/{config.epochs}", disable=not (config.progress and run.procs.main))
+    order = list(run.sampler)[state.step_in_epoch * config.batch_size :]
+    loader = DataLoader(
+        run.train_data,
+        batch_size=config.batch_size,
+        sampler=order,
+        collate_fn=batching.collate_samples,
+        num_workers=config.num_workers,
+        pin_memory=run.device.type == "cuda",
+        # a private generator: creating the iterator must not consume global RNG
+        generator=torch.Generator().manual_seed(config.seed + state.epoch),
+    )
+    bar = tqdm(
+        loader,
+        total=run.steps_per_epoch,
+        initial=state.step_in_epoch,
+        unit="step",
+        leave=False,
+        desc=f"epoch {state.epoch + 1}/{config.epochs}",
+        disable=not (config.progress and run.procs.main),
+    )
     for batch in bar:
         loss = train_step(run, state, batch)
         state.global_step, state.step_in_epoch = state.global_step + 1, state.step_in_epoch + 1
         state.loss_sum, state.loss_n = state.loss_sum + loss, state.loss_n + 1
         bar.set_postfix(loss=f"{state.loss_sum / state.loss_n:.4f}")
-        if (config.checkpoint_every and state.global_step % config.checkpoint_every == 0
-                and state.step_in_epoch < run.steps_per_epoch):
+        if (
+            config.checkpoint_every
+            and state.global_step % config.checkpoint_every == 0
+            and state.step_in_epoch < run.steps_per_epoch
+        ):
             save_last(run, state)
         if over_budget(run, state):
             state.budget_hit = True
@@ -260,8 +308,9 @@ def train_step(run: Run, state: TrainState, batch: dict[str, Any]) -> float:
     return loss.item()
 
 
-def compute_loss(run: Run, mask_logits: torch.Tensor, image_logit: torch.Tensor | None, target: torch.Tensor,
-                 label: torch.Tensor) -> torch.Tensor:
+def compute_loss(
+    run: Run, mask_logits: torch.Tensor, image_logit: torch.Tensor | None, target: torch.Tensor, label: torch.Tensor
+) -> torch.Tensor:
     """The mask loss, plus the weighted image-level BCE when the model has an image logit."""
     loss = run.loss_fn(mask_logits, target)
     if image_logit is not None and run.config.image_loss_weight:
@@ -285,8 +334,13 @@ def over_budget(run: Run, state: TrainState) -> bool:
 def epoch_record(run: Run, state: TrainState) -> dict[str, Any]:
     """The epoch's line of ``metrics.jsonl`` before validation: step, partial?, train loss, lr."""
     train_loss = run.procs.sum(torch.tensor([state.loss_sum, state.loss_n], dtype=torch.float64))
-    return {"epoch": state.epoch + 1, "step": state.global_step, "partial": state.step_in_epoch < run.steps_per_epoch,
-            "train_loss": float(train_loss[0] / max(train_loss[1], 1)), "lr": state.optimizer.param_groups[0]["lr"]}
+    return {
+        "epoch": state.epoch + 1,
+        "step": state.global_step,
+        "partial": state.step_in_epoch < run.steps_per_epoch,
+        "train_loss": float(train_loss[0] / max(train_loss[1], 1)),
+        "lr": state.optimizer.param_groups[0]["lr"],
+    }
 
 
 @torch.no_grad()
@@ -294,8 +348,13 @@ def validate(run: Run, model: torch.nn.Module) -> tuple[float, dict[str, float |
     """Validation loss (image-weighted mean) and named metrics, sharded over DDP ranks."""
     model.eval()
     indices = list(range(run.procs.rank, len(run.val_data), run.procs.world))  # type: ignore[arg-type]
-    loader = DataLoader(run.val_data, batch_size=run.config.val_batch_size, sampler=indices, collate_fn=list,
-                        num_workers=run.config.num_workers)
+    loader = DataLoader(
+        run.val_data,
+        batch_size=run.config.val_batch_size,
+        sampler=indices,
+        collate_fn=list,
+        num_workers=run.config.num_workers,
+    )
     acc = MetricAccumulator()
     total = torch.zeros(2, dtype=torch.float64)
     for items in loader:
@@ -338,16 +397,25 @@ def save_best(run: Run, state: TrainState, record: dict[str, Any]) -> None:
     """Write ``best.safetensors`` (rank 0) with the epoch's validation metrics."""
     if run.procs.main:
         metrics = {k[4:]: v for k, v in record.items() if k.startswith("val_")}
-        save_checkpoint(run.run_dir / BEST_WEIGHTS, state.model.state_dict(),
-                        checkpoint_info(run, state.model, step=state.global_step, epoch=record["epoch"], kind="best",
-                                        metrics=metrics))
+        save_checkpoint(
+            run.run_dir / BEST_WEIGHTS,
+            state.model.state_dict(),
+            checkpoint_info(
+                run, state.model, step=state.global_step, epoch=record["epoch"], kind="best", metrics=metrics
+            ),
+        )
 
 
 def print_epoch(run: Run, record: dict[str, Any], *, improved: bool) -> None:
     if run.procs.main and run.config.progress:
         shown = {k: v for k, v in record.items() if k in ("train_loss", "val_loss", "val_f1@0.5", "val_auc_pixel")}
-        print(f"epoch {record['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items() if v is not None)
-              + (" (best)" if improved and run.val_data is not None else ""), file=sys.stderr, flush=True)
+        print(
+            f"epoch {record['epoch']}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in shown.items() if v is not None)
+            + (" (best)" if improved and run.val_data is not None else ""),
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def next_epoch(state: TrainState, *, partial: bool) -> None:
@@ -363,8 +431,14 @@ def next_epoch(state: TrainState, *, partial: bool) -> None:
 def checkpoint_info(run: Run, model: torch.nn.Module, **extra: Any) -> dict[str, Any]:
     """The description stored with a checkpoint, enough to rebuild the model from the file alone."""
     config = run.config
-    return {"model": config.model, "kwargs": config.model_kwargs, "preprocessing": model.preprocessing.to_dict(),
-            "gt_mode": config.gt_mode, "config": config.to_dict(), **extra}
+    return {
+        "model": config.model,
+        "kwargs": config.model_kwargs,
+        "preprocessing": model.preprocessing.to_dict(),
+        "gt_mode": config.gt_mode,
+        "config": config.to_dict(),
+        **extra,
+    }
 
 
 def state_dict(run: Run, state: TrainState) -> dict[str, Any]:
@@ -372,12 +446,22 @@ def state_dict(run: Run, state: TrainState) -> dict[str, Any]:
     cuda = run.device.type == "cuda"
     return {
         "model": {k: v.detach().to("cpu") for k, v in state.model.state_dict().items()},
-        "epoch": state.epoch, "step_in_epoch": state.step_in_epoch, "global_step": state.global_step,
-        "trained_seconds": state.elapsed_seconds(), "optimizer": state.optimizer.state_dict(),
-        "scheduler": state.scheduler.state_dict() if state.scheduler else None, "scaler": state.scaler.state_dict(),
-        "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(run.device) if cuda else None,
-        "early_stopping": state.stopper.state_dict(), "history": state.history, "loss_sum": state.loss_sum,
-        "loss_n": state.loss_n, "finished": state.finished, "config": run.config.to_dict()}
+        "epoch": state.epoch,
+        "step_in_epoch": state.step_in_epoch,
+        "global_step": state.global_step,
+        "trained_seconds": state.elapsed_seconds(),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict() if state.scheduler else None,
+        "scaler": state.scaler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(run.device) if cuda else None,
+        "early_stopping": state.stopper.state_dict(),
+        "history": state.history,
+        "loss_sum": state.loss_sum,
+        "loss_n": state.loss_n,
+        "finished": state.finished,
+        "config": run.config.to_dict(),
+    }
 
 
 def save_last(run: Run, state: TrainState) -> None:
@@ -406,8 +490,10 @@ def restore_state(run: Run, state: TrainState, checkpoint: dict[str, Any]) -> No
         state.trained_seconds = float(checkpoint.get("trained_seconds", 0.0))
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         reason = " ".join(str(e).split())[:200] or type(e).__name__
-        raise InpaintscopeError(f"{run.run_dir / STATE_FILE}: does not fit this run's model or optimiser "
-                                f"({reason}); delete it to start the run over, or train into another --out") from None
+        raise InpaintscopeError(
+            f"{run.run_dir / STATE_FILE}: does not fit this run's model or optimiser "
+            f"({reason}); delete it to start the run over, or train into another --out"
+        ) from None
     best = run.run_dir / BEST_WEIGHTS
     if best.is_file() and state.stopper.best_epoch is not None:
         state.stopper.best_state = {k: v.to(run.device) for k, v in load_state_dict(best).items()}
@@ -416,8 +502,11 @@ def restore_state(run: Run, state: TrainState, checkpoint: dict[str, Any]) -> No
 def catch_up_last_weights(run: Run, state: TrainState) -> None:
     """After a kill between ``last.state.pt`` and ``last.safetensors``, rewrite the latter from the state."""
     if run.procs.main and last_weights_step(run.run_dir) != state.global_step:
-        save_checkpoint(run.run_dir / LAST_WEIGHTS, state.model.state_dict(), checkpoint_info(
-            run, state.model, step=state.global_step, epoch=state.epoch, kind="last"))
+        save_checkpoint(
+            run.run_dir / LAST_WEIGHTS,
+            state.model.state_dict(),
+            checkpoint_info(run, state.model, step=state.global_step, epoch=state.epoch, kind="last"),
+        )
 
 
 # ---- finish ---------------------------------------------------------------------------------
@@ -437,8 +526,14 @@ def finish(run: Run, state: TrainState) -> RunResult:
     run.procs.close()
     state.model.eval()
     best = run.run_dir / BEST_WEIGHTS
-    return RunResult(run_dir=run.run_dir, best_checkpoint=best if best.is_file() else None,
-                     checkpoint=run.run_dir / (LAST_WEIGHTS if run.config.report_compat else BEST_WEIGHTS),
-                     last_checkpoint=run.run_dir / LAST_WEIGHTS, history=state.history,
-                     best_epoch=state.stopper.best_epoch, stopped_early=state.stopper.should_stop,
-                     steps=state.global_step, model=state.model)
+    return RunResult(
+        run_dir=run.run_dir,
+        best_checkpoint=best if best.is_file() else None,
+        checkpoint=run.run_dir / (LAST_WEIGHTS if run.config.report_compat else BEST_WEIGHTS),
+        last_checkpoint=run.run_dir / LAST_WEIGHTS,
+        history=state.history,
+        best_epoch=state.stopper.best_epoch,
+        stopped_early=state.stopper.should_stop,
+        steps=state.global_step,
+        model=state.model,
+    )

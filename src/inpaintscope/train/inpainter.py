@@ -20,6 +20,7 @@ One loop for every registered network (:mod:`inpaintscope.inpaint.learned.networ
    step) and the shippable ``generator.safetensors`` (+ ``best.safetensors``, best validation
    hole PSNR).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -102,22 +103,31 @@ class InpainterTrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (bool(self.photos), "photos is not set: give the photo folder, e.g. --set photos=PATH/photos (the "
-                                "recipes use the shared data folder; see the README, 'Data for the recipes')"),
+            (
+                bool(self.photos),
+                "photos is not set: give the photo folder, e.g. --set photos=PATH/photos (the "
+                "recipes use the shared data folder; see the README, 'Data for the recipes')",
+            ),
             (self.adv_loss in ADV_LOSSES, f"adv_loss must be one of {ADV_LOSSES}, got {self.adv_loss!r}"),
-            (self.adv_target in ("output", "composite"),
-             f"adv_target must be output or composite, got {self.adv_target!r}"),
+            (
+                self.adv_target in ("output", "composite"),
+                f"adv_target must be output or composite, got {self.adv_target!r}",
+            ),
             (self.l1_form in L1_FORMS, f"l1_form must be one of {L1_FORMS}, got {self.l1_form!r}"),
-            (self.lr_schedule in ("constant", "cosine"),
-             f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
+            (
+                self.lr_schedule in ("constant", "cosine"),
+                f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}",
+            ),
             (0 < self.lr_min_ratio <= 1, f"lr_min_ratio must be in (0, 1], got {self.lr_min_ratio}"),
             (self.amp in ("none", "bf16", "fp16"), f"amp must be none, bf16 or fp16, got {self.amp!r}"),
             (self.crop >= 32 and self.val_size >= 32, "crop and val_size must be >= 32"),
             (self.batch_size >= 1 and self.max_steps >= 1, "batch_size and max_steps must be >= 1"),
             (self.lr > 0 and self.lr_d > 0, "learning rates must be > 0"),
             (len(self.scale) == 2 and 0 < self.scale[0] <= self.scale[1], f"scale must be [lo, hi], got {self.scale}"),
-            (len(self.area) == 2 and 0 < self.area[0] <= self.area[1] < 1,
-             f"area must be [lo, hi] in (0, 1), got {self.area}"),
+            (
+                len(self.area) == 2 and 0 < self.area[0] <= self.area[1] < 1,
+                f"area must be [lo, hi] in (0, 1), got {self.area}",
+            ),
             (self.antiforensic_weight == 0 or self.detector, "antiforensic_weight needs a detector"),
         ]
         for ok, message in checks:
@@ -159,14 +169,16 @@ class InpainterTrainConfig:
 
 # ---- building blocks -------------------------------------------------------------------------
 
+
 def to_tensor(images: np.ndarray, holes: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0).to(device)
     m = torch.from_numpy(holes.astype(np.float32))[:, None].to(device)
     return x, m
 
 
-def reconstruction_loss(stages: list[torch.Tensor], target: torch.Tensor, hole: torch.Tensor,
-                        cfg: InpainterTrainConfig) -> torch.Tensor:
+def reconstruction_loss(
+    stages: list[torch.Tensor], target: torch.Tensor, hole: torch.Tensor, cfg: InpainterTrainConfig
+) -> torch.Tensor:
     total = target.new_zeros(())
     for out in stages:
         err = (out - target).abs()
@@ -182,8 +194,10 @@ def reconstruction_loss(stages: list[torch.Tensor], target: torch.Tensor, hole: 
 def critic_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     if kind == "hinge":
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
-    return 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-                  + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+    return 0.5 * (
+        F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+        + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+    )
 
 
 def generator_adv_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
@@ -333,9 +347,11 @@ def train_step(run: _Run, image: torch.Tensor, hole: torch.Tensor) -> dict[str, 
     return logs
 
 
-def feature_matching(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     hole: torch.Tensor) -> torch.Tensor:
+def feature_matching(
+    critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, hole: torch.Tensor
+) -> torch.Tensor:
     """L1 between the critic's intermediate activations on real and generated images."""
+
     def taps(x: torch.Tensor) -> list[torch.Tensor]:
         x = x * 2 - 1
         if critic.with_mask:
@@ -354,6 +370,7 @@ def feature_matching(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Te
 
 # ---- validation, logs, checkpoints ------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ValidationSet:
     images: np.ndarray  # N×S×S×3 uint8
@@ -367,12 +384,13 @@ def build_validation(cfg: InpainterTrainConfig) -> ValidationSet:
     from ..inpaint.classical import telea_fill
 
     photos = PhotoSet.from_split_file(cfg.photos, cfg.split_file, cfg.val_splits, min_side=cfg.val_size)
-    crops = InpaintingCrops(photos, crop=cfg.val_size, scale=(0.75, 0.75), area=(0.05, 0.3),
-                            seed=cfg.seed + 1_000_003)
+    crops = InpaintingCrops(photos, crop=cfg.val_size, scale=(0.75, 0.75), area=(0.05, 0.3), seed=cfg.seed + 1_000_003)
     images, holes = crops.batch(0, cfg.val_images)
     fills = [telea_fill(im, h) for im, h in zip(images, holes)]
-    baseline = {"telea_psnr": float(np.mean([hole_psnr(f, im, h) for f, im, h in zip(fills, images, holes)])),
-                "telea_ssim": float(np.mean([hole_ssim(f, im, h) for f, im, h in zip(fills, images, holes)]))}
+    baseline = {
+        "telea_psnr": float(np.mean([hole_psnr(f, im, h) for f, im, h in zip(fills, images, holes)])),
+        "telea_ssim": float(np.mean([hole_ssim(f, im, h) for f, im, h in zip(fills, images, holes)])),
+    }
     return ValidationSet(images, holes, baseline)
 
 
@@ -385,14 +403,16 @@ def validate(run: _Run, val: ValidationSet) -> tuple[dict[str, float], np.ndarra
     G.eval()
     fills = []
     for i in range(0, len(val.images), 8):
-        x, m = to_tensor(val.images[i:i + 8], val.holes[i:i + 8], run.device)
+        x, m = to_tensor(val.images[i : i + 8], val.holes[i : i + 8], run.device)
         out, _ = G(x, m)
         comp = (out.float() * m + x * (1 - m)).clamp(0, 1)
         fills.append((comp * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
     G.train(was_training)
     fills = np.concatenate(fills)
-    scores = {"psnr": float(np.mean([hole_psnr(f, im, h) for f, im, h in zip(fills, val.images, val.holes)])),
-              "ssim": float(np.mean([hole_ssim(f, im, h) for f, im, h in zip(fills, val.images, val.holes)]))}
+    scores = {
+        "psnr": float(np.mean([hole_psnr(f, im, h) for f, im, h in zip(fills, val.images, val.holes)])),
+        "ssim": float(np.mean([hole_ssim(f, im, h) for f, im, h in zip(fills, val.images, val.holes)])),
+    }
     return scores, fills
 
 
@@ -410,15 +430,27 @@ def sample_sheet(val: ValidationSet, fills: np.ndarray, *, rows: int = 6) -> np.
 def export_generator(run: _Run, path: Path, *, extra: dict[str, Any] | None = None) -> None:
     from ..inpaint.learned.weights import save_inpainter
 
-    info = {"network": run.cfg.net, "kwargs": run.cfg.net_kwargs, "step": run.step,
-            "train_config": run.cfg.to_dict(), **(extra or {})}
+    info = {
+        "network": run.cfg.net,
+        "kwargs": run.cfg.net_kwargs,
+        "step": run.step,
+        "train_config": run.cfg.to_dict(),
+        **(extra or {}),
+    }
     save_inpainter(path, run.generator.state_dict(), info)
 
 
 def save_state(run: _Run) -> None:
-    state = {"generator": run.generator.state_dict(), "critic": run.critic.state_dict(),
-             "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(), "scaler": run.scaler.state_dict(),
-             "step": run.step, "elapsed": run.elapsed, "best_psnr": run.best_psnr}
+    state = {
+        "generator": run.generator.state_dict(),
+        "critic": run.critic.state_dict(),
+        "opt_g": run.opt_g.state_dict(),
+        "opt_d": run.opt_d.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "step": run.step,
+        "elapsed": run.elapsed,
+        "best_psnr": run.best_psnr,
+    }
     with atomic_open(run.out / "last.pt", "wb") as f:
         torch.save(state, f)
     export_generator(run, run.out / "generator.safetensors")
@@ -435,8 +467,9 @@ def load_state(run: _Run) -> None:
         run.opt_d.load_state_dict(state["opt_d"])
         run.scaler.load_state_dict(state["scaler"])
     except Exception as e:  # noqa: BLE001 - a damaged or foreign state file is the user's to know about
-        raise InpaintscopeError(f"{path}: cannot resume from this state file ({type(e).__name__}: "
-                                f"{str(e).splitlines()[0][:200]})") from None
+        raise InpaintscopeError(
+            f"{path}: cannot resume from this state file ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+        ) from None
     run.step, run.elapsed, run.best_psnr = int(state["step"]), float(state["elapsed"]), float(state["best_psnr"])
     metrics = run.out / "metrics.jsonl"
     if metrics.is_file():
@@ -471,6 +504,7 @@ def plot_curves(run: _Run) -> None:
 
 
 # ---- the loop ----------------------------------------------------------------------------------
+
 
 def train_inpainter(cfg: InpainterTrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
     """Train (or with ``resume`` continue) the run in ``cfg.out``; returns the run folder."""
@@ -508,8 +542,14 @@ def train_inpainter(cfg: InpainterTrainConfig, *, resume: bool = False, progress
         for k, v in logs.items():
             last_log[k] = last_log.get(k, 0.0) + v / cfg.log_every
         if run.step % cfg.log_every == 0:
-            run.history.append({"kind": "train", "step": run.step, "seconds": round(run.elapsed, 1),
-                                **{k: round(v, 5) for k, v in last_log.items()}})
+            run.history.append(
+                {
+                    "kind": "train",
+                    "step": run.step,
+                    "seconds": round(run.elapsed, 1),
+                    **{k: round(v, 5) for k, v in last_log.items()},
+                }
+            )
             if progress:
                 print(f"step {run.step}: " + " ".join(f"{k} {v:.4f}" for k, v in last_log.items()), flush=True)
             last_log = {}
@@ -521,8 +561,11 @@ def train_inpainter(cfg: InpainterTrainConfig, *, resume: bool = False, progress
                 run.best_psnr = scores["psnr"]
                 export_generator(run, out / "best.safetensors", extra={"val": scores})
             if progress:
-                print(f"val step {run.step}: hole PSNR {scores['psnr']:.2f} dB SSIM {scores['ssim']:.3f} "
-                      f"(telea {val.baseline['telea_psnr']:.2f} / {val.baseline['telea_ssim']:.3f})", flush=True)
+                print(
+                    f"val step {run.step}: hole PSNR {scores['psnr']:.2f} dB SSIM {scores['ssim']:.3f} "
+                    f"(telea {val.baseline['telea_psnr']:.2f} / {val.baseline['telea_ssim']:.3f})",
+                    flush=True,
+                )
             plot_curves(run)
         if run.step % cfg.checkpoint_every == 0:
             save_state(run)

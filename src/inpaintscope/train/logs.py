@@ -1,4 +1,5 @@
 """A run's human-readable logs: ``metrics.jsonl`` (one line per epoch) and ``curves.png``."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def _plot_curves(run_dir: Path, history: list[dict[str, Any]]) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         if not (run_dir / "curves.txt").exists():
-            atomic_write_text(run_dir / "curves.txt", "curves.png skipped: matplotlib is not installed "
-                                                      f"({install_hint('eval')})\n")
+            atomic_write_text(
+                run_dir / "curves.txt", f"curves.png skipped: matplotlib is not installed ({install_hint('eval')})\n"
+            )
         return
     ep = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))

@@ -15,6 +15,7 @@ string and built by :func:`build_loss`:
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,10 @@ class LossSpecError(InpaintscopeError, ValueError):
 
 def _check(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if logits.shape != target.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape; "
-                         "the model must return mask logits at input size")
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape; "
+            "the model must return mask logits at input size"
+        )
     return logits.float(), target.float()
 
 
@@ -46,8 +49,9 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
-def sigmoid_focal_loss(logits: torch.Tensor, target: torch.Tensor, *, alpha: float = 0.25,
-                       gamma: float = 2.0) -> torch.Tensor:
+def sigmoid_focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, *, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
     """Sigmoid focal loss (Lin et al., ICCV 2017), mean over all elements.
 
     ``FL = α_t (1 − p_t)^γ · BCE`` with ``p_t = p·y + (1−p)(1−y)`` and

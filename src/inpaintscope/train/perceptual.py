@@ -10,6 +10,7 @@ No VGG19 weights ship with inpaintscope and none are downloaded: pass a file hol
 ImageNet VGG19 ``features.*`` weights in torchvision's key layout (``features.0.weight`` ...), as
 ``.safetensors`` or a plain torch state dict (loaded with ``weights_only=True``).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,18 @@ from ..errors import InpaintscopeError, MissingWeightsError
 #: VGG19 "features": conv channel counts, "M" = 2×2 max pool
 _LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512)
 #: index (in ``features``) of the ReLU after each named conv
-RELU_INDEX = {"relu1_1": 1, "relu1_2": 3, "relu2_1": 6, "relu2_2": 8, "relu3_1": 11, "relu3_4": 17,
-              "relu4_1": 20, "relu4_4": 26, "relu5_1": 29, "relu5_2": 31}
+RELU_INDEX = {
+    "relu1_1": 1,
+    "relu1_2": 3,
+    "relu2_1": 6,
+    "relu2_2": 8,
+    "relu3_1": 11,
+    "relu3_4": 17,
+    "relu4_1": 20,
+    "relu4_4": 26,
+    "relu5_1": 29,
+    "relu5_2": 31,
+}
 PERCEPTUAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STYLE_LAYERS = ("relu2_2", "relu3_4", "relu4_4", "relu5_2")
 
@@ -63,12 +74,17 @@ class VGGLosses(nn.Module):
                 break
         return taps
 
-    def forward(self, output: torch.Tensor, target: torch.Tensor,
-                hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        perceptual = sum(F.l1_loss(a, b) for a, b in zip(self._taps(output, PERCEPTUAL_LAYERS),
-                                                             self._taps(target, PERCEPTUAL_LAYERS)))
-        style = sum(F.l1_loss(gram(a), gram(b)) for a, b in zip(self._taps(output * hole, STYLE_LAYERS),
-                                                                 self._taps(target * hole, STYLE_LAYERS)))
+    def forward(
+        self, output: torch.Tensor, target: torch.Tensor, hole: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        perceptual = sum(
+            F.l1_loss(a, b)
+            for a, b in zip(self._taps(output, PERCEPTUAL_LAYERS), self._taps(target, PERCEPTUAL_LAYERS))
+        )
+        style = sum(
+            F.l1_loss(gram(a), gram(b))
+            for a, b in zip(self._taps(output * hole, STYLE_LAYERS), self._taps(target * hole, STYLE_LAYERS))
+        )
         return perceptual, style
 
 
@@ -92,7 +108,7 @@ def _load_vgg_state(path: Path) -> dict[str, torch.Tensor]:
         raise InpaintscopeError(f"{path}: not a loadable VGG19 state dict ({type(e).__name__})") from None
     if not isinstance(state, dict):
         raise InpaintscopeError(f"{path}: expected a state dict, found {type(state).__name__}")
-    state = {k[len("features."):]: v.float() for k, v in state.items() if k.startswith("features.")}
+    state = {k[len("features.") :]: v.float() for k, v in state.items() if k.startswith("features.")}
     if not state:
         raise InpaintscopeError(f"{path}: no 'features.*' keys; expected torchvision's VGG19 layout")
     return state

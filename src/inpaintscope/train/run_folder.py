@@ -19,6 +19,7 @@ killed between its two files) is started over in place, with a one-line note.
 ``last.state.pt`` is read with ``torch.load(weights_only=True)``: a file that needs anything
 beyond tensors and plain containers (for instance code to run) is refused with one line naming it.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,19 @@ STATE_FORMAT = "inpaintscope-train-state/2"
 #: keys a resumed run may change (they bound or place the run, not what it computes)
 RESUMABLE_OVERRIDES = ("epochs", "max_steps", "max_minutes", "device", "num_workers", "progress", "checkpoint_every")
 #: every state holds these (older states keep the weights in last.safetensors instead of "model")
-_STATE_KEYS = ("epoch", "step_in_epoch", "global_step", "optimizer", "scheduler", "scaler", "torch_rng",
-               "early_stopping", "history", "loss_sum", "loss_n")
+_STATE_KEYS = (
+    "epoch",
+    "step_in_epoch",
+    "global_step",
+    "optimizer",
+    "scheduler",
+    "scaler",
+    "torch_rng",
+    "early_stopping",
+    "history",
+    "loss_sum",
+    "loss_n",
+)
 #: test hooks (tests/test_train_engine.py): ``<point>@<n>`` SIGKILLs this process at ``point``
 #: (``state``: state file half written; ``between``: state saved, weights not) of its n-th
 #: last-checkpoint save; a number of seconds pauses every save there (a wide target for random kills)
@@ -75,14 +87,19 @@ def open_run_folder(config: TrainConfig, *, resume: bool, main: bool) -> dict[st
     run_dir = Path(config.out)
     checkpoint = read_last_checkpoint(run_dir)
     if checkpoint is not None and not resume:
-        raise InpaintscopeError(f"{run_dir} already holds a run; resume it (--resume {run_dir}) "
-                                "or choose another --out")
+        raise InpaintscopeError(
+            f"{run_dir} already holds a run; resume it (--resume {run_dir}) or choose another --out"
+        )
     started = (run_dir / "config.yaml").is_file() or (run_dir / STATE_FILE).is_file()
     if resume and not started:
         raise InpaintscopeError(f"{run_dir}: nothing to resume (no config.yaml or {STATE_FILE})")
     if checkpoint is None and started and main:
-        print(f"note: {run_dir} holds no complete checkpoint (the run stopped before one was saved); "
-              "starting it over in place", file=sys.stderr, flush=True)
+        print(
+            f"note: {run_dir} holds no complete checkpoint (the run stopped before one was saved); "
+            "starting it over in place",
+            file=sys.stderr,
+            flush=True,
+        )
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(run_dir / "config.yaml")
@@ -100,12 +117,16 @@ def read_last_checkpoint(run_dir: Path) -> dict[str, Any] | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for a file that wants more than tensors, EOFError, ...
-        raise InpaintscopeError(f"{path}: refused, not a training state that loads safely ({type(e).__name__}); "
-                                "delete it to start the run over, or train into another --out") from None
+        raise InpaintscopeError(
+            f"{path}: refused, not a training state that loads safely ({type(e).__name__}); "
+            "delete it to start the run over, or train into another --out"
+        ) from None
     missing = [k for k in _STATE_KEYS if not isinstance(state, dict) or k not in state]
     if missing or not all(isinstance(state[k], int) for k in ("epoch", "step_in_epoch", "global_step")):
-        raise InpaintscopeError(f"{path}: not a training state (missing or bad {missing or 'counters'}); "
-                                "delete it to start the run over, or train into another --out")
+        raise InpaintscopeError(
+            f"{path}: not a training state (missing or bad {missing or 'counters'}); "
+            "delete it to start the run over, or train into another --out"
+        )
     if "model" not in state:  # the two-file format: usable only when both files are of one save
         if last_weights_step(run_dir) != state["global_step"]:
             return None

@@ -7,6 +7,7 @@ ones set to zero, so the grown model starts out computing exactly what the old o
 learns to use the new inputs from there. Anything else keeps its fresh initialisation and is
 listed in the returned report.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,13 @@ def warm_start(model: torch.nn.Module, checkpoint: str | os.PathLike) -> dict[st
         if old is not None and old.shape == target.shape:
             target.copy_(old)
             report["copied"].append(name)
-        elif (old is not None and old.ndim == target.ndim >= 2 and old.shape[0] == target.shape[0]
-              and old.shape[2:] == target.shape[2:] and old.shape[1] < target.shape[1]):
+        elif (
+            old is not None
+            and old.ndim == target.ndim >= 2
+            and old.shape[0] == target.shape[0]
+            and old.shape[2:] == target.shape[2:]
+            and old.shape[1] < target.shape[1]
+        ):
             target.zero_()
             target[:, : old.shape[1]].copy_(old)
             report["widened"].append(name)

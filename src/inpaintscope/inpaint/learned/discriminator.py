@@ -10,6 +10,7 @@ batches (Yu et al., ICCV 2019). Two layouts:
 * ``deepfill``: DeepFill v2's SN-PatchGAN — six 5×5 stride-2 convolutions (64–128–256–256–256–256)
   on [RGB, mask], LeakyReLU 0.2; every output feature is a logit (hinge loss).
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,8 +35,7 @@ class PatchDiscriminator(nn.Module):
         if layout == "patchgan70":
             chans = [3, ch(64), ch(128), ch(256), ch(512), 1]
             for i, stride in enumerate((2, 2, 2, 1, 1)):
-                layers.append(spectral_norm(nn.Conv2d(chans[i], chans[i + 1], 4, stride=stride, padding=1,
-                                                      bias=False)))
+                layers.append(spectral_norm(nn.Conv2d(chans[i], chans[i + 1], 4, stride=stride, padding=1, bias=False)))
                 if i < 4:
                     layers.append(nn.LeakyReLU(0.2, inplace=True))
         else:

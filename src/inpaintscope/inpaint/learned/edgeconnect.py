@@ -13,6 +13,7 @@ We drop EdgeConnect's separate edge generator (its input edges come from a Canny
 second network); what a detector should learn is the image network's trace, and SafePaint's
 stage 1 is exactly this network without edges.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,9 +28,13 @@ class DilatedResBlock(nn.Module):
     def __init__(self, channels: int, *, dilation: int = 2) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(dilation), nn.Conv2d(channels, channels, 3, dilation=dilation), _norm(channels),
+            nn.ReflectionPad2d(dilation),
+            nn.Conv2d(channels, channels, 3, dilation=dilation),
+            _norm(channels),
             nn.ReLU(inplace=True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(channels),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            _norm(channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -39,9 +44,16 @@ class DilatedResBlock(nn.Module):
 def encoder(in_channels: int, width: int) -> nn.Sequential:
     """7×7 stem and two stride-2 downsamplings: ``in_channels`` → ``4·width`` at 1/4 resolution."""
     return nn.Sequential(
-        nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7), _norm(width), nn.ReLU(inplace=True),
-        nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), _norm(2 * width), nn.ReLU(inplace=True),
-        nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1), _norm(4 * width), nn.ReLU(inplace=True),
+        nn.ReflectionPad2d(3),
+        nn.Conv2d(in_channels, width, 7),
+        _norm(width),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+        _norm(2 * width),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1),
+        _norm(4 * width),
+        nn.ReLU(inplace=True),
     )
 
 

@@ -17,6 +17,7 @@ the DeepFill family's (nearest + conv): a detector that only learned one upsampl
 will not find all three. The input is the masked image (hole = 0) and the mask; the output is a
 sigmoid in [0, 1]. BatchNorm uses running statistics at inference (independent of the batch).
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,11 @@ from torch import nn
 
 
 def _conv_bn_relu(cin: int, cout: int, kernel: int, *, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout),
-            nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class FourierUnit(nn.Module):
@@ -110,12 +114,18 @@ class FourierInpaintNet(nn.Module):
         if width < 4 or blocks < 1:
             raise ValueError(f"width must be >= 4 and blocks >= 1, got width={width}, blocks={blocks}")
         c = width
-        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(4, c, 7, bias=False), nn.BatchNorm2d(c),
-                                  nn.ReLU(inplace=True),
-                                  *_conv_bn_relu(c, 2 * c, 3, stride=2), *_conv_bn_relu(2 * c, 4 * c, 3, stride=2))
+        self.stem = nn.Sequential(
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(4, c, 7, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+            *_conv_bn_relu(c, 2 * c, 3, stride=2),
+            *_conv_bn_relu(2 * c, 4 * c, 3, stride=2),
+        )
         self.middle = nn.Sequential(*[FFCResBlock(4 * c) for _ in range(blocks)])
-        self.decoder = nn.Sequential(PixelShuffleUp(4 * c, 2 * c), PixelShuffleUp(2 * c, c),
-                                     nn.ReflectionPad2d(3), nn.Conv2d(c, 3, 7))
+        self.decoder = nn.Sequential(
+            PixelShuffleUp(4 * c, 2 * c), PixelShuffleUp(2 * c, c), nn.ReflectionPad2d(3), nn.Conv2d(c, 3, 7)
+        )
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = torch.cat([image * (1 - hole), hole], dim=1)

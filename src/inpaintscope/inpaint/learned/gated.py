@@ -17,6 +17,7 @@ What we changed, and why:
   propagation ("fuse") step is left out. Queries are processed in chunks so memory stays
   linear in the number of query rows per chunk, which lets the network run at any size.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,9 @@ class GatedConv(nn.Module):
 
     def __init__(self, cin: int, cout: int, kernel: int = 3, *, stride: int = 1, dilation: int = 1) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, 2 * cout, kernel, stride=stride, padding=dilation * (kernel - 1) // 2,
-                              dilation=dilation)
+        self.conv = nn.Conv2d(
+            cin, 2 * cout, kernel, stride=stride, padding=dilation * (kernel - 1) // 2, dilation=dilation
+        )
         # He initialisation, doubled on the feature half because the gate starts at sigmoid(0) = 0.5:
         # with PyTorch's default init the signal halves at every layer and a 17-layer gated stack
         # receives ~1e-11 gradients at its input (measured), so it never trains
@@ -55,8 +57,9 @@ class GatedUp(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-def contextual_attention(features: torch.Tensor, hole: torch.Tensor, *, rate: int = 2, softmax_scale: float = 10.0,
-                         chunk: int = 4096) -> torch.Tensor:
+def contextual_attention(
+    features: torch.Tensor, hole: torch.Tensor, *, rate: int = 2, softmax_scale: float = 10.0, chunk: int = 4096
+) -> torch.Tensor:
     """Replace hole features by attention-weighted copies of features from outside the hole.
 
     ``features`` B×C×h×w, ``hole`` B×1×h×w (1 = hole) at the same resolution; ``h`` and ``w``
@@ -79,8 +82,10 @@ def contextual_attention(features: torch.Tensor, hole: torch.Tensor, *, rate: in
             continue
         queries = patches[i].t()
         vals = values[i][:, usable[i]].t()
-        rows = [torch.softmax(softmax_scale * (queries[s:s + chunk] @ keys), dim=1) @ vals
-                for s in range(0, queries.shape[0], chunk)]
+        rows = [
+            torch.softmax(softmax_scale * (queries[s : s + chunk] @ keys), dim=1) @ vals
+            for s in range(0, queries.shape[0], chunk)
+        ]
         out.append(torch.cat(rows).t())
     attended = F.pixel_shuffle(torch.stack(out).view(b, c * rate * rate, h // rate, w // rate), rate)
     return features * (1 - hole) + attended * hole
@@ -103,25 +108,46 @@ class GatedInpaintNet(nn.Module):
         c = width
         dil = [GatedConv(4 * c, 4 * c, 3, dilation=d) for d in (2, 4, 8, 16)]
         self.coarse = nn.Sequential(
-            GatedConv(5, c, 5), GatedConv(c, 2 * c, 3, stride=2), GatedConv(2 * c, 2 * c, 3),
-            GatedConv(2 * c, 4 * c, 3, stride=2), GatedConv(4 * c, 4 * c, 3), GatedConv(4 * c, 4 * c, 3),
-            *dil, GatedConv(4 * c, 4 * c, 3), GatedConv(4 * c, 4 * c, 3),
-            GatedUp(4 * c, 2 * c), GatedConv(2 * c, 2 * c, 3), GatedUp(2 * c, c), GatedConv(c, c // 2, 3),
+            GatedConv(5, c, 5),
+            GatedConv(c, 2 * c, 3, stride=2),
+            GatedConv(2 * c, 2 * c, 3),
+            GatedConv(2 * c, 4 * c, 3, stride=2),
+            GatedConv(4 * c, 4 * c, 3),
+            GatedConv(4 * c, 4 * c, 3),
+            *dil,
+            GatedConv(4 * c, 4 * c, 3),
+            GatedConv(4 * c, 4 * c, 3),
+            GatedUp(4 * c, 2 * c),
+            GatedConv(2 * c, 2 * c, 3),
+            GatedUp(2 * c, c),
+            GatedConv(c, c // 2, 3),
             nn.Conv2d(c // 2, 3, 3, padding=1),
         )
         self.refine_dilated = nn.Sequential(
-            GatedConv(5, c, 5), GatedConv(c, c, 3, stride=2), GatedConv(c, 2 * c, 3),
-            GatedConv(2 * c, 2 * c, 3, stride=2), GatedConv(2 * c, 4 * c, 3), GatedConv(4 * c, 4 * c, 3),
+            GatedConv(5, c, 5),
+            GatedConv(c, c, 3, stride=2),
+            GatedConv(c, 2 * c, 3),
+            GatedConv(2 * c, 2 * c, 3, stride=2),
+            GatedConv(2 * c, 4 * c, 3),
+            GatedConv(4 * c, 4 * c, 3),
             *[GatedConv(4 * c, 4 * c, 3, dilation=d) for d in (2, 4, 8, 16)],
         )
         self.refine_attention_in = nn.Sequential(
-            GatedConv(5, c, 5), GatedConv(c, c, 3, stride=2), GatedConv(c, 2 * c, 3),
-            GatedConv(2 * c, 4 * c, 3, stride=2), GatedConv(4 * c, 4 * c, 3), GatedConv(4 * c, 4 * c, 3),
+            GatedConv(5, c, 5),
+            GatedConv(c, c, 3, stride=2),
+            GatedConv(c, 2 * c, 3),
+            GatedConv(2 * c, 4 * c, 3, stride=2),
+            GatedConv(4 * c, 4 * c, 3),
+            GatedConv(4 * c, 4 * c, 3),
         )
         self.refine_attention_out = nn.Sequential(GatedConv(4 * c, 4 * c, 3), GatedConv(4 * c, 4 * c, 3))
         self.refine_out = nn.Sequential(
-            GatedConv(8 * c, 4 * c, 3), GatedConv(4 * c, 4 * c, 3),
-            GatedUp(4 * c, 2 * c), GatedConv(2 * c, 2 * c, 3), GatedUp(2 * c, c), GatedConv(c, c // 2, 3),
+            GatedConv(8 * c, 4 * c, 3),
+            GatedConv(4 * c, 4 * c, 3),
+            GatedUp(4 * c, 2 * c),
+            GatedConv(2 * c, 2 * c, 3),
+            GatedUp(2 * c, c),
+            GatedConv(c, c // 2, 3),
             nn.Conv2d(c // 2, 3, 3, padding=1),
         )
 

@@ -6,6 +6,7 @@ the image there), H and W multiples of the class attribute ``size_multiple``; ``
 full-frame result in [0, 1] and ``stages`` every intermediate output the reconstruction loss
 supervises (coarse → fine). Compositing (``output·hole + image·(1 − hole)``) is the caller's.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

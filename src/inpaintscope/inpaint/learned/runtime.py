@@ -19,6 +19,7 @@ network ever reads the content it is asked to replace. Networks are deterministi
 ``rng`` is unused; the result depends only on the image, the mask and the weights (and, through
 floating-point summation order, on the number of torch threads: the dataset builder pins one).
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,13 +67,25 @@ class LearnedInpainter(Inpainter):
     path_option: ClassVar[str] = "weights"
     path_optional: ClassVar[bool] = True
 
-    def __init__(self, *, weights: str | Path | None = None, max_side: int = 768, hole_width: int = 64,
-                 context: float = 2.0, gap: int = 16) -> None:
+    def __init__(
+        self,
+        *,
+        weights: str | Path | None = None,
+        max_side: int = 768,
+        hole_width: int = 64,
+        context: float = 2.0,
+        gap: int = 16,
+    ) -> None:
         if max_side < 64 or hole_width < 8 or context < 0 or gap < 0:
             raise ValueError("max_side >= 64, hole_width >= 8, context >= 0 and gap >= 0 are required")
         path = Path(weights).expanduser() if weights is not None else shipped_weights(self.name)
-        super().__init__(weights=str(weights) if weights is not None else f"shipped:{path.name}",
-                         max_side=max_side, hole_width=hole_width, context=context, gap=gap)
+        super().__init__(
+            weights=str(weights) if weights is not None else f"shipped:{path.name}",
+            max_side=max_side,
+            hole_width=hole_width,
+            context=context,
+            gap=gap,
+        )
         with _LOCK:
             self.net, self.info = _cached_net(str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
         self.options["network"] = self.info["network"]

@@ -26,6 +26,7 @@ counts are the published ones: generator 28,840,298 (stage 1 10,774,595, extract
 stage 2 14,146,327); discriminator 2,763,776 (:func:`safepaint_discriminator`). A narrower
 width is what trains on a CPU.
 """
+
 from __future__ import annotations
 
 import torch
@@ -67,8 +68,9 @@ class DomainEncoder(nn.Module):
     def __init__(self, width: float = 1.0) -> None:
         super().__init__()
         ch = [_ch(64, width), _ch(128, width), _ch(256, width), _ch(512, width), _ch(512, width)]
-        self.convs = nn.ModuleList([PartialConv(3, ch[0], bias=True)] +
-                                   [PartialConv(a, b, bias=False) for a, b in zip(ch[:-1], ch[1:])])
+        self.convs = nn.ModuleList(
+            [PartialConv(3, ch[0], bias=True)] + [PartialConv(a, b, bias=False) for a, b in zip(ch[:-1], ch[1:])]
+        )
         self.norms = nn.ModuleList([nn.Identity()] + [nn.BatchNorm2d(c) for c in ch[1:-1]] + [nn.Identity()])
         self.head = nn.Conv2d(ch[-1], DOMAIN_DIM, 1)
 
@@ -105,8 +107,9 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         hidden = max(1, channels // 16)
-        self.mlp = nn.Sequential(nn.Linear(2 * channels, hidden), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden, channels), nn.Sigmoid())
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels), nn.Sigmoid()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
@@ -127,8 +130,12 @@ class RegionWiseAttention(nn.Module):
         self.attend_hole = ChannelAttention(c)
         self.attend_style = ChannelAttention(c)
         self.learn = nn.Sequential(
-            nn.Conv2d(c, 2 * c, 3, padding=1, bias=False), nn.BatchNorm2d(2 * c), nn.ELU(inplace=True),
-            nn.Conv2d(2 * c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ELU(inplace=True),
+            nn.Conv2d(c, 2 * c, 3, padding=1, bias=False),
+            nn.BatchNorm2d(2 * c),
+            nn.ELU(inplace=True),
+            nn.Conv2d(2 * c, c, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ELU(inplace=True),
         )
         self.fuse = nn.Conv2d(2 * c, c, 1)
         self.register_buffer("gauss", _gaussian5(), persistent=False)
@@ -142,8 +149,9 @@ class RegionWiseAttention(nn.Module):
             hole = torch.round(F.avg_pool2d(hole, kernel_size=2, stride=stride))  # the code's 2×2 window
             hole = hole[..., : x.shape[-2], : x.shape[-1]]
         soft_hole, soft_bg = self._smooth(hole), self._smooth(1 - hole)
-        mixed = (self.attend_background(x) * soft_bg
-                 + (self.learn(self.attend_style(x)) + self.attend_hole(x)) * soft_hole)
+        mixed = (
+            self.attend_background(x) * soft_bg + (self.learn(self.attend_style(x)) + self.attend_hole(x)) * soft_hole
+        )
         return self.fuse(torch.cat([mixed, x], dim=1))
 
 
@@ -153,8 +161,7 @@ class FineStage(nn.Module):
         w = width
         self.encoder = encoder(3 + 1 + DOMAIN_DIM, w)
         self.middle = nn.Sequential(*[DilatedResBlock(4 * w) for _ in range(blocks)])
-        self.attention = nn.ModuleList([RegionWiseAttention(4 * w), RegionWiseAttention(2 * w),
-                                        RegionWiseAttention(w)])
+        self.attention = nn.ModuleList([RegionWiseAttention(4 * w), RegionWiseAttention(2 * w), RegionWiseAttention(w)])
         self.up = nn.ModuleList([up(4 * w, 2 * w), up(2 * w, w)])
         self.out = to_rgb(w)
 
@@ -188,8 +195,9 @@ class SafePaintNet(nn.Module):
         return out2, [out1, out2]
 
 
-def domain_distance(net: SafePaintNet, image: torch.Tensor, result: torch.Tensor, hole: torch.Tensor,
-                    *, margin: float = 0.1) -> torch.Tensor:
+def domain_distance(
+    net: SafePaintNet, image: torch.Tensor, result: torch.Tensor, hole: torch.Tensor, *, margin: float = 0.1
+) -> torch.Tensor:
     """SafePaint's domain loss (before its 0.01 weight), as its code computes it.
 
     ``Triplet(z_gt, z_ref, z_gt) + Triplet(z_ref, z_bg, z_ref)``: each negative is its own
@@ -200,5 +208,6 @@ def domain_distance(net: SafePaintNet, image: torch.Tensor, result: torch.Tensor
     z_bg = net.domain(image, 1 - hole)
     z_gt = net.domain(image, hole)
     z_ref = net.domain(result, hole)
-    return (F.triplet_margin_loss(z_gt, z_ref, z_gt, margin=margin)
-            + F.triplet_margin_loss(z_ref, z_bg, z_ref, margin=margin))
+    return F.triplet_margin_loss(z_gt, z_ref, z_gt, margin=margin) + F.triplet_margin_loss(
+        z_ref, z_bg, z_ref, margin=margin
+    )

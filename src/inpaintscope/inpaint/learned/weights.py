@@ -6,6 +6,7 @@ checks the description's types and the weight shapes against the network the kwa
 build — on the ``meta`` device first, so a hostile file cannot make us allocate a huge model —
 and refuses non-finite weights.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,11 @@ def read_inpainter_info(path: Path) -> dict[str, Any]:
     except (KeyError, json.JSONDecodeError):
         raise InpaintscopeError(f"{path}: no inpaintscope inpainter description in the file header") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise InpaintscopeError(f"{path}: not an inpaintscope inpainter file (format {info.get('format')!r})"
-                                if isinstance(info, dict) else f"{path}: malformed description")
+        raise InpaintscopeError(
+            f"{path}: not an inpaintscope inpainter file (format {info.get('format')!r})"
+            if isinstance(info, dict)
+            else f"{path}: malformed description"
+        )
     if not isinstance(info.get("network"), str) or not isinstance(info.get("kwargs", {}), dict):
         raise InpaintscopeError(f"{path}: the description needs 'network' (a name) and 'kwargs' (a mapping)")
     info["_shapes"] = shapes
@@ -86,8 +90,10 @@ def load_inpaint_net(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str
     if expected != shapes:
         missing = sorted(set(expected) - set(shapes))[:3]
         wrong = sorted(k for k in set(expected) & set(shapes) if expected[k] != shapes[k])[:3]
-        raise InpaintscopeError(f"{path}: weights do not match network {info['network']!r} "
-                                f"(missing {missing}, wrong shapes {wrong}, {len(set(shapes) - set(expected))} extra)")
+        raise InpaintscopeError(
+            f"{path}: weights do not match network {info['network']!r} "
+            f"(missing {missing}, wrong shapes {wrong}, {len(set(shapes) - set(expected))} extra)"
+        )
     net = create_inpaint_net(info["network"], **info.get("kwargs", {}))
     state = load_file(str(path))
     if not all(torch.isfinite(v).all() for v in state.values()):

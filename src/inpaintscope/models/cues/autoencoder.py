@@ -21,6 +21,7 @@ way — every pixel is decoder output — so the image-level ``regenerated`` fla
 Cost: four autoencoder passes (about a minute per megapixel on two CPU threads with TAEF2), so
 the cue is opt-in (``detect --cues autoencoder``).
 """
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,9 @@ def _highpass_energy(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reconstruction_ratio(image01: torch.Tensor, autoencoder: AutoencoderFn, *, window: int = 32,
-                         eps: float = 1e-7) -> torch.Tensor:
+def reconstruction_ratio(
+    image01: torch.Tensor, autoencoder: AutoencoderFn, *, window: int = 32, eps: float = 1e-7
+) -> torch.Tensor:
     """The log ratio map (B×1×H×W) of two consecutive round trips; higher = more decoder-like."""
     x = image01.float()
     y1 = autoencoder(x).clamp(0, 1)
@@ -77,25 +79,38 @@ class AutoencoderFusion:
     autoencoder: str = "taef2"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pixel": list(self.pixel), "image": list(self.image),
-                "regenerated_threshold": self.regenerated_threshold,
-                "window": self.window, "autoencoder": self.autoencoder}
+        return {
+            "pixel": list(self.pixel),
+            "image": list(self.image),
+            "regenerated_threshold": self.regenerated_threshold,
+            "window": self.window,
+            "autoencoder": self.autoencoder,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AutoencoderFusion:
         try:
             pixel, image = tuple(float(v) for v in d["pixel"]), tuple(float(v) for v in d["image"])
-            fusion = cls(pixel=pixel, image=image, regenerated_threshold=float(d["regenerated_threshold"]),  # type: ignore[arg-type]
-                         window=int(d.get("window", 32)), autoencoder=str(d.get("autoencoder", "taef2")))
+            fusion = cls(
+                pixel=pixel,
+                image=image,
+                regenerated_threshold=float(d["regenerated_threshold"]),  # type: ignore[arg-type]
+                window=int(d.get("window", 32)),
+                autoencoder=str(d.get("autoencoder", "taef2")),
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise InpaintscopeError(f"malformed autoencoder-cue fusion parameters ({e})") from None
-        if len(fusion.pixel) != 3 or len(fusion.image) != 4 or not all(
-                math.isfinite(v) for v in (*fusion.pixel, *fusion.image, fusion.regenerated_threshold)):
+        if (
+            len(fusion.pixel) != 3
+            or len(fusion.image) != 4
+            or not all(math.isfinite(v) for v in (*fusion.pixel, *fusion.image, fusion.regenerated_threshold))
+        ):
             raise InpaintscopeError("malformed autoencoder-cue fusion parameters (need 3 pixel and 4 image weights)")
         return fusion
 
-    def fuse(self, mask_logits: np.ndarray, image_logit: float | None,
-             ratio: np.ndarray) -> tuple[np.ndarray, float, bool, float]:
+    def fuse(
+        self, mask_logits: np.ndarray, image_logit: float | None, ratio: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, float]:
         """Fused ``(mask_logits, image_logit, regenerated, median ratio)`` for one image."""
         a, b, c = self.pixel
         fused = (a * mask_logits + b * ratio + c).astype(np.float32)

@@ -26,6 +26,7 @@ neighbours' offsets (distances 8, 4, 2, 1 grid steps) and a local random search.
 gather over all queries: time and memory are linear in pixel count. Random draws come from a
 generator seeded with ``seed``, so the maps are a pure function of the image.
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,8 +46,9 @@ def _dct_pairs(patch: int, keep: int) -> tuple[torch.Tensor, tuple[tuple[int, in
     k = torch.arange(patch, dtype=torch.float32)
     c = torch.cos(torch.pi * (2 * k[None, :] + 1) * k[:, None] / (2 * patch))  # frequency × position
     c = c / c.norm(dim=1, keepdim=True)
-    pairs = sorted(((u, v) for u in range(patch) for v in range(patch) if u + v > 0),
-                   key=lambda t: (t[0] + t[1], t))[:keep]
+    pairs = sorted(((u, v) for u in range(patch) for v in range(patch) if u + v > 0), key=lambda t: (t[0] + t[1], t))[
+        :keep
+    ]
     return c, tuple(pairs)
 
 
@@ -64,7 +66,7 @@ def descriptors(gray: torch.Tensor, *, keep: int = 8) -> tuple[torch.Tensor, tor
     g = _same_pad(gray[None, None], PATCH)
     cols = sorted({v for _, v in pairs})
     rows = F.conv2d(g, basis[cols].view(len(cols), 1, 1, PATCH))  # 1×len(cols)×(H+7)×W
-    coeffs = [F.conv2d(rows[:, cols.index(v):cols.index(v) + 1], basis[u].view(1, 1, PATCH, 1)) for u, v in pairs]
+    coeffs = [F.conv2d(rows[:, cols.index(v) : cols.index(v) + 1], basis[u].view(1, 1, PATCH, 1)) for u, v in pairs]
     desc = torch.cat(coeffs, dim=1)[0] / PATCH  # squared distances on the scale of the contrast
     mean = F.avg_pool2d(g, PATCH, stride=1)
     contrast = (F.avg_pool2d(g * g, PATCH, stride=1) - mean * mean).clamp(min=0)[0, 0]
@@ -74,8 +76,7 @@ def descriptors(gray: torch.Tensor, *, keep: int = 8) -> tuple[torch.Tensor, tor
 class _Field:
     """Best target offset (dy, dx) and distance for every query pixel of a stride-``step`` grid."""
 
-    def __init__(self, desc: torch.Tensor, h: int, w: int, *, step: int, min_offset: int,
-                 gen: torch.Generator) -> None:
+    def __init__(self, desc: torch.Tensor, h: int, w: int, *, step: int, min_offset: int, gen: torch.Generator) -> None:
         self.desc, self.h, self.w, self.min_offset, self.gen = desc, h, w, min_offset, gen
         # int32 indices: half the memory traffic of int64 in the ~50 gathers and selects per image
         gy, gx = torch.arange(0, h, step, dtype=torch.int32), torch.arange(0, w, step, dtype=torch.int32)
@@ -118,13 +119,17 @@ class _Field:
         grid_dy, grid_dx = self.dy.view(self.gh, self.gw), self.dx.view(self.gh, self.gw)
         for sy, sx in _DIRECTIONS:
             # every query tries the offset of the query `jump` grid steps away in this direction
-            self._try(torch.roll(grid_dy, (sy * jump, sx * jump), (0, 1)).reshape(-1),
-                      torch.roll(grid_dx, (sy * jump, sx * jump), (0, 1)).reshape(-1))
+            self._try(
+                torch.roll(grid_dy, (sy * jump, sx * jump), (0, 1)).reshape(-1),
+                torch.roll(grid_dx, (sy * jump, sx * jump), (0, 1)).reshape(-1),
+            )
 
     def local_search(self, radius: int) -> None:
         while radius >= 1:
-            self._try(self.dy + torch.randint(-radius, radius + 1, (self.n,), generator=self.gen, dtype=torch.int32),
-                      self.dx + torch.randint(-radius, radius + 1, (self.n,), generator=self.gen, dtype=torch.int32))
+            self._try(
+                self.dy + torch.randint(-radius, radius + 1, (self.n,), generator=self.gen, dtype=torch.int32),
+                self.dx + torch.randint(-radius, radius + 1, (self.n,), generator=self.gen, dtype=torch.int32),
+            )
             radius //= 2
 
 
@@ -137,14 +142,22 @@ def _coherence(dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
     for oy in (-1, 0, 1):
         for ox in (-1, 0, 1):
             if oy or ox:
-                ny, nx = pdy[1 + oy:1 + oy + h, 1 + ox:1 + ox + w], pdx[1 + oy:1 + oy + h, 1 + ox:1 + ox + w]
+                ny, nx = pdy[1 + oy : 1 + oy + h, 1 + ox : 1 + ox + w], pdx[1 + oy : 1 + oy + h, 1 + ox : 1 + ox + w]
                 agree += (((ny - dy).abs() <= 1) & ((nx - dx).abs() <= 1)).float()
     return agree / 8.0
 
 
 @torch.no_grad()
-def copy_cue(image01: torch.Tensor, *, min_offset: int = 12, step: int = 2, projections: int = 2, reach: int = 3,
-             rounds: int = 2, seed: int = 0) -> torch.Tensor:
+def copy_cue(
+    image01: torch.Tensor,
+    *,
+    min_offset: int = 12,
+    step: int = 2,
+    projections: int = 2,
+    reach: int = 3,
+    rounds: int = 2,
+    seed: int = 0,
+) -> torch.Tensor:
     """Copy-cue maps of a B×3×H×W RGB batch in [0, 1]: B×2×H×W (strength, coherence).
 
     Strength is a log ratio clipped to [−4, 12]; coherence is in [0, 1]. Each image is searched
