@@ -10,6 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from inpaintscope.cli.main import cli
+from inpaintscope.detection import DEFAULT_MODEL
 from inpaintscope.errors import InpaintscopeError
 from inpaintscope.evaluate.calibration import PlattFit, fit_platt, fold_image_calibration, logits_from_scores
 from inpaintscope.models import create_model, load_detector, read_checkpoint_info, save_checkpoint
@@ -120,7 +121,7 @@ def test_cli_calibrate_takes_shipped_names_warns_on_little_data_and_labels_its_p
     warnings_ = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warnings_) == 1 and "fewer than 30" in warnings_[0], result.stderr
     assert "calibrate:" in result.stderr and "evaluate:" not in result.stderr
-    assert read_checkpoint_info(out)["model"] == "scope_fast"
+    assert read_checkpoint_info(out)["model"] == read_checkpoint_info(DEFAULT_MODEL)["model"]
 
 
 def test_calibration_warns_only_below_the_minimum_per_class(tmp_path, monkeypatch):

@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from torch.utils.data import Dataset
 
 from inpaintscope.cli.main import cli
+from inpaintscope.detection import DEFAULT_MODEL
 from inpaintscope.errors import InpaintscopeError
 from inpaintscope.evaluate import EvalReport, cross_method_table, evaluate
-from inpaintscope.models import Detector, DetectorOutput, save_checkpoint
+from inpaintscope.models import Detector, DetectorOutput, read_checkpoint_info, save_checkpoint
 
 S5 = 1 / (1 + math.exp(-5))  # σ(5): the probability the planted detector gives "inpainted" pixels
 
@@ -276,7 +277,7 @@ def test_cli_evaluate_accepts_shipped_model_names(tmp_path):
     )
     assert result.exit_code == 0, result.output
     info = EvalReport.load(out / "eval.json").info
-    assert info["checkpoint"] == "default" and info["model"] == "scope_fast"
+    assert info["checkpoint"] == "default" and info["model"] == read_checkpoint_info(DEFAULT_MODEL)["model"]
     unknown = CliRunner().invoke(cli, ["evaluate", "no_such_model", "--data", "synthetic:4x32", "--no-progress"])
     assert unknown.exit_code == 2 and "neither a checkpoint file nor a shipped model" in unknown.stderr
 

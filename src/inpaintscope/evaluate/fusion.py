@@ -44,7 +44,7 @@ def fit_logistic(
     reg = np.full(a.shape[1], l2)
     reg[-1] = 0.0  # the bias is not penalised
     for _ in range(max_iter):
-        p = 1.0 / (1.0 + np.exp(-(a @ w)))
+        p = 0.5 * (1.0 + np.tanh(0.5 * (a @ w)))  # σ without overflow for confident rows
         grad = a.T @ (weight * (p - y)) + reg * w
         hess = (a * (weight * p * (1 - p))[:, None]).T @ a + np.diag(reg)
         step = np.linalg.solve(hess, grad)
