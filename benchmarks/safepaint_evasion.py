@@ -28,7 +28,6 @@ from _harness import NO_SHARED_DATA, shared_data  # noqa: E402
 
 def build(photos: Path, out: Path, inpainter: str) -> None:
     from inpaintscope.data.builder import BuildConfig, build_dataset
-    from inpaintscope.data.sources import discover_sources
 
     cfg = BuildConfig(
         masks=("rectangle", "strokes", "shapes", "folder"),
@@ -43,7 +42,8 @@ def build(photos: Path, out: Path, inpainter: str) -> None:
         mask_area=(0.05, 0.3),
         authentic=True,
     )
-    build_dataset([s.path for s in discover_sources([photos])], out, cfg, workers=1, progress=True)
+    # the photos folder itself, so relative paths match the split file (bsds500/..., coco128/...)
+    build_dataset([photos], out, cfg, workers=1, progress=True)
 
 
 def quality(root: Path) -> tuple[float, float]:
