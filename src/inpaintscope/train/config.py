@@ -165,23 +165,11 @@ class TrainConfig:
         """A config from a mapping (``source`` names it in messages, e.g. the YAML file)."""
         if not isinstance(d, dict):
             raise ConfigError(f"a config must be a mapping of key: value, got {type(d).__name__}")
-        d = _nest_legacy_augment_keys(d, source)
-        hints = typing.get_type_hints(cls)
-        unknown = sorted(set(d) - set(hints))
-        if unknown:
-            raise ConfigError(f"unknown config key(s) {unknown}; valid keys: {', '.join(hints)}")
-        return cls(**{k: _coerce(k, v, hints[k]) for k, v in d.items()})
+        return config_from_mapping(cls, _nest_legacy_augment_keys(d, source))
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> TrainConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            d = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        return cls.from_dict(d, source=str(path))
+        return cls.from_dict(read_config_file(path), source=str(path))
 
     def with_overrides(self, overrides: dict[str, Any] | list[str]) -> TrainConfig:
         """A copy with ``{"key": value}`` or ``["key=value", ...]`` applied (values parsed as YAML)."""
@@ -200,6 +188,30 @@ class TrainConfig:
             else:
                 merged[key] = value
         return TrainConfig.from_dict(merged)
+
+
+def read_config_file(path: str | os.PathLike) -> Any:
+    """The YAML document of a config file, with one-line errors for a missing file or bad YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
+def config_from_mapping(cls: Any, d: dict[str, Any], *, name: str | None = None) -> Any:
+    """An instance of the config dataclass ``cls`` from ``d``: unknown keys refused, values
+    coerced to the field types (the one rule of every training config and of its nested
+    sections; ``name`` is the section's key in messages, e.g. ``augment``)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"a config must be a mapping of key: value, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(d) - set(hints))
+    if unknown:
+        raise ConfigError(f"unknown {name or 'config'} key(s) {unknown}; valid keys: {', '.join(hints)}")
+    return cls(**{k: _coerce(f"{name}.{k}" if name else k, v, hints[k]) for k, v in d.items()})
 
 
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -293,9 +305,5 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             return value
         if not isinstance(value, dict):
             raise ConfigError(f"{name} must be a mapping, got {value!r}")
-        hints = typing.get_type_hints(tp)
-        unknown = sorted(set(value) - set(hints))
-        if unknown:
-            raise ConfigError(f"unknown {name} key(s) {unknown}; valid keys: {', '.join(hints)}")
-        return tp(**{k: _coerce(f"{name}.{k}", v, hints[k]) for k, v in value.items()})
+        return config_from_mapping(tp, value, name=name)
     return value

@@ -28,7 +28,6 @@ import json
 import math
 import os
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ import yaml
 
 from ..errors import InpaintscopeError
 from ..io.atomic import atomic_open, atomic_write_text
-from .config import ConfigError, _coerce, parse_overrides
+from .config import ConfigError, config_from_mapping, parse_overrides, read_config_file
 
 ADV_LOSSES = ("nsgan", "hinge")
 L1_FORMS = ("split", "safepaint")
@@ -136,23 +135,12 @@ class InpainterTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InpainterTrainConfig:
-        if not isinstance(d, dict):
-            raise ConfigError(f"a config must be a mapping of key: value, got {type(d).__name__}")
-        hints = typing.get_type_hints(cls)
-        unknown = sorted(set(d) - set(hints))
-        if unknown:
-            raise ConfigError(f"unknown config key(s) {unknown}; valid keys: {', '.join(hints)}")
-        return cls(**{k: _coerce(k, v, hints[k]) for k, v in d.items()})
+        return config_from_mapping(cls, d)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> InpainterTrainConfig:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            d = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        d = read_config_file(path)
         if not isinstance(d, dict):
             raise ConfigError(f"{path}: a config must be a mapping of key: value")
         for key, value in parse_overrides(overrides or []).items():
