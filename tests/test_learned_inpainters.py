@@ -287,3 +287,21 @@ def test_bad_weight_files_give_one_line_errors(tmp_path, damage: str) -> None:
     with pytest.raises(InpaintscopeError) as info:
         load_inpaint_net(path)
     assert "\n" not in str(info.value)
+
+
+def test_weights_are_stored_as_float16_and_run_in_float32(tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    torch.manual_seed(0)
+    net = create_inpaint_net("edgeconnect", **TINY["edgeconnect"])
+    sd = net.state_dict()
+    big = next(k for k, v in sd.items() if v.is_floating_point() and v.numel())
+    sd = {**sd, big: sd[big] * 0 + 1e6}  # beyond float16's range: must stay float32
+    path = save_inpainter(tmp_path / "w.safetensors", sd, {"network": "edgeconnect", "kwargs": TINY["edgeconnect"]})
+    stored = load_file(str(path))
+    assert stored[big].dtype == torch.float32
+    assert all(v.dtype == torch.float16 for k, v in stored.items() if k != big and v.numel())
+    loaded, _ = load_inpaint_net(path)
+    for k, v in loaded.state_dict().items():
+        assert v.dtype == torch.float32
+        assert torch.equal(v, sd[k].float() if k == big else sd[k].half().float())

@@ -36,7 +36,15 @@ def save_inpainter(path: str | os.PathLike, state_dict: dict[str, torch.Tensor],
 
     path = Path(path)
     info = {"format": FORMAT, "version": __version__, **info}
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
+    limit = torch.finfo(torch.float16).max
+
+    def stored(v: torch.Tensor) -> torch.Tensor:
+        # float16 halves the file (the network still runs in float32: load_state_dict casts);
+        # a tensor outside float16's range (or not finite) stays float32, so nothing overflows
+        v = v.detach().to("cpu", torch.float32).contiguous()
+        return v.half() if v.numel() and bool((v.abs() <= limit).all()) else v
+
+    tensors = {k: stored(v) for k, v in state_dict.items()}
     atomic_write_bytes(path, save(tensors, metadata={META_KEY: json.dumps(info, sort_keys=True, default=str)}))
     atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
     return path
