@@ -18,7 +18,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from _harness import set_threads
+from _harness import fmt, set_threads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = open_data([args.data], split=args.split, gt_mode="core", include_authentic=True)
     by_mode: dict[str, list[int]] = defaultdict(list)
-    for i, meta in enumerate(data.metas() if hasattr(data, "metas") else (data[j]["meta"] for j in range(len(data)))):
+    for i, meta in enumerate(data.metas()):  # no image is read to choose the items
         by_mode[meta["mode"]].append(i)
     picked = []
     for idx in by_mode.values():
@@ -84,12 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             regen = np.mean([r["regenerated"] for r in rs]) if cue else None
             spm = sum(r["seconds"] for r in rs) / (sum(r["pixels"] for r in rs) / 1e6)
 
-            def f(v: float | None) -> str:
-                return "–" if v is None else f"{v:.3f}"
-
             print(
-                f"| {mode} | {'yes' if cue else 'no'} | {len(rs)} | {f(np.mean(f1s) if f1s else None)} | "
-                f"{f(np.mean(aucs) if aucs else None)} | {f(iauc)} | {f(clean)} | {f(regen)} | {spm:.2f} |"
+                f"| {mode} | {'yes' if cue else 'no'} | {len(rs)} | {fmt(np.mean(f1s) if f1s else None)} | "
+                f"{fmt(np.mean(aucs) if aucs else None)} | {fmt(iauc)} | {fmt(clean)} | {fmt(regen)} | {spm:.2f} |"
             )
     return 0
 

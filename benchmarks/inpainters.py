@@ -24,7 +24,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _harness import NO_SHARED_DATA, shared_data  # noqa: E402
+from _harness import NO_SHARED_DATA, set_threads, shared_data  # noqa: E402
 
 BINS = ((0.01, 0.10), (0.10, 0.20), (0.20, 0.30), (0.30, 0.40))
 DEFAULT = "telea,ns,biharmonic,patchmatch,patchmatch_sharp,criminisi,gated,edgeconnect,fourier,safepaint"
@@ -61,14 +61,10 @@ def bin_masks(root: Path, n: int) -> dict[tuple[float, float], list[np.ndarray]]
 
 
 def run(names: list[str], photos: list[np.ndarray], masks: dict, threads: int) -> dict[str, dict]:
-    import cv2
-    import torch
-
     from inpaintscope.evaluate.inpainting_quality import hole_psnr, hole_ssim
     from inpaintscope.inpaint import create_inpainter
 
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
+    set_threads(threads)
     results = {}
     for name in names:
         inp = create_inpainter(name)

@@ -61,6 +61,7 @@ def test_manifest_reader_items(manifest_root: Path) -> None:
     ds = ManifestDataset(manifest_root)
     assert len(ds) == 4 * 3  # 4 samples × (2 modes + 1 authentic original)
     assert sorted(ds.labels()) == [0] * 4 + [1] * 8
+    assert ds.metas() == [ds[i]["meta"] for i in range(len(ds))]  # the same metas, no image read
     item = ds[0]
     assert item["image"].shape == (3, 64, 64) and item["image"].dtype == torch.float32
     assert item["mask"].shape == (1, 64, 64) and item["mask"].dtype == torch.float32

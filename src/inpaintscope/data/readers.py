@@ -115,6 +115,10 @@ class _PairDataset(Dataset):
         """Labels of every item without reading any image (for samplers and class counts)."""
         return [e[2] for e in self.entries]
 
+    def metas(self) -> list[dict[str, Any]]:
+        """The ``meta`` of every item without reading any image (to pick items by mode or method)."""
+        return [dict(e[3]) for e in self.entries]
+
 
 class ManifestDataset(_PairDataset):
     """Items of a dataset built by :func:`inpaintscope.data.build_dataset`.

@@ -303,13 +303,13 @@ def detect(
     one-off model load. Raises :class:`ModelOutputError` when the model answers NaN/infinity.
     """
     pixel_threshold, image_threshold = resolve_thresholds(pixel_threshold, image_threshold, threshold)
+    cues, regenerated = check_cues(cues), None  # before any reading or inference
     loaded = load_model(model, device=device)
     start = time.perf_counter()
     source = os.fspath(image) if isinstance(image, (str, os.PathLike)) else None
     rgb = read_image(image, max_pixels=max_pixels)
     pred = predict_tiled(loaded.detector, rgb, tile=tile, overlap=overlap, device=loaded.device)
     _check_finite_logits(pred.mask_logits, pred.image_logit)
-    cues, regenerated = check_cues(cues), None
     if "autoencoder" in cues:
         logits, image_logit, regenerated = _autoencoder_cue(loaded, rgb, pred.mask_logits, pred.image_logit)
         pred = replace(pred, mask_logits=logits, image_logit=image_logit)

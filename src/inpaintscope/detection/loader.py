@@ -17,7 +17,6 @@ notebook calling ``detect`` in a loop, loads the weights once.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import torch
 
 from ..errors import InpaintscopeError, MissingWeightsError
 from ..models.inference import resolve_device
+from .outputs import file_sha256
 
 #: where shipped weights live inside the package
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -70,18 +70,13 @@ def is_safetensors(path: str | os.PathLike) -> bool:
     return int.from_bytes(head[:8], "little") < 100_000_000 and head[8:9] == b"{"
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _load_file(path: Path, device: torch.device) -> LoadedModel:
     from ..models import MODELS, create_model, load_detector
 
-    sha = _file_sha256(path)[:10]
+    digest = file_sha256(path)
+    if digest is None:
+        raise InpaintscopeError(f"{path}: cannot read the model file")
+    sha = digest[:10]
     if is_safetensors(path):
         detector = load_detector(path, map_location=device)
         name = getattr(detector, "checkpoint_info", {}).get("model", type(detector).__name__)

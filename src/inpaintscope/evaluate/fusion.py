@@ -69,7 +69,7 @@ def regenerated_threshold(authentic: Iterable[float], regenerated: Iterable[floa
 def fit_autoencoder_fusion(
     loaded: Any,
     dataset: Any,
-    autoencoder: Any,
+    autoencoder: str = "taef2",
     *,
     window: int = 32,
     pixels_per_image: int = 2048,
@@ -79,12 +79,16 @@ def fit_autoencoder_fusion(
     """Fit :class:`~inpaintscope.models.cues.autoencoder.AutoencoderFusion` for ``loaded`` (a
     :class:`~inpaintscope.detection.loader.LoadedModel`) on ``dataset`` (a reader of
     :mod:`inpaintscope.data.readers`: authentic, realfake/fakefake and, for the regenerated
-    threshold, ``inpainted`` items). Returns the fusion and what it was fitted on."""
+    threshold, ``inpainted`` items), with ``autoencoder`` ('taef2' or a local autoencoder folder,
+    recorded in the fusion so ``detect`` loads the same one). Returns the fusion and what it was
+    fitted on."""
     from tqdm.auto import tqdm
 
     from ..detection.tiling import predict_tiled
+    from ..inpaint.autoencoder import load_autoencoder
     from ..models.cues.autoencoder import AutoencoderFusion, ratio_map, ratio_statistics
 
+    round_trip = load_autoencoder(autoencoder)
     rng = np.random.default_rng(seed)
     pix_x, pix_y, img_x, img_y = [], [], [], []
     medians: dict[str, list[float]] = {"authentic": [], "regenerated": []}
@@ -92,7 +96,7 @@ def fit_autoencoder_fusion(
         mode = item["meta"].get("mode")
         rgb = (item["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         pred = predict_tiled(loaded.detector, rgb, device=loaded.device)
-        ratio = ratio_map(rgb, autoencoder, window=window)
+        ratio = ratio_map(rgb, round_trip, window=window)
         q99, median = ratio_statistics(ratio)
         logit = 0.0 if pred.image_logit is None else float(pred.image_logit)
         label = int(item["label"])
@@ -117,6 +121,7 @@ def fit_autoencoder_fusion(
         image=tuple(float(v) for v in image),  # type: ignore[arg-type]
         regenerated_threshold=regenerated_threshold(medians["authentic"], medians["regenerated"]),
         window=window,
+        autoencoder=autoencoder,
     )
     return {
         "fusion": fusion.to_dict(),
@@ -146,24 +151,16 @@ def attach_autoencoder_cue(
     or ``fakefake`` of an autoencoder inpainter) and, for the ``regenerated`` threshold, whole
     re-decoded frames (``inpainted``). ``limit``: fit on that many evenly spaced items (the cue
     costs four autoencoder passes per image)."""
-    from torch.utils.data import Subset
-
-    from ..data.specs import open_data
     from ..detection.loader import load_model, resolve_model_path
-    from ..inpaint.autoencoder import load_autoencoder
     from ..models import save_checkpoint
+    from .selection import open_evaluation_data
 
     source = resolve_model_path(checkpoint)
     if Path(out).resolve() == source.resolve():
         raise InpaintscopeError("the output must differ from the input checkpoint (inputs are never overwritten)")
     loaded = load_model(str(source), device="cpu")
-    dataset = open_data(list(data), split=split, modes=None, include_authentic=True)
-    if limit is not None and limit < len(dataset):
-        dataset = Subset(dataset, np.linspace(0, len(dataset) - 1, limit).round().astype(int).tolist())
-    fitted = fit_autoencoder_fusion(
-        loaded, dataset, load_autoencoder(autoencoder), window=window, seed=seed, progress=progress
-    )
-    fitted["fusion"]["autoencoder"] = autoencoder
+    dataset = open_evaluation_data(data, split=split, limit=limit)
+    fitted = fit_autoencoder_fusion(loaded, dataset, autoencoder, window=window, seed=seed, progress=progress)
     detector = loaded.detector
     info = dict(detector.checkpoint_info)
     info["autoencoder_cue"] = {**fitted, "data": [str(d) for d in data], "split": split}

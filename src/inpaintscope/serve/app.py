@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..detection import detect, detection_record
+from ..detection.api import DEFAULT_IMAGE_THRESHOLD, DEFAULT_PIXEL_THRESHOLD
 from ..detection.loader import WEIGHTS_DIR, LoadedModel, load_model
 from ..errors import InpaintscopeError
 from .errors import ApiError
@@ -42,7 +43,6 @@ log = logging.getLogger("inpaintscope.serve")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 TEMP_PREFIX = "inpaintscope-serve-"
-DEFAULT_THRESHOLD = 0.5
 #: the page loads only its own files; pictures come back as data URLs, originals as blob URLs
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; "
@@ -181,8 +181,8 @@ def create_app(
     model: Any = None,
     device: str = "auto",
     limits: ServeLimits | None = None,
-    pixel_threshold: float = DEFAULT_THRESHOLD,
-    image_threshold: float = DEFAULT_THRESHOLD,
+    pixel_threshold: float = DEFAULT_PIXEL_THRESHOLD,
+    image_threshold: float = DEFAULT_IMAGE_THRESHOLD,
     temp_dir: str | os.PathLike | None = None,
     warm_up: bool = True,
 ) -> FastAPI:
