@@ -25,8 +25,10 @@ WORKER = textwrap.dedent("""
                          device="cpu", progress=False, out={out!r})
     result = fit(config)
     checksum = sum(float(p.double().sum()) for p in result.model.parameters())
-    print(f"RANK {{os.environ['RANK']}} WORLD {{os.environ['WORLD_SIZE']}} "
-          f"STEPS {{result.steps}} SUM {{checksum:.10f}}")
+    # one file per rank: both processes share torchrun's stdout, where their lines can interleave
+    with open({reports!r} + f"/rank{{os.environ['RANK']}}.txt", "w") as f:
+        f.write(f"RANK {{os.environ['RANK']}} WORLD {{os.environ['WORLD_SIZE']}} "
+                f"STEPS {{result.steps}} SUM {{checksum:.10f}}")
 """)
 
 
@@ -37,7 +39,9 @@ WORKER = textwrap.dedent("""
 def test_torchrun_two_processes_gloo(tmp_path, tiny_detector):
     out = tmp_path / "ddp"
     script = tmp_path / "worker.py"
-    script.write_text(WORKER.format(tests=str(Path(__file__).resolve().parent), out=str(out)))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    script.write_text(WORKER.format(tests=str(Path(__file__).resolve().parent), out=str(out), reports=str(reports)))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
@@ -47,7 +51,7 @@ def test_torchrun_two_processes_gloo(tmp_path, tiny_detector):
         env=env,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("RANK"))
+    lines = sorted(p.read_text() for p in reports.glob("rank*.txt"))
     assert len(lines) == 2 and lines[0].startswith("RANK 0 WORLD 2") and lines[1].startswith("RANK 1 WORLD 2")
     # 16 images over 2 ranks = 8 each = 2 steps of 4; DDP keeps both replicas identical
     assert all(" STEPS 2 " in line for line in lines)
