@@ -11,8 +11,11 @@ each hole is filled from a window around it, at the scale the network knows:
    so a long thin stroke is filled at full resolution while a 40 % blob in a 24 MP photo is
    filled at the scale the network was trained on — or the window is larger than ``max_side``
    px, which bounds memory and time;
-3. the network fills the (padded) window; the fill is upscaled back (bicubic) and pasted into
-   the hole only. Pixels outside the hole are never changed.
+3. the network fills the (padded) window; the fill is upscaled back (bicubic) and, with
+   ``blend="poisson"`` (the default), blended into the hole in the gradient domain
+   (:func:`~inpaintscope.inpaint.blending.poisson_blend`: the fill's texture, the photo's
+   colours at the hole's edge — the post-processing of Iizuka et al. 2017), or with
+   ``blend="none"`` pasted as the network made it. Pixels outside the hole are never changed.
 
 Every hole pixel inside a window is a hole for the network, even one of another group, so no
 network ever reads the content it is asked to replace. Networks are deterministic, so the
@@ -31,9 +34,11 @@ import cv2
 import numpy as np
 
 from ..base import Inpainter, register_inpainter
+from ..blending import poisson_blend
 from .weights import load_inpaint_net, shipped_weights
 
 _LOCK = threading.Lock()
+BLENDS: tuple[str, ...] = ("poisson", "none")
 
 
 @functools.lru_cache(maxsize=8)
@@ -75,9 +80,12 @@ class LearnedInpainter(Inpainter):
         hole_width: int = 64,
         context: float = 2.0,
         gap: int = 16,
+        blend: str = "poisson",
     ) -> None:
         if max_side < 64 or hole_width < 8 or context < 0 or gap < 0:
             raise ValueError("max_side >= 64, hole_width >= 8, context >= 0 and gap >= 0 are required")
+        if blend not in BLENDS:
+            raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
         path = Path(weights).expanduser() if weights is not None else shipped_weights(self.name)
         super().__init__(
             weights=str(weights) if weights is not None else f"shipped:{path.name}",
@@ -85,6 +93,7 @@ class LearnedInpainter(Inpainter):
             hole_width=hole_width,
             context=context,
             gap=gap,
+            blend=blend,
         )
         with _LOCK:
             self.net, self.info = _cached_net(str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
@@ -126,7 +135,10 @@ class LearnedInpainter(Inpainter):
             result = result[0, :, :sh, :sw].clamp(0, 1).permute(1, 2, 0).numpy()
         if scale < 1.0:
             result = cv2.resize(result, (ww, wh), interpolation=cv2.INTER_CUBIC)
-        return np.clip(np.round(result * 255.0), 0, 255).astype(np.uint8)
+        fill = np.clip(np.round(result * 255.0), 0, 255).astype(np.uint8)
+        if self.options["blend"] == "poisson":
+            return poisson_blend(fill, window, hole)
+        return fill
 
 
 @register_inpainter("gated")
