@@ -87,13 +87,13 @@ def poisson_blend(fill: np.ndarray, image: np.ndarray, hole: np.ndarray, *, max_
     out = image.copy()
     if not hole.any():
         return out
-    offset = image.astype(np.float32) - fill.astype(np.float32)
     # Only the ring of known pixels next to the hole bounds the solution; a crop around the hole
     # with that ring is enough.
     ys, xs = np.nonzero(hole)
     y0, y1 = max(0, int(ys.min()) - 2), min(hole.shape[0], int(ys.max()) + 3)
     x0, x1 = max(0, int(xs.min()) - 2), min(hole.shape[1], int(xs.max()) + 3)
-    crop_hole, crop_offset = hole[y0:y1, x0:x1], offset[y0:y1, x0:x1]
+    crop_hole = hole[y0:y1, x0:x1]
+    crop_offset = image[y0:y1, x0:x1].astype(np.float32) - fill[y0:y1, x0:x1].astype(np.float32)
     scale = min(1.0, math.sqrt(max_unknowns / max(1, int(crop_hole.sum()))))
     if scale < 1.0:
         ch, cw = crop_hole.shape
