@@ -5,8 +5,9 @@ them), centre-cropped and resized to 512². Masks: the NVIDIA irregular hole mas
 used in training), in their hole-ratio bins 1–10 %, 10–20 %, 20–30 % and 30–40 %; each photo
 gets one mask of each bin (a deterministic choice). Every inpainter fills the same (photo,
 mask) pairs. Metrics (:mod:`inpaintscope.evaluate.inpainting_quality`): hole PSNR and hole SSIM,
-per bin and over holes ≥ 5 % of the image; seconds per 512² image (median, one torch/OpenCV
-thread, after a warm-up call). Prints a Markdown table.
+per bin and over holes ≥ 5 % of the image, and over those holes the texture ratio (the fill's
+fine detail over the photo's: ~0 for a smooth fill, ~1 as detailed as the photo); seconds per
+512² image (median, one torch/OpenCV thread, after a warm-up call). Prints a Markdown table.
 
     python benchmarks/inpainters.py [--photos 40] [--inpainters telea,ns,...] [--threads 1]
         [--picture out.png]   # side-by-side picture on scikit-image's sample photos (committable)
@@ -61,7 +62,7 @@ def bin_masks(root: Path, n: int) -> dict[tuple[float, float], list[np.ndarray]]
 
 
 def run(names: list[str], photos: list[np.ndarray], masks: dict, threads: int) -> dict[str, dict]:
-    from inpaintscope.evaluate.inpainting_quality import hole_psnr, hole_ssim
+    from inpaintscope.evaluate.inpainting_quality import hole_psnr, hole_ssim, hole_texture_ratio
     from inpaintscope.inpaint import create_inpainter
 
     set_threads(threads)
@@ -77,7 +78,14 @@ def run(names: list[str], photos: list[np.ndarray], masks: dict, threads: int) -
                 t0 = time.perf_counter()
                 out = inp.inpaint(photo, mask, rng=np.random.default_rng(i))
                 seconds.append(time.perf_counter() - t0)
-                rows[b].append((hole_psnr(out, photo, mask), hole_ssim(out, photo, mask), float(mask.mean())))
+                rows[b].append(
+                    (
+                        hole_psnr(out, photo, mask),
+                        hole_ssim(out, photo, mask),
+                        float(mask.mean()),
+                        hole_texture_ratio(out, photo, mask) if mask.mean() >= 0.05 else float("nan"),
+                    )
+                )
         results[name] = {"rows": rows, "seconds": statistics.median(seconds)}
         print(f"  {name}: done ({statistics.median(seconds):.2f} s/image)", file=sys.stderr, flush=True)
     return results
@@ -85,14 +93,15 @@ def run(names: list[str], photos: list[np.ndarray], masks: dict, threads: int) -
 
 def table(results: dict[str, dict]) -> str:
     head = "| inpainter | " + " | ".join(f"{int(lo * 100)}–{int(hi * 100)} % PSNR / SSIM" for lo, hi in BINS)
-    head += " | holes ≥ 5 %: PSNR | SSIM | s / 512² image |\n|---|" + "---:|" * (len(BINS) + 3)
+    head += " | holes ≥ 5 %: PSNR | SSIM | texture | s / 512² image |\n|---|" + "---:|" * (len(BINS) + 4)
     lines = [head]
     for name, r in results.items():
         cells = [
             f"{np.mean([x[0] for x in r['rows'][b]]):.2f} / {np.mean([x[1] for x in r['rows'][b]]):.3f}" for b in BINS
         ]
         big = [x for b in BINS for x in r["rows"][b] if x[2] >= 0.05]
-        cells += [f"{np.mean([x[0] for x in big]):.2f}", f"{np.mean([x[1] for x in big]):.3f}", f"{r['seconds']:.2f}"]
+        cells += [f"{np.mean([x[i] for x in big]):.{d}f}" for i, d in ((0, 2), (1, 3), (3, 2))]
+        cells.append(f"{r['seconds']:.2f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
