@@ -124,10 +124,15 @@ def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
             "inpaintscope (a randomly initialised model would answer noise); pass a "
             "checkpoint file instead"
         )
-    shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors")) if WEIGHTS_DIR.is_dir() else []
+    shipped = shipped_detector_names()
     raise InpaintscopeError(
         f"{text!r} is neither a checkpoint file nor a shipped model (shipped: {', '.join(shipped) or 'none'})"
     )
+
+
+def shipped_detector_names() -> list[str]:
+    """Names of the detector weights that ship in the package (``default``, ...), sorted."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors")) if WEIGHTS_DIR.is_dir() else []
 
 
 def load_model(model: object = None, *, device: str | torch.device = "auto") -> LoadedModel:

@@ -30,8 +30,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..detection import detect, detection_record
-from ..detection.api import DEFAULT_IMAGE_THRESHOLD, DEFAULT_PIXEL_THRESHOLD
-from ..detection.loader import WEIGHTS_DIR, LoadedModel, load_model
+from ..detection.api import DEFAULT_IMAGE_THRESHOLD, DEFAULT_PIXEL_THRESHOLD, resolve_thresholds
+from ..detection.loader import LoadedModel, load_model, shipped_detector_names
 from ..errors import InpaintscopeError
 from .errors import ApiError
 from .limits import ServeLimits, check_format, check_pixels
@@ -190,9 +190,7 @@ def create_app(
     loaded here, once, and, with ``warm_up``, run once on a small image so a broken checkpoint
     fails now and the first request pays no start-up cost. ``temp_dir``: where the per-request
     folders go (default: the system temp folder)."""
-    for name, value in (("pixel_threshold", pixel_threshold), ("image_threshold", image_threshold)):
-        if not 0.0 <= float(value) <= 1.0:
-            raise InpaintscopeError(f"{name} must be a probability in [0, 1], got {value!r}")
+    pixel_threshold, image_threshold = resolve_thresholds(pixel_threshold, image_threshold)
     limits = limits or ServeLimits()
     loaded = load_model(model, device=device)
     if warm_up:
@@ -329,7 +327,7 @@ def create_app(
 
     @app.get("/v1/models", tags=["info"], summary="The model this server runs")
     async def models() -> dict[str, Any]:
-        shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors")) if WEIGHTS_DIR.is_dir() else []
+        shipped = shipped_detector_names()
         return {"models": [service.model_info()], "shipped": shipped}
 
     @app.get("/healthz", tags=["info"], summary="Liveness, limits and load")
