@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sparse
 import scipy.sparse.linalg as sparse_linalg
 
-from ..contract import check_image
+from ..contract import check_image, check_mask
 from ..errors import ShapeError
 
 _NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1))
@@ -81,12 +81,17 @@ def poisson_blend(fill: np.ndarray, image: np.ndarray, hole: np.ndarray, *, max_
     """
     check_image(fill, name="fill")
     check_image(image, name="image")
-    hole = np.asarray(hole, dtype=bool)
-    if fill.shape != image.shape or hole.shape != image.shape[:2]:
-        raise ShapeError(f"fill {fill.shape}, image {image.shape} and hole {hole.shape} must share H×W")
+    if fill.shape != image.shape:
+        raise ShapeError(f"fill {fill.shape} and image {image.shape} must have the same shape")
+    hole = check_mask(hole, image.shape[:2], name="hole")
+    if isinstance(max_unknowns, bool) or not isinstance(max_unknowns, int) or max_unknowns < 1:
+        raise ValueError(f"max_unknowns must be a positive integer, got {max_unknowns!r}")
     out = image.copy()
     if not hole.any():
         return out
+    if hole.all():
+        # no known pixel to blend against: the fill is all there is
+        return fill.copy()
     # Only the ring of known pixels next to the hole bounds the solution; a crop around the hole
     # with that ring is enough.
     ys, xs = np.nonzero(hole)
@@ -99,13 +104,12 @@ def poisson_blend(fill: np.ndarray, image: np.ndarray, hole: np.ndarray, *, max_
         ch, cw = crop_hole.shape
         size = (max(3, round(cw * scale)), max(3, round(ch * scale)))
         # Known offsets are averaged over known pixels only, so hole pixels (offset unknown)
-        # never leak into the boundary.
+        # never leak into the boundary, and any cell holding a known pixel is boundary: a
+        # known ring thinner than a cell still bounds the solution.
         known = (~crop_hole).astype(np.float32)
         weight = cv2.resize(known, size, interpolation=cv2.INTER_AREA)
         summed = cv2.resize(crop_offset * known[..., None], size, interpolation=cv2.INTER_AREA)
-        small_hole = weight < 0.5
-        if small_hole.all():
-            small_hole[np.unravel_index(np.argmax(weight), weight.shape)] = False
+        small_hole = weight <= 0
         small = np.where(small_hole[..., None], 0.0, summed / np.maximum(weight, 1e-6)[..., None])
         solved = harmonic_fill(small, small_hole).astype(np.float32)
         correction = cv2.resize(solved, (cw, ch), interpolation=cv2.INTER_LINEAR)
