@@ -61,8 +61,20 @@ def bin_masks(root: Path, n: int) -> dict[tuple[float, float], list[np.ndarray]]
     return out
 
 
+def texture_ratio(out: np.ndarray, photo: np.ndarray, mask: np.ndarray) -> float:
+    """``hole_texture_ratio`` on holes ≥ 5 %, NaN where it is undefined (a flat original, a thin hole)."""
+    from inpaintscope.evaluate.inpainting_quality import hole_texture_ratio
+
+    if mask.mean() < 0.05:
+        return float("nan")
+    try:
+        return hole_texture_ratio(out, photo, mask)
+    except ValueError:
+        return float("nan")
+
+
 def run(names: list[str], photos: list[np.ndarray], masks: dict, threads: int) -> dict[str, dict]:
-    from inpaintscope.evaluate.inpainting_quality import hole_psnr, hole_ssim, hole_texture_ratio
+    from inpaintscope.evaluate.inpainting_quality import hole_psnr, hole_ssim
     from inpaintscope.inpaint import create_inpainter
 
     set_threads(threads)
@@ -83,7 +95,7 @@ def run(names: list[str], photos: list[np.ndarray], masks: dict, threads: int) -
                         hole_psnr(out, photo, mask),
                         hole_ssim(out, photo, mask),
                         float(mask.mean()),
-                        hole_texture_ratio(out, photo, mask) if mask.mean() >= 0.05 else float("nan"),
+                        texture_ratio(out, photo, mask),
                     )
                 )
         results[name] = {"rows": rows, "seconds": statistics.median(seconds)}
@@ -100,7 +112,7 @@ def table(results: dict[str, dict]) -> str:
             f"{np.mean([x[0] for x in r['rows'][b]]):.2f} / {np.mean([x[1] for x in r['rows'][b]]):.3f}" for b in BINS
         ]
         big = [x for b in BINS for x in r["rows"][b] if x[2] >= 0.05]
-        cells += [f"{np.mean([x[i] for x in big]):.{d}f}" for i, d in ((0, 2), (1, 3), (3, 2))]
+        cells += [f"{np.nanmean([x[i] for x in big]):.{d}f}" for i, d in ((0, 2), (1, 3), (3, 2))]
         cells.append(f"{r['seconds']:.2f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -211,3 +211,19 @@ def test_serve_command_runs_the_shipped_model_on_loopback(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan"), True, "0.5"])
+def test_create_app_refuses_a_threshold_that_is_not_a_probability_before_loading_a_model(bad) -> None:
+    pytest.importorskip("fastapi")
+    from inpaintscope.errors import InpaintscopeError
+    from inpaintscope.serve.app import create_app
+
+    with pytest.raises(InpaintscopeError, match="image_threshold must be a probability"):
+        create_app(model="no-such-model", image_threshold=bad)
+
+
+def test_thresholds_accept_numpy_scalars_of_any_width() -> None:
+    from inpaintscope.detection.api import resolve_thresholds
+
+    assert resolve_thresholds(np.float32(0.25), np.int64(1)) == (0.25, 1.0)
