@@ -11,7 +11,7 @@ fills the same way.
 With the fill ``f`` and the photo ``g`` known outside the hole, the blended fill is ``f + c``
 where the correction ``c`` is harmonic inside the hole (Δc = 0) and equals ``g − f`` on the
 known pixels next to it. That is the Poisson equation Δu = Δf with boundary ``g``, solved for
-``u = f + c``. ``c`` is smooth, so it is solved on a grid of at most ``max_unknowns`` hole
+``u = f + c``. ``c`` is smooth, so it is solved on a grid of about ``max_unknowns`` hole
 pixels and upsampled: the cost is bounded whatever the hole's size.
 """
 
