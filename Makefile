@@ -111,19 +111,22 @@ native-test-data: need-photos need-masks $(STAMP)
 
 # v0.3 (what ships): native-size test photos with unseen NVIDIA masks, per edit family; every test photo
 # once classical + authentic; the learned inpainters (never trained on); autoencoder round trips.
+# the model card's holes: the NVIDIA irregular masks for `folder` (never trained on), 3–25 % of the image
+CARD_HOLES := --mask-dir $(SHARED)/masks/irregular --mask-area 0.03,0.25
+
 model-card-data: need-photos need-masks $(STAMP)
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test --split configs/splits/model_card_test60.txt \
-	  --masks folder,shapes --mask-dir $(SHARED)/masks/irregular --mask-area 0.03,0.25 \
+	  --masks folder,shapes $(CARD_HOLES) \
 	  --inpainters telea,ns,biharmonic,patchmatch,patchmatch_sharp,criminisi,clone,splice,autoencoder \
 	  --modes realfake --per-image 3 --resize none --authentic --seed 31 --autoencoder taef2
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test_cls --split configs/splits/shared_photos_test_only.txt \
-	  --masks folder,shapes,strokes --mask-dir $(SHARED)/masks/irregular --mask-area 0.03,0.25 \
+	  --masks folder,shapes,strokes $(CARD_HOLES) \
 	  --inpainters telea,ns,biharmonic --modes realfake --resize none --authentic --seed 41
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test_learned --split configs/splits/model_card_test60.txt \
-	  --masks folder,shapes --mask-dir $(SHARED)/masks/irregular --mask-area 0.03,0.25 \
+	  --masks folder,shapes $(CARD_HOLES) \
 	  --inpainters fourier,edgeconnect,safepaint,gated --modes realfake --per-image 2 --resize none --seed 61
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test_ae --split configs/splits/model_card_test60.txt \
-	  --masks folder,shapes --mask-dir $(SHARED)/masks/irregular --mask-area 0.03,0.25 --inpainters autoencoder \
+	  --masks folder,shapes $(CARD_HOLES) --inpainters autoencoder \
 	  --modes inpainted,realfake,fakefake --resize none --authentic --seed 51 --autoencoder taef2
 
 model-card: model-card-data

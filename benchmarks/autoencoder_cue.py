@@ -32,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args.threads)
 
     from inpaintscope import detect
-    from inpaintscope.data import open_data
     from inpaintscope.evaluate.metrics import binary_auc, f1_at, pixel_auc
+    from inpaintscope.evaluate.selection import open_evaluation_data
 
-    data = open_data([args.data], split=args.split, gt_mode="core", include_authentic=True)
+    data = open_evaluation_data([args.data], split=args.split)
     by_mode: dict[str, list[int]] = defaultdict(list)
     for i, meta in enumerate(data.metas()):  # no image is read to choose the items
         by_mode[meta["mode"]].append(i)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from _harness import NO_SHARED_DATA, set_threads, shared_data  # noqa: E402
 
 BINS = ((0.01, 0.10), (0.10, 0.20), (0.20, 0.30), (0.30, 0.40))
+BIG_HOLE = 0.05  # "holes ≥ 5 % of the image": the texture ratio and the summary columns
 DEFAULT = "telea,ns,biharmonic,patchmatch,patchmatch_sharp,criminisi,gated,edgeconnect,fourier,safepaint"
 
 
@@ -65,7 +66,7 @@ def texture_ratio(out: np.ndarray, photo: np.ndarray, mask: np.ndarray) -> float
     """``hole_texture_ratio`` on holes ≥ 5 %, NaN where it is undefined (a flat original, a thin hole)."""
     from inpaintscope.evaluate.inpainting_quality import hole_texture_ratio
 
-    if mask.mean() < 0.05:
+    if mask.mean() < BIG_HOLE:
         return float("nan")
     try:
         return hole_texture_ratio(out, photo, mask)
@@ -111,7 +112,7 @@ def table(results: dict[str, dict]) -> str:
         cells = [
             f"{np.mean([x[0] for x in r['rows'][b]]):.2f} / {np.mean([x[1] for x in r['rows'][b]]):.3f}" for b in BINS
         ]
-        big = [x for b in BINS for x in r["rows"][b] if x[2] >= 0.05]
+        big = [x for b in BINS for x in r["rows"][b] if x[2] >= BIG_HOLE]
         cells += [f"{np.nanmean([x[i] for x in big]):.{d}f}" for i, d in ((0, 2), (1, 3), (3, 2))]
         cells.append(f"{r['seconds']:.2f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")

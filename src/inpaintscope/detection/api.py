@@ -197,8 +197,8 @@ class Detection:
 
 
 def _check_probability(name: str, value: Any) -> float:
-    # numbers.Real takes numpy scalars of any width (np.float32 is not a float subclass)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
+    # numbers.Real takes numpy scalars of any width (np.float32 is not a float subclass); bool is one
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
         raise InpaintscopeError(f"{name} must be a probability in [0, 1], got {value!r}")
     return float(value)
 

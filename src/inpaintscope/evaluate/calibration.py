@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import InpaintscopeError
+from .fusion import sigmoid
 
 #: below this many images of either class (authentic, manipulated), calibration warns
 MIN_IMAGES_PER_CLASS = 30
@@ -99,8 +100,7 @@ def fit_platt(
         wt = np.full(y.size, 1.0 / y.size)
     a, b = 1.0, 0.0
     for _ in range(max_iter):
-        # σ(t) = (1 + tanh(t/2)) / 2: no overflow for the ±40-ish logits of confident images
-        p = 0.5 * (1.0 + np.tanh(0.5 * (a * z + b)))
+        p = sigmoid(a * z + b)
         r = wt * (p - y)
         v = wt * p * (1.0 - p)
         grad = np.array([np.sum(r * z) + l2 * (a - 1.0), np.sum(r)])

@@ -26,6 +26,11 @@ import numpy as np
 from ..errors import InpaintscopeError
 
 
+def sigmoid(t: np.ndarray) -> np.ndarray:
+    """σ(t) = (1 + tanh(t/2)) / 2: no overflow for the ±40-ish logits of confident images."""
+    return 0.5 * (1.0 + np.tanh(0.5 * t))
+
+
 def fit_logistic(
     x: np.ndarray, y: np.ndarray, *, balanced: bool = True, l2: float = 1e-4, max_iter: int = 100
 ) -> np.ndarray:
@@ -44,7 +49,7 @@ def fit_logistic(
     reg = np.full(a.shape[1], l2)
     reg[-1] = 0.0  # the bias is not penalised
     for _ in range(max_iter):
-        p = 0.5 * (1.0 + np.tanh(0.5 * (a @ w)))  # σ without overflow for confident rows
+        p = sigmoid(a @ w)
         grad = a.T @ (weight * (p - y)) + reg * w
         hess = (a * (weight * p * (1 - p))[:, None]).T @ a + np.diag(reg)
         step = np.linalg.solve(hess, grad)
@@ -151,18 +156,21 @@ def attach_autoencoder_cue(
     or ``fakefake`` of an autoencoder inpainter) and, for the ``regenerated`` threshold, whole
     re-decoded frames (``inpainted``). ``limit``: fit on that many evenly spaced items (the cue
     costs four autoencoder passes per image)."""
-    from ..detection.loader import load_model, resolve_model_path
-    from ..models import save_checkpoint
+    import torch
+
+    from ..detection.loader import LoadedModel, resolve_model_path
+    from ..models import load_detector, save_checkpoint
     from .selection import open_evaluation_data
 
     source = resolve_model_path(checkpoint)
     if Path(out).resolve() == source.resolve():
         raise InpaintscopeError("the output must differ from the input checkpoint (inputs are never overwritten)")
-    loaded = load_model(str(source), device="cpu")
+    # the checkpoint itself (not the detect cache): its description is what gets extended
+    loaded = LoadedModel(load_detector(source), str(source), torch.device("cpu"))
     dataset = open_evaluation_data(data, split=split, limit=limit)
     fitted = fit_autoencoder_fusion(loaded, dataset, autoencoder, window=window, seed=seed, progress=progress)
     detector = loaded.detector
     info = dict(detector.checkpoint_info)
     info["autoencoder_cue"] = {**fitted, "data": [str(d) for d in data], "split": split}
-    save_checkpoint(out, {k: v.detach().cpu() for k, v in detector.state_dict().items()}, info)
+    save_checkpoint(out, detector.state_dict(), info)
     return info["autoencoder_cue"]

@@ -21,11 +21,10 @@ import math
 
 import cv2
 import numpy as np
-import scipy.sparse as sparse
-import scipy.sparse.linalg as sparse_linalg
 
 from ..contract import check_image, check_mask
 from ..errors import ShapeError
+from .classical import hole_bbox
 
 _NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 
@@ -36,6 +35,10 @@ def harmonic_fill(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
     Solves the discrete Laplace equation (4-neighbour stencil) with the known pixels as Dirichlet
     boundary; a hole pixel on the image border has fewer neighbours (a zero-flux border).
     """
+    # scipy only when a fill is blended: importing the inpainters stays light
+    import scipy.sparse as sparse
+    import scipy.sparse.linalg as sparse_linalg
+
     if values.ndim != 3 or hole.shape != values.shape[:2]:
         raise ShapeError(f"values must be H×W×C and hole H×W, got {values.shape} and {hole.shape}")
     out = values.astype(np.float64, copy=True)
@@ -94,9 +97,7 @@ def poisson_blend(fill: np.ndarray, image: np.ndarray, hole: np.ndarray, *, max_
         return fill.copy()
     # Only the ring of known pixels next to the hole bounds the solution; a crop around the hole
     # with that ring is enough.
-    ys, xs = np.nonzero(hole)
-    y0, y1 = max(0, int(ys.min()) - 2), min(hole.shape[0], int(ys.max()) + 3)
-    x0, x1 = max(0, int(xs.min()) - 2), min(hole.shape[1], int(xs.max()) + 3)
+    y0, y1, x0, x1 = hole_bbox(hole, margin=2)
     crop_hole = hole[y0:y1, x0:x1]
     crop_offset = image[y0:y1, x0:x1].astype(np.float32) - fill[y0:y1, x0:x1].astype(np.float32)
     scale = min(1.0, math.sqrt(max_unknowns / max(1, int(crop_hole.sum()))))

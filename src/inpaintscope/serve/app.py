@@ -198,8 +198,8 @@ def create_app(
     service = Service(
         loaded,
         limits,
-        pixel_threshold=float(pixel_threshold),
-        image_threshold=float(image_threshold),
+        pixel_threshold=pixel_threshold,
+        image_threshold=image_threshold,
         temp_dir=temp_dir,
     )
 

@@ -94,14 +94,12 @@ def check_pixels(path: str | os.PathLike, *, max_pixels: int, label: str) -> tup
     """``(width, height)`` from the header of the image at ``path``; 413 when it has more than
     ``max_pixels`` pixels. A header that cannot be parsed is left to the decoder (it gives the
     precise reason); so is HEIC, whose reader is an optional plug-in."""
-    from PIL import UnidentifiedImageError
-
     from ..io.images import read_image_size
 
     try:
         # the header alone, without Pillow's process-wide limit: our max_pixels decides
         width, height = read_image_size(path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError):  # Pillow's UnidentifiedImageError is an OSError
         return (0, 0)
     if width * height > max_pixels:
         raise ApiError(
