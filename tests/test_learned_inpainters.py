@@ -287,6 +287,48 @@ def test_runtime_blending_is_an_option_and_changes_only_the_hole(tmp_path) -> No
         LearnedInpainter(weights=path, blend="seamless")
 
 
+def test_detail_pass_takes_low_frequencies_from_the_coarse_fill(tmp_path) -> None:
+    import cv2
+
+    path = _tiny_weights(tmp_path)
+    rng = np.random.default_rng(4)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8), (0, 0), 1.0)
+    hole = np.zeros((96, 96), bool)
+    hole[24:72, 24:72] = True  # 48 px wide: coarse pass at 16 px (scale 1/3), fine pass at 48 px (scale 1)
+    two = LearnedInpainter(weights=path, hole_width=16, detail_width=48, blend="none")
+    coarse = two._network_fill(img, hole, 16 / 48)
+    fine = two._network_fill(img, hole, 1.0)
+    got = two._fill_window(img, hole).astype(np.float32) / 255.0
+    sigma = 0.5 * 3  # DETAIL_SIGMA coarse pixels, in full-resolution pixels
+    want = cv2.GaussianBlur(coarse, (0, 0), sigma) + fine - cv2.GaussianBlur(fine, (0, 0), sigma)
+    inner = (slice(30, 66), slice(30, 66))  # away from the [0, 1] clip's effect on a blur's edge
+    np.testing.assert_allclose(got[inner], np.clip(want, 0, 1)[inner], atol=1 / 255 + 1e-6)
+    # low frequencies: the coarse pass's; high frequencies: the fine pass's
+    low = cv2.GaussianBlur(got, (0, 0), 4 * sigma)[inner]
+    assert (
+        np.abs(low - cv2.GaussianBlur(coarse, (0, 0), 4 * sigma)[inner]).mean()
+        < np.abs(low - cv2.GaussianBlur(fine, (0, 0), 4 * sigma)[inner]).mean()
+    )
+    # a detail width no finer than the coarse one, or 0, is one pass
+    one = LearnedInpainter(weights=path, hole_width=16, detail_width=0, blend="none")
+    same = LearnedInpainter(weights=path, hole_width=16, detail_width=16, blend="none")
+    np.testing.assert_array_equal(one._fill_window(img, hole), same._fill_window(img, hole))
+    out = two.inpaint(img, hole, rng=rng)
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    np.testing.assert_array_equal(out, two.inpaint(img, hole, rng=np.random.default_rng(1)))
+    with pytest.raises(ValueError, match="detail_width >= 0"):
+        LearnedInpainter(weights=path, detail_width=-1)
+
+
+def test_shipped_widths_are_recorded_per_network() -> None:
+    from inpaintscope.inpaint import create_inpainter
+
+    assert create_inpainter("gated").options["hole_width"] == 24
+    assert create_inpainter("gated").options["detail_width"] == 64
+    sp = create_inpainter("safepaint", detail_width=0)
+    assert (sp.options["hole_width"], sp.options["detail_width"]) == (16, 0)
+
+
 @pytest.mark.parametrize("damage", ["garbage", "wrong_kwargs", "nan"])
 def test_bad_weight_files_give_one_line_errors(tmp_path, damage: str) -> None:
     path = _tiny_weights(tmp_path)
