@@ -502,3 +502,34 @@ def test_learned_inpainters_build_byte_identical_for_one_and_two_workers(tmp_pat
         realfake = read_image(tmp_path / "w1" / r["files"]["realfake"])
         outside = read_mask(tmp_path / "w1" / r["files"]["mask"]) == 0
         np.testing.assert_array_equal(realfake[outside], original[outside])
+
+
+def test_resume_is_refused_when_a_learned_inpainters_weights_change_but_not_when_they_move(tmp_path) -> None:
+    # the name "edgeconnect" says nothing about the fills: the weights' bytes and options do
+    import shutil
+
+    import torch
+
+    from inpaintscope.inpaint.learned.networks import create_inpaint_net
+    from inpaintscope.inpaint.learned.weights import save_inpainter
+
+    def weights(path, seed):
+        torch.manual_seed(seed)
+        net = create_inpaint_net("edgeconnect", width=4, blocks=1)
+        return save_inpainter(path, net.state_dict(), {"network": "edgeconnect", "kwargs": {"width": 4, "blocks": 1}})
+
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    w = weights(tmp_path / "a" / "net.safetensors", 0)
+
+    def cfg(path):
+        return BuildConfig(masks=("rectangle",), inpainters=(f"edgeconnect:{path}",), modes=("realfake",), size=64)
+
+    build_dataset([src], tmp_path / "out", cfg(w), workers=1, progress=False)
+    moved = tmp_path / "b" / "net.safetensors"
+    moved.parent.mkdir()
+    shutil.copy(w, moved)
+    summary = build_dataset([src], tmp_path / "out", cfg(moved), workers=1, progress=False)  # same bytes: resumes
+    assert summary["run"]["reused"] == 2 and summary["run"]["built"] == 0
+    weights(moved, 1)
+    with pytest.raises(BuildMismatchError, match="inpainters"):
+        build_dataset([src], tmp_path / "out", cfg(moved), workers=1, progress=False)

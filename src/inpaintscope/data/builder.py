@@ -22,7 +22,9 @@ same order whatever the worker count.
 **Resume.** Every file is written atomically and the per-sample record last, so a sample counts
 as done only when its record and all its files exist. A killed run leaves at most ``.tmp-*``
 files, which nothing reads and the next run deletes. ``build.json`` pins the options: resuming
-with different ones is refused instead of mixing two datasets in one folder. A full disk stops
+with different ones is refused instead of mixing two datasets in one folder (a learned inpainter
+counts by its weights' bytes and runtime options, so a retrained file or an upgrade that changes
+its fills is a different option, while a moved file is not). A full disk stops
 the build with one line (:class:`DatasetWriteError`); what was written is complete, so the same
 command resumes once there is space. Worker processes die with the build process (Linux:
 ``PR_SET_PDEATHSIG``; elsewhere they stop before their next sample), so a killed build never
@@ -522,6 +524,7 @@ def _config_record(cfg: BuildConfig, sources: list[Source]) -> dict[str, Any]:
     # Paths of weights / mask folders may move between machines; their contents define the data.
     conf["autoencoder"] = _dir_digest(cfg.autoencoder) if cfg.autoencoder else None
     _diffusion_record(cfg, conf)
+    _learned_record(conf)
     conf["mask_dir"] = _dir_digest(cfg.mask_dir, names_only=True) if cfg.mask_dir else None
     return _jsonable(
         {"format": FORMAT, "config": conf, "sources": {"count": len(sources), "digest": digest.hexdigest()}}
@@ -547,6 +550,23 @@ def _diffusion_record(cfg: BuildConfig, conf: dict[str, Any]) -> None:
             conf.pop(key)
     if cfg.vae_range == "correct" and not (cfg.autoencoder and _check_autoencoder(cfg.autoencoder)[0] != "taef2"):
         conf.pop("vae_range")  # TAEF2 or no autoencoder: the range is not an option
+
+
+def _learned_record(conf: dict[str, Any]) -> None:
+    """A learned inpainter by what its fills depend on — its weights' bytes and its runtime options
+    (both change with a retrained file or a package upgrade) — not by its name or the weights'
+    path: resuming after either changed is refused instead of mixing two kinds of fill."""
+    from ..inpaint.base import INPAINTERS
+    from ..inpaint.learned.runtime import LearnedInpainter, runtime_fingerprint
+
+    specs = []
+    for spec in conf["inpainters"]:
+        name, _, path = spec.partition(":")
+        cls = INPAINTERS.get(name) if name in INPAINTERS else None
+        if isinstance(cls, type) and issubclass(cls, LearnedInpainter):
+            spec = f"{name}@{runtime_fingerprint(cls(weights=path) if path else cls())}"
+        specs.append(spec)
+    conf["inpainters"] = specs
 
 
 def _dir_digest(path: str, *, names_only: bool = False) -> str:

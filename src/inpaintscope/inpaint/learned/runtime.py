@@ -34,6 +34,8 @@ floating-point summation order, on the number of torch threads: the dataset buil
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
@@ -119,8 +121,9 @@ class LearnedInpainter(Inpainter):
             gap=gap,
             blend=blend,
         )
+        self.weights_path = path.resolve()
         with _LOCK:
-            self.net, self.info = _cached_net(str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
+            self.net, self.info = _cached_net(str(self.weights_path), path.stat().st_mtime if path.exists() else 0.0)
         self.options["network"] = self.info["network"]
         self.options["step"] = self.info.get("step")
 
@@ -178,6 +181,16 @@ class LearnedInpainter(Inpainter):
         if scale < 1.0:
             result = cv2.resize(result, (ww, wh), interpolation=cv2.INTER_CUBIC)
         return np.ascontiguousarray(result, dtype=np.float32)
+
+
+def runtime_fingerprint(inpainter: LearnedInpainter) -> str:
+    """What ``inpainter``'s fills depend on, as a short digest: its weights' bytes, its options
+    (but not the weights' path) and this module's fixed constants. The dataset builder records it."""
+    h = hashlib.blake2b(digest_size=12)
+    options = {k: v for k, v in inpainter.options.items() if k != "weights"}
+    h.update(json.dumps({**options, "detail_sigma": DETAIL_SIGMA}, sort_keys=True, default=str).encode())
+    h.update(inpainter.weights_path.read_bytes())
+    return h.hexdigest()
 
 
 @register_inpainter("gated")
