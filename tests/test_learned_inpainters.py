@@ -309,10 +309,16 @@ def test_detail_pass_takes_low_frequencies_from_the_coarse_fill(tmp_path) -> Non
         np.abs(low - cv2.GaussianBlur(coarse, (0, 0), 4 * sigma)[inner]).mean()
         < np.abs(low - cv2.GaussianBlur(fine, (0, 0), 4 * sigma)[inner]).mean()
     )
-    # a detail width no finer than the coarse one, or 0, is one pass
-    one = LearnedInpainter(weights=path, hole_width=16, detail_width=0, blend="none")
-    same = LearnedInpainter(weights=path, hole_width=16, detail_width=16, blend="none")
-    np.testing.assert_array_equal(one._fill_window(img, hole), same._fill_window(img, hole))
+    # a detail width no finer than the coarse one, or 0, is one pass; a finer one two
+    for detail, passes in ((0, 1), (16, 1), (12, 1), (48, 2)):
+        inp = LearnedInpainter(weights=path, hole_width=16, detail_width=detail, blend="none")
+        calls: list[float] = []
+        fill_at = inp._network_fill
+        inp._network_fill = lambda w, h, scale, fill_at=fill_at, calls=calls: (
+            calls.append(scale) or fill_at(w, h, scale)
+        )
+        inp._fill_window(img, hole)
+        assert len(calls) == passes, (detail, calls)
     out = two.inpaint(img, hole, rng=rng)
     np.testing.assert_array_equal(out[~hole], img[~hole])
     np.testing.assert_array_equal(out, two.inpaint(img, hole, rng=np.random.default_rng(1)))
@@ -323,8 +329,10 @@ def test_detail_pass_takes_low_frequencies_from_the_coarse_fill(tmp_path) -> Non
 def test_shipped_widths_are_recorded_per_network() -> None:
     from inpaintscope.inpaint import create_inpainter
 
-    assert create_inpainter("gated").options["hole_width"] == 24
-    assert create_inpainter("gated").options["detail_width"] == 64
+    widths = {"gated": (24, 64), "edgeconnect": (24, 64), "fourier": (24, 64), "safepaint": (16, 32)}
+    for name, (coarse, detail) in widths.items():
+        options = create_inpainter(name).options
+        assert (options["hole_width"], options["detail_width"]) == (coarse, detail), name
     sp = create_inpainter("safepaint", detail_width=0)
     assert (sp.options["hole_width"], sp.options["detail_width"]) == (16, 0)
 
