@@ -8,7 +8,7 @@ then reports, for each detector given, f1@0.5 and image_auc (fills + the authent
 the fills' hole PSNR / SSIM against the originals (quality must stay comparable for the evasion
 to mean anything).
 
-    python benchmarks/safepaint_evasion.py --plain RUN/generator.safetensors \\
+    python benchmarks/safepaint_evasion.py --plain RUN/best.safetensors \\
         [--detector v0.2.safetensors --detector default] [--out data/safepaint_eval]
 """
 
