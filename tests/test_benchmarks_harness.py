@@ -57,3 +57,15 @@ def test_comparison_recipes_come_from_the_configs():
     assert compare_models.recipe("scope_tiny")["loss"] == "focal+dice:0.5"
     with pytest.raises(SystemExit, match="no training config for no_such_model"):
         compare_models.recipe("no_such_model")
+
+
+def test_inpainter_widths_reads_name_weights_and_widths():
+    import inpainter_widths
+
+    assert inpainter_widths.parse_config("telea") == ("telea", {})
+    assert inpainter_widths.parse_config("gated@24/64") == ("gated", {"hole_width": 24, "detail_width": 64})
+    assert inpainter_widths.parse_config("safepaint@16") == ("safepaint", {"hole_width": 16, "detail_width": 0})
+    assert inpainter_widths.parse_config("edgeconnect:/r/best.safetensors@32/0") == (
+        "edgeconnect",
+        {"weights": "/r/best.safetensors", "hole_width": 32, "detail_width": 0},
+    )
