@@ -531,5 +531,12 @@ def test_resume_is_refused_when_a_learned_inpainters_weights_change_but_not_when
     summary = build_dataset([src], tmp_path / "out", cfg(moved), workers=1, progress=False)  # same bytes: resumes
     assert summary["run"]["reused"] == 2 and summary["run"]["built"] == 0
     weights(moved, 1)
-    with pytest.raises(BuildMismatchError, match="inpainters"):
+    with pytest.raises(BuildMismatchError, match="the weights or runtime of edgeconnect changed"):
+        build_dataset([src], tmp_path / "out", cfg(moved), workers=1, progress=False)
+    # a build from before fingerprints recorded the name (and path): told the same, not shown a hash
+    meta = tmp_path / "out" / "build.json"
+    record = json.loads(meta.read_text())
+    record["config"]["inpainters"] = [f"edgeconnect:{w}"]
+    meta.write_text(json.dumps(record))
+    with pytest.raises(BuildMismatchError, match="the weights or runtime of edgeconnect changed"):
         build_dataset([src], tmp_path / "out", cfg(moved), workers=1, progress=False)

@@ -957,8 +957,27 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
         name = prefix.rstrip(".").removeprefix("config.")
         if name.startswith("sources"):
             return ["the source photos differ"]
+        if name == "inpainters" and isinstance(old, list) and isinstance(new, list):
+            changed = _learned_changes(old, new)
+            if changed:
+                return [
+                    f"the weights or runtime of {', '.join(changed)} changed since this dataset was built"
+                    " (a retrained file or an inpaintscope upgrade), so its fills would differ"
+                ]
         return [f"{name}: {_short(old)} before, {_short(new)} now"]
     return []
+
+
+def _learned_changes(old: list[Any], new: list[Any]) -> list[str]:
+    """Learned inpainters whose recorded fingerprint changed (recorded as ``name@digest``, or as a
+    bare ``name`` by builds before fingerprints), when the list is otherwise the same."""
+    if len(old) != len(new):
+        return []
+    old_names = [str(a).partition("@")[0].partition(":")[0] for a in old]
+    new_names = [str(b).partition("@")[0] for b in new]
+    if old_names != new_names:
+        return []
+    return [name for name, a, b in zip(new_names, old, new) if a != b and "@" in str(b)]
 
 
 def _short(v: Any) -> str:
