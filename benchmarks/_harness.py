@@ -38,6 +38,15 @@ def shared_data() -> Path | None:
     return root if root.is_dir() else None
 
 
+def split_photos(split: str) -> list[str]:
+    """Relative paths of the shared photos that ``configs/splits/shared_photos.txt`` puts in
+    ``split``, in the file's order."""
+    from inpaintscope.data.splits import parse_split
+
+    assignment = parse_split(REPO / "configs" / "splits" / "shared_photos.txt").assignment
+    return [rel for rel, name in assignment.items() if name == split]
+
+
 def set_threads(n: int) -> None:
     """Use ``n`` CPU threads in torch and OpenCV (and in OpenMP libraries started after this)."""
     os.environ["OMP_NUM_THREADS"] = str(n)

@@ -1,11 +1,11 @@
 """How the learned inpainters' two widths were chosen: hole PSNR and texture on VALIDATION photos.
 
 The ``val`` photos of ``configs/splits/shared_photos.txt`` (never the benchmark's ``test`` photos),
-centre-cropped and resized to 512², each with one ``strokes``, one ``shapes`` and one ``objects``
-mask of our own generator (5–40 % of the image; seed ``100·i + j``; ``strokes`` where a photo has
-no object labels), never the NVIDIA masks of
-``benchmarks/inpainters.py``. Every configuration fills the same (photo, mask) pairs; the table
-gives the mean hole PSNR and the mean texture ratio (``hole_texture_ratio``) per configuration.
+centre-cropped and resized to 512², each with two ``strokes`` masks and one ``shapes`` mask of
+our own generator (5–40 % of the image; mask ``j`` of photo ``i`` drawn with seed ``100·i + j``),
+never the NVIDIA masks of ``benchmarks/inpainters.py``. Every configuration fills the same
+(photo, mask) pairs; the table gives the mean hole PSNR and the mean texture ratio
+(``hole_texture_ratio``) per configuration.
 
     python benchmarks/inpainter_widths.py [--photos 16] \\
         [--configs telea,gated@24/64,gated@16/64,safepaint@16/32,safepaint@16/0,edgeconnect:RUN/best.safetensors@24/64]
@@ -26,9 +26,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _harness import NO_SHARED_DATA, fmt, markdown_table, set_threads, shared_data  # noqa: E402
+from _harness import NO_SHARED_DATA, fmt, markdown_table, set_threads, shared_data, split_photos  # noqa: E402
 
-MASK_KINDS = ("strokes", "shapes", "objects")
+MASK_KINDS = ("strokes", "shapes", "strokes")  # the val photos have no object labels
 DEFAULT = "telea,gated,edgeconnect,fourier,safepaint,gated@24/0,gated@64/0,edgeconnect@32/0,safepaint@16/0"
 
 
@@ -48,19 +48,12 @@ def val_pairs(root: Path, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     from inpaintscope.io.images import read_image
     from inpaintscope.masks import make_mask
 
-    rels = [
-        line.split()[0]
-        for line in (REPO / "configs/splits/shared_photos.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#") and line.split()[-1] == "val"
-    ]
+    rels = split_photos("val")
     pairs = []
     for i, rel in enumerate(rels[:n]):
         photo = prepare_image(read_image(root / "photos" / rel), size=512)
         for j, kind in enumerate(MASK_KINDS):
-            try:
-                sample = make_mask(kind, photo.shape[:2], rng=np.random.default_rng(100 * i + j), area=(0.05, 0.4))
-            except Exception:  # noqa: BLE001 - a photo without object labels: strokes, same seed
-                sample = make_mask("strokes", photo.shape[:2], rng=np.random.default_rng(100 * i + j), area=(0.05, 0.4))
+            sample = make_mask(kind, photo.shape[:2], rng=np.random.default_rng(100 * i + j), area=(0.05, 0.4))
             pairs.append((photo, sample.soft > 0))
     return pairs
 
@@ -70,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from inpaintscope.inpaint import create_inpainter
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--photos", type=int, default=16, help="val photos (each gets one mask per kind)")
+    parser.add_argument("--photos", type=int, default=16, help="val photos (each gets three masks)")
     parser.add_argument("--configs", default=DEFAULT)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)

@@ -25,7 +25,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _harness import NO_SHARED_DATA, set_threads, shared_data  # noqa: E402
+from _harness import NO_SHARED_DATA, set_threads, shared_data, split_photos  # noqa: E402
 
 BINS = ((0.01, 0.10), (0.10, 0.20), (0.20, 0.30), (0.30, 0.40))
 BIG_HOLE = 0.05  # "holes ≥ 5 % of the image": the texture ratio and the summary columns
@@ -36,11 +36,7 @@ def test_photos(root: Path, n: int) -> list[np.ndarray]:
     from inpaintscope.data.sources import prepare_image
     from inpaintscope.io.images import read_image
 
-    rels = [
-        line.split()[0]
-        for line in (REPO / "configs/splits/shared_photos.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#") and line.split()[-1] == "test"
-    ]
+    rels = split_photos("test")
     step = max(1, len(rels) // n)
     return [prepare_image(read_image(root / "photos" / r), size=512) for r in rels[::step][:n]]
 

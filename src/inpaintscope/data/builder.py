@@ -564,7 +564,7 @@ def _learned_record(conf: dict[str, Any]) -> None:
         name, _, path = spec.partition(":")
         cls = INPAINTERS.get(name) if name in INPAINTERS else None
         if isinstance(cls, type) and issubclass(cls, LearnedInpainter):
-            spec = f"{name}@{runtime_fingerprint(cls(weights=path) if path else cls())}"
+            spec = f"{name}@{runtime_fingerprint(cls, path or None)}"
         specs.append(spec)
     conf["inpainters"] = specs
 

@@ -46,7 +46,7 @@ import numpy as np
 from ..base import Inpainter, register_inpainter
 from ..blending import poisson_blend
 from ..classical import hole_bbox
-from .weights import load_inpaint_net, shipped_weights
+from .weights import load_inpaint_net, read_inpainter_info, shipped_weights
 
 _LOCK = threading.Lock()
 BLENDS: tuple[str, ...] = ("poisson", "none")
@@ -106,18 +106,8 @@ class LearnedInpainter(Inpainter):
         gap: int = 16,
         blend: str = "poisson",
     ) -> None:
-        hole_width = self.default_hole_width if hole_width is None else int(hole_width)
-        detail_width = self.default_detail_width if detail_width is None else int(detail_width)
-        if max_side < 64 or hole_width < 8 or detail_width < 0 or context < 0 or gap < 0:
-            raise ValueError(
-                "max_side >= 64, hole_width >= 8, detail_width >= 0 (0: no detail pass), context >= 0"
-                " and gap >= 0 are required"
-            )
-        if blend not in BLENDS:
-            raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-        path = Path(weights).expanduser() if weights is not None else shipped_weights(self.name)
-        super().__init__(
-            weights=str(weights) if weights is not None else f"shipped:{path.name}",
+        path, options = self.resolve_options(
+            weights=weights,
             max_side=max_side,
             hole_width=hole_width,
             detail_width=detail_width,
@@ -125,11 +115,46 @@ class LearnedInpainter(Inpainter):
             gap=gap,
             blend=blend,
         )
-        self.weights_path = path.resolve()
+        super().__init__(**options)
         with _LOCK:
-            self.net, self.info = _cached_net(str(self.weights_path), path.stat().st_mtime if path.exists() else 0.0)
+            self.net, self.info = _cached_net(str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
         self.options["network"] = self.info["network"]
         self.options["step"] = self.info.get("step")
+
+    @classmethod
+    def resolve_options(
+        cls,
+        *,
+        weights: str | Path | None,
+        max_side: int,
+        hole_width: int | None,
+        detail_width: int | None,
+        context: float,
+        gap: int,
+        blend: str,
+    ) -> tuple[Path, dict[str, Any]]:
+        """The weights file and the checked options an inpainter of this class records (the
+        network's defaults filled in); nothing is loaded."""
+        hole_width = cls.default_hole_width if hole_width is None else int(hole_width)
+        detail_width = cls.default_detail_width if detail_width is None else int(detail_width)
+        if max_side < 64 or hole_width < 8 or detail_width < 0 or context < 0 or gap < 0:
+            raise ValueError(
+                "max_side >= 64, hole_width >= 8, detail_width >= 0 (0: no detail pass), context >= 0"
+                " and gap >= 0 are required"
+            )
+        if blend not in BLENDS:
+            raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
+        path = Path(weights).expanduser() if weights is not None else shipped_weights(cls.name)
+        options = {
+            "weights": str(weights) if weights is not None else f"shipped:{path.name}",
+            "max_side": max_side,
+            "hole_width": hole_width,
+            "detail_width": detail_width,
+            "context": context,
+            "gap": gap,
+            "blend": blend,
+        }
+        return path, options
 
     def _fill(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = image.copy()
@@ -196,15 +221,20 @@ class LearnedInpainter(Inpainter):
         return np.ascontiguousarray(result, dtype=np.float32)
 
 
-def runtime_fingerprint(inpainter: LearnedInpainter) -> str:
-    """What ``inpainter``'s fills depend on, as a short digest: its weights' bytes, its options
-    (but not the weights' path), :data:`RUNTIME_VERSION` and this module's fixed constants. The
-    dataset builder records it."""
+def runtime_fingerprint(cls: type[LearnedInpainter], weights: str | Path | None = None) -> str:
+    """What the fills of ``cls`` with its default options (and ``weights``, or the shipped file)
+    depend on, as a short digest: the weights' bytes, the options an instance records (but not the
+    weights' path), :data:`RUNTIME_VERSION` and this module's fixed constants. Reads the file's
+    header, builds no network. The dataset builder records it."""
+    defaults = dict(cls.__init__.__kwdefaults__ or {})
+    path, options = cls.resolve_options(**{**defaults, "weights": weights})
+    info = read_inpainter_info(path)
+    del options["weights"]
+    options.update(network=info["network"], step=info.get("step"))
     h = hashlib.blake2b(digest_size=12)
-    options = {k: v for k, v in inpainter.options.items() if k != "weights"}
     fixed = {"detail_sigma": DETAIL_SIGMA, "runtime_version": RUNTIME_VERSION}
     h.update(json.dumps({**options, **fixed}, sort_keys=True, default=str).encode())
-    h.update(inpainter.weights_path.read_bytes())
+    h.update(path.read_bytes())
     return h.hexdigest()
 
 
