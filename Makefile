@@ -4,8 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint venv bench clean default-data native-data default-model-v2 default-model heldout-data native-test-data \
-	v3-data v3-val-data ae-val-data model-card-data model-card need-photos need-weights need-masks
+.PHONY: demo test lint venv bench clean default-data native-data default-model-v2 default-model-v3 default-model heldout-data native-test-data \
+	v3-data v3-val-data v4-learned-data ae-val-data model-card-data model-card need-photos need-weights need-masks
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -71,9 +71,9 @@ default-model-v2: default-data native-data
 	$(BIN)/inpaintscope calibrate runs/default/best.safetensors --data data/default --data data/native \
 	  --split val -o runs/default/calibrated.safetensors
 
-# v0.3, what ships (scope_cue, configs/default_v3.yaml): v0.2 widened to the copy cue and fine-tuned on
-# native-size data with exemplar fills, clone stamp, splices and autoencoder regions; calibrated on the val
-# photos; then the autoencoder-cue fusion is fitted. The result, runs/default_v3/shipped.safetensors, ships.
+# v0.3 (scope_cue, configs/default_v3.yaml): v0.2 widened to the copy cue and fine-tuned on native-size
+# data with exemplar fills, clone stamp, splices and autoencoder regions; calibrated on the val photos;
+# then the autoencoder-cue fusion is fitted: runs/default_v3/shipped.safetensors, the start of v0.4.
 v3-data: need-photos $(STAMP)
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3 --split configs/splits/shared_photos_trainval.txt \
 	  --masks rectangle,strokes,shapes,objects \
@@ -90,12 +90,27 @@ ae-val-data: need-photos $(STAMP)
 	  --masks rectangle,strokes,shapes,objects --inpainters autoencoder --modes inpainted,realfake,fakefake \
 	  --per-image 2 --resize none --authentic --post none,jpeg:90 --seed 11 --autoencoder taef2
 
-default-model: default-model-v2 v3-data v3-val-data ae-val-data
+default-model-v3: default-model-v2 v3-data v3-val-data ae-val-data
 	$(BIN)/inpaintscope train --config configs/default_v3.yaml
 	$(BIN)/inpaintscope calibrate runs/default_v3/best.safetensors --data data/v3val --split val \
 	  -o runs/default_v3/calibrated.safetensors
 	$(BIN)/inpaintscope calibrate runs/default_v3/calibrated.safetensors --cues autoencoder --data data/ae_val \
 	  --split val --limit 100 -o runs/default_v3/shipped.safetensors
+
+# v0.4, what ships (configs/default_v4.yaml): v0.3 fine-tuned with deep-inpainting fills by three of our
+# learned inpainters (gated, edgeconnect, safepaint; fourier stays out) added to data/v3, calibrated on
+# the val photos of both sets, the autoencoder-cue fusion refitted. runs/default_v4/shipped.safetensors ships.
+v4-learned-data: need-photos $(STAMP)
+	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v4_learned --split configs/splits/shared_photos.txt \
+	  --masks rectangle,strokes,shapes,objects --inpainters gated,edgeconnect,safepaint --modes realfake \
+	  --per-image 2 --resize none --authentic --post none,jpeg:90,webp:80,resize:0.5 --seed 71
+
+default-model: default-model-v3 v4-learned-data
+	$(BIN)/inpaintscope train --config configs/default_v4.yaml
+	$(BIN)/inpaintscope calibrate runs/default_v4/best.safetensors --data data/v3val --data data/v4_learned \
+	  --split val -o runs/default_v4/calibrated.safetensors
+	$(BIN)/inpaintscope calibrate runs/default_v4/calibrated.safetensors --cues autoencoder --data data/ae_val \
+	  --split val --limit 100 -o runs/default_v4/shipped.safetensors
 
 # Evaluation sets of the model cards (test photos only, never trained on). v0.2: biharmonic + unseen masks
 # at 256², and native-resolution photos (three trained-on inpainters and biharmonic).

@@ -69,3 +69,20 @@ def test_inpainter_widths_reads_name_weights_and_widths():
         "edgeconnect",
         {"weights": "/r/best.safetensors", "hole_width": 32, "detail_width": 0},
     )
+
+
+def test_model_card_report_splits_learned_families_by_what_the_checkpoint_trained_on():
+    import default_model_report as report
+
+    items = [{"meta": {"inpainter": name}} for name in ("gated", "fourier", "telea", "criminisi", None)]
+    shipped = report.WithFamily(items)  # the default: what v0.4 never trained on
+    assert [shipped[i]["meta"].get("family") for i in range(5)] == [
+        "deep, trained on",
+        "deep, held out",
+        "classical",
+        "exemplar",
+        None,
+    ]
+    assert shipped[1]["meta"]["inpainter"] == "fourier (held out)" and shipped[0]["meta"]["inpainter"] == "gated"
+    v03 = report.WithFamily(items, held_out=["gated", "fourier", "criminisi"])
+    assert v03[0]["meta"]["family"] == "deep, held out" and v03[0]["meta"]["inpainter"] == "gated (held out)"

@@ -335,3 +335,27 @@ def test_evenly_spaced_subsets_and_evaluation_data():
     assert [part[i]["meta"]["id"] for i in range(4)] == [full[i]["meta"]["id"] for i in (0, 2, 5, 7)]
     laundered = open_evaluation_data(["synthetic:10x32"], split="val", limit=4, post="jpeg:75")
     assert len(laundered) == 4 and laundered[0]["meta"]["perturbation"] == "jpeg:75"
+
+
+class _Labelled(list):
+    def labels(self) -> list[int]:
+        return [y for _, y in self]
+
+
+def test_evenly_spaced_keeps_both_classes_when_a_stride_would_alias():
+    """An autoencoder calibration set lists six edits then one authentic photo, 40 times; a plain
+    stride of 2.8 never lands on an authentic item, and the fusion fit found one class only."""
+    from torch.utils.data import ConcatDataset
+
+    from inpaintscope.evaluate.selection import evenly_spaced
+
+    items = _Labelled((i, 0 if i % 7 == 6 else 1) for i in range(280))
+    assert all(items[i * 280 // 100][1] == 1 for i in range(100))  # the aliasing this guards against
+    picked = list(evenly_spaced(items, 100))
+    assert len(picked) == 100 and len(set(picked)) == 100
+    assert sum(y == 0 for _, y in picked) == 14  # 100 · 40/280, the class's share
+    authentic = [i for i, y in picked if y == 0]
+    assert authentic == [7 * (k * 40 // 14) + 6 for k in range(14)]  # evenly spread within the class
+    # through a concatenation too; a class never vanishes, even when its share rounds to zero
+    rare = _Labelled([(0, 0)] + [(i, 1) for i in range(1, 300)])
+    assert sum(y == 0 for _, y in evenly_spaced(ConcatDataset([rare]), 10)) == 1

@@ -66,6 +66,11 @@ def make_demo_edits(photos: list[Path], directory: str | Path, truth_dir: str | 
     return out
 
 
+#: an edit counts as found only when the predicted mask overlaps it this much: a photo flagged
+#: because of false alarms elsewhere in it has not had its edit found
+HIT_IOU = 0.1
+
+
 @dataclass(frozen=True)
 class DemoRow:
     """One line of the demo table: a photo, the inpainter that edited it (None for an original),
@@ -82,13 +87,16 @@ class DemoRow:
 
     @property
     def outcome(self) -> str:
-        """``hit`` (edit flagged), ``miss`` (edit called clean), ``false alarm`` (original
-        flagged), ``correct`` (original called clean) or ``error``."""
+        """``hit`` (edit flagged, mask IoU ≥ :data:`HIT_IOU`), ``wrong place`` (edit flagged, but
+        the mask misses it), ``miss`` (edit called clean), ``false alarm`` (original flagged),
+        ``correct`` (original called clean) or ``error``."""
         if self.record.get("status") != "ok":
             return "error"
         flagged = bool(self.record.get("decision"))
         if self.edited:
-            return "hit" if flagged else "miss"
+            if not flagged:
+                return "miss"
+            return "hit" if (self.iou or 0.0) >= HIT_IOU else "wrong place"
         return "false alarm" if flagged else "correct"
 
 
@@ -115,11 +123,13 @@ def demo_rows(
 
 
 def demo_summary(rows: list[DemoRow]) -> str:
-    """One line: hits, misses and false alarms."""
-    n = {k: sum(r.outcome == k for r in rows) for k in ("hit", "miss", "false alarm", "correct", "error")}
+    """One line: hits, edits flagged in the wrong place, misses and false alarms."""
+    kinds = ("hit", "wrong place", "miss", "false alarm", "correct", "error")
+    n = {k: sum(r.outcome == k for r in rows) for k in kinds}
     edits, originals = sum(r.edited for r in rows), sum(not r.edited for r in rows)
+    wrong = f", {n['wrong place']} flagged with the mask elsewhere" if n["wrong place"] else ""
     line = (
-        f"{n['hit']} of {edits} edits found (hits), {n['miss']} missed; "
+        f"{n['hit']} of {edits} edits found (hits: flagged, mask IoU >= {HIT_IOU}){wrong}, {n['miss']} missed; "
         f"{n['false alarm']} false alarm(s) on {originals} untouched photos"
     )
     return line + (f"; {n['error']} failed" if n["error"] else "")

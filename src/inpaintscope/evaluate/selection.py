@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from ..errors import InpaintscopeError
 
@@ -17,12 +17,35 @@ from ..errors import InpaintscopeError
 ALL_SPLITS = "all"
 
 
+def cheap_labels(dataset: Dataset) -> list[int] | None:
+    """Every item's label without reading an image, when the dataset can tell (readers'
+    ``labels()``, concatenations and subsets of them); else None."""
+    if hasattr(dataset, "labels"):
+        return list(dataset.labels())  # type: ignore[attr-defined]
+    if isinstance(dataset, ConcatDataset):
+        parts = [cheap_labels(d) for d in dataset.datasets]
+        return None if any(p is None for p in parts) else [x for p in parts for x in p]  # type: ignore[union-attr]
+    if isinstance(dataset, Subset):
+        inner = cheap_labels(dataset.dataset)
+        return None if inner is None else [inner[i] for i in dataset.indices]
+    return None
+
+
+def _spread(indices: Sequence[int], k: int) -> list[int]:
+    n = len(indices)
+    return [indices[i * n // k] for i in range(k)]
+
+
 def evenly_spaced(dataset: Dataset, limit: int | None) -> Dataset:
-    """``limit`` items spread evenly over ``dataset`` (item ``i·n // limit`` for ``i < limit``),
-    or ``dataset`` itself when ``limit`` is None or not below its length.
+    """``limit`` items spread evenly over ``dataset``, or ``dataset`` itself when ``limit`` is
+    None or not below its length.
 
     Deterministic, and since datasets list their items grouped by method, mode and source, an
-    evenly spaced subset covers every method where the first ``limit`` items would not."""
+    evenly spaced subset covers every method where the first ``limit`` items would not. When the
+    labels are known without reading images, the subset is spread within each class, in
+    proportion to the class sizes and at least one item per class: a plain stride can alias with
+    a periodic layout (one authentic photo after every six edits, taken every 2.8 items, is never
+    picked) and leave a calibration with one class. Otherwise item ``i·n // limit`` for ``i < limit``."""
     if limit is None:
         return dataset
     if limit < 1:
@@ -30,7 +53,15 @@ def evenly_spaced(dataset: Dataset, limit: int | None) -> Dataset:
     n = len(dataset)  # type: ignore[arg-type]
     if limit >= n:
         return dataset
-    return Subset(dataset, [i * n // limit for i in range(limit)])
+    labels = cheap_labels(dataset)
+    if labels is None or len(set(labels)) < 2 or limit < len(set(labels)):
+        return Subset(dataset, _spread(range(n), limit))
+    by_class = {c: [i for i, y in enumerate(labels) if y == c] for c in sorted(set(labels))}
+    quota = {c: max(1, round(limit * len(ix) / n)) for c, ix in by_class.items()}
+    largest = max(quota, key=lambda c: len(by_class[c]))
+    quota[largest] += limit - sum(quota.values())  # rounding: the largest class absorbs it
+    picked = sorted(i for c, ix in by_class.items() for i in _spread(ix, quota[c]))
+    return Subset(dataset, picked)
 
 
 def open_evaluation_data(
