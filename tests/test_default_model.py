@@ -54,7 +54,7 @@ def test_default_model_finds_the_inpainted_region(name: str, inpainter: str, see
 
 
 def test_default_model_finds_a_clone_stamp_edit_through_its_copy_cue():
-    """v0.3 reads the copy cue: a region cloned from elsewhere in the same photo is found, and
+    """The default model (v0.3 on) reads the copy cue: a region cloned from elsewhere in the same photo is found, and
     without the cue (zeroed cue channels) the same model sees much less of it."""
     import torch
 

@@ -338,8 +338,13 @@ def test_evenly_spaced_subsets_and_evaluation_data():
 
 
 class _Labelled(list):
+    """(index, label[, mode]) items that, like the dataset readers, tell labels and modes cheaply."""
+
     def labels(self) -> list[int]:
-        return [y for _, y in self]
+        return [item[1] for item in self]
+
+    def metas(self) -> list[dict]:
+        return [{"mode": item[2]} if len(item) > 2 else {} for item in self]
 
 
 def test_evenly_spaced_keeps_both_classes_when_a_stride_would_alias():
@@ -359,3 +364,10 @@ def test_evenly_spaced_keeps_both_classes_when_a_stride_would_alias():
     # through a concatenation too; a class never vanishes, even when its share rounds to zero
     rare = _Labelled([(0, 0)] + [(i, 1) for i in range(1, 300)])
     assert sum(y == 0 for _, y in evenly_spaced(ConcatDataset([rare]), 10)) == 1
+    # strata are (label, mode): an autoencoder fusion needs pasted-back items, not only re-decoded frames
+    modes = _Labelled(
+        [(i, 0, "authentic") for i in range(4)]
+        + [(4 + 2 * i + j, 1, ("realfake", "inpainted")[j]) for i in range(4) for j in (0, 1)]
+    )
+    picked = list(evenly_spaced(modes, 6))
+    assert sorted(m for *_, m in picked) == ["authentic"] * 2 + ["inpainted"] * 2 + ["realfake"] * 2

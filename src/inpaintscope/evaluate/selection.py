@@ -17,16 +17,18 @@ from ..errors import InpaintscopeError
 ALL_SPLITS = "all"
 
 
-def cheap_labels(dataset: Dataset) -> list[int] | None:
-    """Every item's label without reading an image, when the dataset can tell (readers'
-    ``labels()``, concatenations and subsets of them); else None."""
+def cheap_strata(dataset: Dataset) -> list[tuple] | None:
+    """Each item's (label, compositing mode), read without any image when the dataset can tell
+    (readers' ``labels()`` / ``metas()``, concatenations and subsets of them); else None."""
     if hasattr(dataset, "labels"):
-        return list(dataset.labels())  # type: ignore[attr-defined]
+        labels = list(dataset.labels())  # type: ignore[attr-defined]
+        metas = list(dataset.metas()) if hasattr(dataset, "metas") else [{}] * len(labels)  # type: ignore[attr-defined]
+        return [(y, m.get("mode")) for y, m in zip(labels, metas)]
     if isinstance(dataset, ConcatDataset):
-        parts = [cheap_labels(d) for d in dataset.datasets]
+        parts = [cheap_strata(d) for d in dataset.datasets]
         return None if any(p is None for p in parts) else [x for p in parts for x in p]  # type: ignore[union-attr]
     if isinstance(dataset, Subset):
-        inner = cheap_labels(dataset.dataset)
+        inner = cheap_strata(dataset.dataset)
         return None if inner is None else [inner[i] for i in dataset.indices]
     return None
 
@@ -41,11 +43,12 @@ def evenly_spaced(dataset: Dataset, limit: int | None) -> Dataset:
     None or not below its length.
 
     Deterministic, and since datasets list their items grouped by method, mode and source, an
-    evenly spaced subset covers every method where the first ``limit`` items would not. When the
-    labels are known without reading images, the subset is spread within each class, in
-    proportion to the class sizes and at least one item per class: a plain stride can alias with
-    a periodic layout (one authentic photo after every six edits, taken every 2.8 items, is never
-    picked) and leave a calibration with one class. Otherwise item ``i·n // limit`` for ``i < limit``."""
+    evenly spaced subset covers every method where the first ``limit`` items would not. When each
+    item's label and compositing mode are known without reading images, the subset is spread
+    within each (label, mode) stratum, in proportion to its size and at least one item per stratum
+    (while ``limit`` allows): a plain stride can alias with a periodic layout (one authentic photo
+    after every six edits, taken every 2.8 items, is never picked) and leave a calibration with
+    one class. Otherwise item ``i·n // limit`` for ``i < limit``."""
     if limit is None:
         return dataset
     if limit < 1:
@@ -53,14 +56,21 @@ def evenly_spaced(dataset: Dataset, limit: int | None) -> Dataset:
     n = len(dataset)  # type: ignore[arg-type]
     if limit >= n:
         return dataset
-    labels = cheap_labels(dataset)
-    if labels is None or len(set(labels)) < 2 or limit < len(set(labels)):
+    keys = cheap_strata(dataset)
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys or []):
+        groups.setdefault(key, []).append(i)
+    if len(groups) < 2 or limit < len(groups):
         return Subset(dataset, _spread(range(n), limit))
-    by_class = {c: [i for i, y in enumerate(labels) if y == c] for c in sorted(set(labels))}
-    quota = {c: max(1, round(limit * len(ix) / n)) for c, ix in by_class.items()}
-    largest = max(quota, key=lambda c: len(by_class[c]))
-    quota[largest] += limit - sum(quota.values())  # rounding: the largest class absorbs it
-    picked = sorted(i for c, ix in by_class.items() for i in _spread(ix, quota[c]))
+    share = {k: limit * len(ix) / n for k, ix in groups.items()}
+    quota = {k: max(1, int(share[k])) for k in groups}
+    while sum(quota.values()) < limit:  # largest remainder first
+        k = max((k for k in groups if quota[k] < len(groups[k])), key=lambda k: share[k] - quota[k])
+        quota[k] += 1
+    while sum(quota.values()) > limit:  # the minimum of one per stratum overshot: take from the largest
+        k = max(groups, key=lambda k: quota[k])
+        quota[k] -= 1
+    picked = sorted(i for k, ix in groups.items() for i in _spread(ix, quota[k]))
     return Subset(dataset, picked)
 
 
