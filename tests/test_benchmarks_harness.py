@@ -86,3 +86,13 @@ def test_model_card_report_splits_learned_families_by_what_the_checkpoint_traine
     assert shipped[1]["meta"]["inpainter"] == "fourier (held out)" and shipped[0]["meta"]["inpainter"] == "gated"
     v03 = report.WithFamily(items, held_out=["gated", "fourier", "criminisi"])
     assert v03[0]["meta"]["family"] == "deep, held out" and v03[0]["meta"]["inpainter"] == "gated (held out)"
+
+
+def test_device_equality_says_so_when_there_is_no_gpu(monkeypatch, capsys):
+    import torch
+
+    import device_equality
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device_equality.main(["--device", "cuda"]) == 0
+    assert "no CUDA device here" in capsys.readouterr().out
