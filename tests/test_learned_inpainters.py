@@ -370,3 +370,24 @@ def test_weights_are_stored_as_float16_and_run_in_float32(tmp_path) -> None:
     for k, v in loaded.state_dict().items():
         assert v.dtype == torch.float32
         assert torch.equal(v, sd[k].float() if k == big else sd[k].half().float())
+
+
+def test_gradient_term_counts_only_differences_touching_the_hole_and_trains(photo_root, tmp_path) -> None:
+    from inpaintscope.train.inpainter import gradient_loss
+
+    target = torch.zeros(1, 3, 4, 4)
+    hole = torch.zeros(1, 1, 4, 4)
+    hole[..., 1, 1] = 1  # one hole pixel: 2 horizontal + 2 vertical differences touch it
+    out = target.clone()
+    out[..., 1, 1] = 0.5  # each of the 4 differences is off by 0.5 in each of 3 channels
+    assert gradient_loss([out], target, hole).item() == pytest.approx(0.5)
+    assert gradient_loss([target, out], target, hole).item() == pytest.approx(0.25)  # mean over stages
+    out[..., 3, 3] = 1.0  # a change far from the hole costs nothing
+    assert gradient_loss([out], target, hole).item() == pytest.approx(0.5)
+    # a flat offset has no differences: the term leaves colour to the L1 loss
+    assert gradient_loss([target + 0.3], target, hole).item() == pytest.approx(0.0)
+    cfg = _config("safepaint", photo_root, tmp_path / "grad", max_steps=6, log_every=3, grad_weight=1.0)
+    logs = [
+        json.loads(line) for line in (train_inpainter(cfg, progress=False) / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert all(np.isfinite(h["grad"]) and h["grad"] > 0 for h in logs if h["kind"] == "train")

@@ -10,7 +10,8 @@ One loop for every registered network (:mod:`inpaintscope.inpaint.learned.networ
 3. after ``adv_start`` steps the critic (SN-PatchGAN) is updated on real vs generated images
    and the generator gets its adversarial term (``nsgan`` as EdgeConnect/SafePaint, ``hinge`` as
    DeepFill v2), optionally a critic feature-matching term;
-4. optional terms: VGG19 perceptual + style (only with a user-given weight file), SafePaint's
+4. optional terms: VGG19 perceptual + style (only with a user-given weight file), a VGG-free
+   gradient term (pixel differences inside the hole), SafePaint's
    domain distance, and the **anti-forensic** term — a frozen, differentiable detector asked to
    call the composite authentic (BCE of its mask logits inside the hole and of its image logit
    against "authentic");
@@ -79,6 +80,10 @@ class InpainterTrainConfig:
     l1_hole: float = 1.0
     l1_valid: float = 1.0
     fm_weight: float = 0.0
+    #: L1 between the pixel differences (horizontal and vertical) of each stage's output and of the
+    #: photo inside the hole: penalises structure the photo does not have, such as a network's own
+    #: fine grid, without a VGG (a stand-in for the style term when no VGG19 file is given)
+    grad_weight: float = 0.0
     vgg19: str | None = None
     perceptual_weight: float = 0.1
     style_weight: float = 250.0
@@ -177,6 +182,21 @@ def reconstruction_loss(
         valid_l1 = (err * (1 - hole)).sum() / (3 * (1 - hole).sum()).clamp(min=1.0)
         total = total + cfg.l1_hole * hole_l1 + cfg.l1_valid * valid_l1
     return total
+
+
+def gradient_loss(stages: list[torch.Tensor], target: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """Mean over stages of the L1 distance between horizontal and vertical pixel differences of
+    a stage's output and of ``target``, over the difference pairs that touch the hole."""
+    total = target.new_zeros(())
+    dh_t, dv_t = target.diff(dim=-1), target.diff(dim=-2)
+    # a difference belongs to the hole when either of its two pixels does
+    wh = torch.maximum(hole[..., :, 1:], hole[..., :, :-1])
+    wv = torch.maximum(hole[..., 1:, :], hole[..., :-1, :])
+    norm = (3 * (wh.sum() + wv.sum())).clamp(min=1.0)
+    for out in stages:
+        err = ((out.diff(dim=-1) - dh_t).abs() * wh).sum() + ((out.diff(dim=-2) - dv_t).abs() * wv).sum()
+        total = total + err / norm
+    return total / max(1, len(stages))
 
 
 def critic_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -310,6 +330,10 @@ def train_step(run: _Run, image: torch.Tensor, hole: torch.Tensor) -> dict[str, 
                 fm = feature_matching(D, image, judged, hole)
                 g_loss = g_loss + cfg.fm_weight * fm
                 logs["fm"] = _item(fm)
+        if cfg.grad_weight:
+            grad = gradient_loss([s.float() for s in stages], image, hole)
+            g_loss = g_loss + cfg.grad_weight * grad
+            logs["grad"] = _item(grad)
         if run.vgg is not None:
             perceptual = style = 0.0
             for s in stages:
@@ -475,7 +499,7 @@ def plot_curves(run: _Run) -> None:
     train = [h for h in run.history if h["kind"] == "train"]
     val = [h for h in run.history if h["kind"] == "val"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for key in ("l1", "g_adv", "d_loss", "antiforensic", "domain"):
+    for key in ("l1", "g_adv", "d_loss", "antiforensic", "domain", "grad"):
         if any(key in h for h in train):
             ax1.plot([h["step"] for h in train if key in h], [h[key] for h in train if key in h], label=key)
     ax1.set_xlabel("step"), ax1.set_yscale("log"), ax1.grid(alpha=0.3)
