@@ -318,8 +318,9 @@ def train_step(run: _Run, image: torch.Tensor, hole: torch.Tensor) -> dict[str, 
         logs["d_loss"] = _item(d_loss)
         D.requires_grad_(False)
 
+    stages = [s.float() for s in stages]  # the losses are computed in float32, once per stage
     with _autocast(run):
-        rec = reconstruction_loss([s.float() for s in stages], image, hole, cfg)
+        rec = reconstruction_loss(stages, image, hole, cfg)
         g_loss = rec
         logs["l1"] = _item(rec)
         if adversarial:
@@ -331,13 +332,13 @@ def train_step(run: _Run, image: torch.Tensor, hole: torch.Tensor) -> dict[str, 
                 g_loss = g_loss + cfg.fm_weight * fm
                 logs["fm"] = _item(fm)
         if cfg.grad_weight:
-            grad = gradient_loss([s.float() for s in stages], image, hole)
+            grad = gradient_loss(stages, image, hole)
             g_loss = g_loss + cfg.grad_weight * grad
             logs["grad"] = _item(grad)
         if run.vgg is not None:
             perceptual = style = 0.0
             for s in stages:
-                p, st = run.vgg(s.float(), image, hole)
+                p, st = run.vgg(s, image, hole)
                 perceptual, style = perceptual + p, style + st
             g_loss = g_loss + cfg.perceptual_weight * perceptual + cfg.style_weight * style
             logs["perceptual"], logs["style"] = _item(perceptual), _item(style)
