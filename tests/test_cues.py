@@ -132,6 +132,54 @@ def test_fit_logistic_recovers_known_weights_and_regenerated_threshold_hand_valu
     assert regenerated_threshold([-0.6, -0.3], [-0.3, -0.1]) == pytest.approx(-0.3)
 
 
+def test_autoencoder_fusion_pixel_forms_hand_computed() -> None:
+    from inpaintscope.errors import InpaintscopeError
+    from inpaintscope.models.cues.autoencoder import AutoencoderFusion
+
+    logits = np.array([[4.0, -6.0], [-6.0, -1.0]], np.float32)
+    ratio = np.array([[-0.5, -0.1], [-0.6, -0.2]], np.float32)
+    image = (1.0, 0.0, 0.0, 0.0)
+    # max: the cue 10·ratio + 2 = [[-3, 1], [-4, 0]] joins the detector's logits pixel by pixel
+    as_max = AutoencoderFusion(pixel=(1.0, 10.0, 2.0), image=image, regenerated_threshold=0.0, pixel_form="max")
+    fused, *_ = as_max.fuse(logits, 2.5, ratio)
+    np.testing.assert_allclose(fused, [[4.0, 1.0], [-4.0, 0.0]])
+    # linear: 0.5·logit + 10·ratio + 2 = [[-1, -2], [-7, -0.5]]: the detector's hit at (0, 0) is outvoted
+    fused, image_logit, _, _ = AutoencoderFusion(pixel=(0.5, 10.0, 2.0), image=image, regenerated_threshold=0.0).fuse(
+        logits, 2.5, ratio
+    )
+    np.testing.assert_allclose(fused, [[-1.0, -2.0], [-7.0, -0.5]])
+    assert image_logit == pytest.approx(2.5)
+    # a fusion written before the form was recorded reads as linear; an unknown form is refused
+    record = {"pixel": [1, 2, 3], "image": [1, 2, 3, 4], "regenerated_threshold": -0.5}
+    assert AutoencoderFusion.from_dict(record).pixel_form == "linear"
+    assert AutoencoderFusion.from_dict({**record, "pixel_form": "max"}).pixel_form == "max"
+    with pytest.raises(InpaintscopeError, match="unknown pixel_form 'noisy_or'"):
+        AutoencoderFusion.from_dict({**record, "pixel_form": "noisy_or"})
+
+
+def test_fit_cue_logit_caps_the_area_the_cue_adds_on_authentic_pixels() -> None:
+    from inpaintscope.errors import InpaintscopeError
+    from inpaintscope.evaluate.fusion import fit_cue_logit
+
+    # 1000 authentic pixels the detector leaves clean (ratio -1 … -0.5), 50 authentic pixels it
+    # already flags (ratio -0.5: not the cue's doing, so not counted; counted, their tie at the
+    # top would leave nothing flagged), 1000 decoded pixels (-0.7 … 0)
+    quiet = np.linspace(-1.0, -0.5, 1000)
+    ratio = np.concatenate([quiet, np.full(50, -0.5), np.linspace(-0.7, 0.0, 1000)])
+    logits = np.concatenate([np.full(1000, -5.0), np.full(50, 3.0), np.full(1000, -5.0)])
+    truth = np.concatenate([np.zeros(1050, bool), np.ones(1000, bool)])
+    b, c, added = fit_cue_logit(logits, ratio, truth, max_added_area=0.005)
+    # the plain logistic boundary lies inside the authentic range; the cap moves it up to the
+    # 99.5th percentile of the quiet ratios: exactly the top 5 of 1000 stay flagged
+    assert b > 0 and added == pytest.approx(0.005)
+    assert np.sum(b * quiet + c > 0) == 5
+    # a loose cap leaves the logistic fit alone
+    b2, c2, added2 = fit_cue_logit(logits, ratio, truth, max_added_area=0.9)
+    assert (b2, c2) == pytest.approx((b, c2)) and c2 > c and added2 < 0.9
+    with pytest.raises(InpaintscopeError, match="does not rise"):
+        fit_cue_logit(logits, -ratio, truth)
+
+
 def test_detect_with_the_autoencoder_cue_uses_the_fusion_stored_in_the_checkpoint(tmp_path) -> None:
     import inpaintscope
     from inpaintscope.errors import InpaintscopeError
@@ -171,8 +219,12 @@ def test_attach_autoencoder_cue_writes_a_checkpoint_detect_can_use(tmp_path) -> 
     from inpaintscope.models import create_model, read_checkpoint_info, save_checkpoint
 
     photos = tmp_path / "photos"
-    for i in range(4):
-        write_image(photos / f"p{i}.png", _texture(64, 64, seed=i))
+    import skimage.data
+
+    # crops of real photos: on the smooth synthetic texture the ratio has nothing to fit
+    samples = (skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket())
+    for i, photo in enumerate(samples):
+        write_image(photos / f"p{i}.png", photo[100:196, 100:196])
     cfg = BuildConfig(
         masks=("rectangle",),
         inpainters=("autoencoder",),
@@ -195,6 +247,12 @@ def test_attach_autoencoder_cue_writes_a_checkpoint_detect_can_use(tmp_path) -> 
     assert (record["n_images"], record["n_regenerated"]) == (12, 4)
     info = read_checkpoint_info(out)
     assert info["autoencoder_cue"]["fusion"]["autoencoder"] == "taef2" and info["model"] == "scope_tiny"
+    # the max form: the detector's logit passes unchanged, and the cue alone flags at most
+    # max_added_area (0.5 %) of the authentic pixels sampled where the detector is quiet
+    assert info["autoencoder_cue"]["fusion"]["pixel_form"] == "max"
+    assert info["autoencoder_cue"]["fusion"]["pixel"][0] == 1.0 and info["autoencoder_cue"]["fusion"]["pixel"][1] > 0
+    added = info["autoencoder_cue"]["cue_added_authentic_area"]
+    assert added is None or added <= 0.005
     det = inpaintscope.detect(_texture(64, 64, seed=9), model=out, cues=["autoencoder"])
     assert det.regenerated is not None and 0.0 <= det.score <= 1.0
     # the command line does the same: calibrate --cues autoencoder

@@ -35,6 +35,8 @@ import torch.nn.functional as F
 
 from ...errors import InpaintscopeError
 
+#: how the pixel logits are joined (see :class:`AutoencoderFusion`)
+PIXEL_FORMS: tuple[str, ...] = ("max", "linear")
 #: ``AE``: B×3×H×W RGB in [0, 1] → same, any H, W (pads internally)
 AutoencoderFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -65,7 +67,11 @@ class AutoencoderFusion:
     """How the reconstruction-ratio map joins a detector's outputs (fitted on validation photos by
     :func:`inpaintscope.evaluate.fusion.fit_autoencoder_fusion`):
 
-    * pixel logit ``a·mask_logit + b·ratio + c`` (``pixel`` = (a, b, c));
+    * pixel logit, by ``pixel_form``: ``"max"`` (what is fitted now) ``max(mask_logit, b·ratio + c)``
+      — a pixel is flagged when the detector or the cue flags it, so the cue never takes away a
+      region the detector found (``a`` is unused); ``"linear"`` (the first fusions shipped)
+      ``a·mask_logit + b·ratio + c``, one logistic boundary for both, which let the ratio outvote
+      the detector on fills it had found (``pixel`` = (a, b, c));
     * image logit ``α·image_logit + β·q99(ratio) + δ·median(ratio) + γ`` (``image`` = (α, β, δ, γ));
       ``q99`` catches a pasted-back decoded region, the median a fully re-decoded frame;
     * ``regenerated``: ``median(ratio) >= regenerated_threshold``: the whole frame reads as
@@ -77,6 +83,7 @@ class AutoencoderFusion:
     regenerated_threshold: float
     window: int = 32
     autoencoder: str = "taef2"
+    pixel_form: str = "linear"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +92,7 @@ class AutoencoderFusion:
             "regenerated_threshold": self.regenerated_threshold,
             "window": self.window,
             "autoencoder": self.autoencoder,
+            "pixel_form": self.pixel_form,
         }
 
     @classmethod
@@ -97,6 +105,7 @@ class AutoencoderFusion:
                 regenerated_threshold=float(d["regenerated_threshold"]),  # type: ignore[arg-type]
                 window=int(d.get("window", 32)),
                 autoencoder=str(d.get("autoencoder", "taef2")),
+                pixel_form=str(d.get("pixel_form", "linear")),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise InpaintscopeError(f"malformed autoencoder-cue fusion parameters ({e})") from None
@@ -106,6 +115,11 @@ class AutoencoderFusion:
             or not all(math.isfinite(v) for v in (*fusion.pixel, *fusion.image, fusion.regenerated_threshold))
         ):
             raise InpaintscopeError("malformed autoencoder-cue fusion parameters (need 3 pixel and 4 image weights)")
+        if fusion.pixel_form not in PIXEL_FORMS:
+            raise InpaintscopeError(
+                f"autoencoder-cue fusion: unknown pixel_form {fusion.pixel_form!r} (known: {', '.join(PIXEL_FORMS)}); "
+                "the checkpoint may come from a newer inpaintscope"
+            )
         return fusion
 
     def fuse(
@@ -113,7 +127,10 @@ class AutoencoderFusion:
     ) -> tuple[np.ndarray, float, bool, float]:
         """Fused ``(mask_logits, image_logit, regenerated, median ratio)`` for one image."""
         a, b, c = self.pixel
-        fused = (a * mask_logits + b * ratio + c).astype(np.float32)
+        if self.pixel_form == "max":
+            fused = np.maximum(mask_logits, b * ratio + c).astype(np.float32)
+        else:
+            fused = (a * mask_logits + b * ratio + c).astype(np.float32)
         q99, median = ratio_statistics(ratio)
         al, be, de, ga = self.image
         base = 0.0 if image_logit is None else float(image_logit)
