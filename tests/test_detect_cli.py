@@ -354,3 +354,23 @@ def test_index_page_counts_links_viewer_and_mixed_settings(
     # works offline: nothing fetched from elsewhere
     body = page.split("<body>")[1]
     assert "http" not in body and "<link" not in page and "@import" not in page
+
+
+def test_a_tile_too_small_for_the_overlap_is_one_error_before_any_image(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    photos = [write_png(tmp_path / "in" / f"{k}.png", square_image(160, box=(10, 10, 60, 60))) for k in range(3)]
+    out = tmp_path / "out"
+    code = run(["detect", *map(str, photos), "-o", str(out), "--model", ckpt, "--tile", "64"])  # overlap 128
+    cap = capsys.readouterr()
+    assert code == 2 and "Traceback" not in cap.err
+    assert error_lines(cap.err) == [
+        "error: --tile 64 is too small for --overlap 128: use --tile 272 or more, or --overlap 24 or less"
+    ], cap.err
+    assert not out.exists()  # refused up front, not once per image
+    # the sizes it suggests work
+    assert run(["detect", *map(str, photos), "-o", str(out), "--model", ckpt, "--tile", "272"]) == 0
+    assert (
+        run(["detect", str(photos[0]), "-o", str(tmp_path / "o2"), "--model", ckpt, "--tile", "64", "--overlap", "24"])
+        == 0
+    )

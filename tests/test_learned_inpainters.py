@@ -391,3 +391,44 @@ def test_gradient_term_counts_only_differences_touching_the_hole_and_trains(phot
         json.loads(line) for line in (train_inpainter(cfg, progress=False) / "metrics.jsonl").read_text().splitlines()
     ]
     assert all(np.isfinite(h["grad"]) and h["grad"] > 0 for h in logs if h["kind"] == "train")
+
+
+# ---- bad input to the trainer: one clear line, and nothing of the user's overwritten ----------
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"seed": -1}, r"seed must be an integer in \[0, 2\^63\), got -1"),  # failed at the first batch
+        ({"lr": float("inf")}, "learning rates must be > 0 and finite"),
+        ({"lr_d": float("nan")}, "learning rates must be > 0 and finite"),
+    ],
+)
+def test_bad_numbers_are_refused_by_the_config(photo_root, tmp_path, override, message) -> None:
+    from inpaintscope.train.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _config("fourier", photo_root, tmp_path / "r", **override)
+
+
+def test_a_recipes_relative_split_file_is_found_from_any_folder(tmp_path, monkeypatch) -> None:
+    from pathlib import Path
+
+    from inpaintscope.data.inpainting_crops import PhotoSet
+
+    repo = tmp_path / "repo"
+    (repo / "configs" / "inpainters").mkdir(parents=True)
+    (repo / "configs" / "splits").mkdir()
+    (repo / "configs" / "splits" / "mine.txt").write_text("p0.png train\n")
+    recipe = repo / "configs" / "inpainters" / "r.yaml"
+    recipe.write_text("net: fourier\nsplit_file: configs/splits/mine.txt\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = InpainterTrainConfig.from_yaml(recipe, [f"photos={tmp_path}"])
+    assert Path(cfg.split_file) == repo / "configs" / "splits" / "mine.txt"
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "inpainters" / "fourier.yaml"
+    assert Path(InpainterTrainConfig.from_yaml(shipped, [f"photos={tmp_path}"]).split_file).is_file()
+    # found nowhere: one line saying where it was looked for, not a FileNotFoundError
+    with pytest.raises(InpaintscopeError, match=r"split file nope.txt not found \(relative to the current folder"):
+        PhotoSet.from_split_file(tmp_path, "nope.txt", ["train"])

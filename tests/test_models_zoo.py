@@ -90,6 +90,27 @@ def test_zoo_registers_our_models():
     assert set(MODEL_NAMES) >= OURS
 
 
+def test_unknown_keywords_name_the_model_and_what_it_accepts():
+    from inpaintscope.errors import BadArgumentsError
+    from inpaintscope.models import MODELS
+
+    with pytest.raises(BadArgumentsError, match="model 'scope_tiny': got an unexpected keyword argument 'bogus'") as e:
+        create_model("scope_tiny", bogus=1)  # was a bare TypeError traceback from `--set model_kwargs.bogus=1`
+    assert str(e.value).endswith("it accepts: depths, bayar_channels, clip, head_hidden")
+    assert isinstance(e.value, InpaintscopeError) and isinstance(e.value, TypeError)  # old except clauses still work
+
+    def buggy(*, width: int = 1) -> torch.nn.Module:
+        return len(width)  # a TypeError inside the factory: a bug, not the user's keyword
+
+    MODELS.register("test_buggy_factory")(buggy)
+    try:
+        with pytest.raises(TypeError) as bug:
+            create_model("test_buggy_factory", width=2)
+        assert not isinstance(bug.value, InpaintscopeError)
+    finally:
+        MODELS.unregister("test_buggy_factory")
+
+
 def test_forward_contract_at_two_sizes(entry):
     model = entry.model
     assert isinstance(model, Detector) and int(model.size_multiple) >= 1

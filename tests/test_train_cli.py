@@ -64,6 +64,13 @@ def test_cli_train_config_set_and_options_then_resume(tmp_path, tiny_detector):
         (["--resume", "no/such/run"], "not a resumable run folder"),
         (["--model", "{tiny}", "--data", "synthetic:8", "--device", "tpu"], "device must be one of"),
         (["--model", "{tiny}", "--data", "synthetic:8", "--loss", "focal+hinge"], "unknown loss 'hinge'"),
+        (["--data", "synthetic:8", "--seed", "-1"], "seed must be an integer in [0, 2^63), got -1"),
+        (["--data", "synthetic:8", "--set", "seed=-1"], "seed must be an integer in [0, 2^63), got -1"),
+        (["--data", "synthetic:8", "--set", "lr=1e400"], "lr must be > 0 and finite, got inf"),
+        (
+            ["--data", "synthetic:8", "--set", "model_kwargs.bogus=1"],
+            "model 'scope_tiny': got an unexpected keyword argument 'bogus'; it accepts: depths,",
+        ),
     ],
 )
 def test_cli_train_bad_input_exits_2_without_traceback(tmp_path, tiny_detector, args, message):

@@ -70,6 +70,11 @@ def test_yaml_then_set_then_explicit(tmp_path):
         (["schedule=step"], "schedule must be one of"),
         (["augment.hflip=maybe"], "hflip must be true or false"),
         (["lr"], "key=value"),
+        (["lr=1e400"], "lr must be > 0 and finite, got inf"),  # YAML reads 1e400 as infinity
+        (["lr=.inf"], "lr must be > 0 and finite"),
+        (["weight_decay=.nan"], "weight_decay must be >= 0 and finite"),
+        (["seed=-1"], r"seed must be an integer in \[0, 2\^63\), got -1"),  # failed only at the first batch
+        ([f"seed={2**63}"], "seed must be an integer"),
     ],
 )
 def test_bad_overrides_name_the_problem(bad, message):
@@ -86,6 +91,10 @@ def test_bad_yaml_files(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         TrainConfig.from_yaml(tmp_path / "list.yaml")
+    # a picture given as --config by mistake: one line, not a UnicodeDecodeError
+    (tmp_path / "some.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    with pytest.raises(ConfigError, match=r"some\.png: not a YAML config \(binary or not UTF-8 text\)"):
+        TrainConfig.from_yaml(tmp_path / "some.png")
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])

@@ -9,10 +9,11 @@ Each kind exposes the same three functions over its registry: ``@register_<kind>
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from .errors import UnknownNameError
+from .errors import BadArgumentsError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -44,8 +45,23 @@ class Registry(Generic[T]):
             raise UnknownNameError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}") from None
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Call the factory registered under ``name`` with ``args`` and ``kwargs``."""
-        return self.get(name)(*args, **kwargs)  # type: ignore[operator]
+        """Call the factory registered under ``name`` with ``args`` and ``kwargs``.
+
+        Arguments the factory does not take raise :class:`BadArgumentsError` naming the entry and
+        the keywords it accepts. They are checked against its signature before the call, so a
+        TypeError raised inside the factory (a bug, not the user's) still surfaces as one.
+        """
+        factory = self.get(name)
+        try:
+            signature = inspect.signature(factory)  # type: ignore[arg-type]
+        except (TypeError, ValueError):  # a builtin or C callable without a signature: just call it
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as e:
+                raise BadArgumentsError(f"{self.kind} {name!r}: {e}; {_accepted(signature, len(args))}") from None
+        return factory(*args, **kwargs)  # type: ignore[operator]
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -58,3 +74,14 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _accepted(signature: inspect.Signature, n_positional: int) -> str:
+    """The keywords a factory takes, for the message (those filled positionally left out)."""
+    params = list(signature.parameters.values())
+    names = [
+        p.name
+        for i, p in enumerate(params)
+        if p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and i >= n_positional)
+    ]
+    return f"it accepts: {', '.join(names)}" if names else "it takes no keyword arguments"

@@ -10,6 +10,11 @@ class UnknownNameError(InpaintscopeError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class BadArgumentsError(InpaintscopeError, TypeError):
+    """Arguments a component (model, inpainter, mask generator) does not take, e.g. a keyword
+    misspelt in ``--set model_kwargs.KEY=VALUE``; the message lists the ones it accepts."""
+
+
 class ImageReadError(InpaintscopeError):
     """A file or buffer that is not a readable image (corrupt, truncated, empty, too large...)."""
 

@@ -131,6 +131,26 @@ def check_tiling(tile: int, overlap: int, *, multiple: int = 1) -> int:
     return tile
 
 
+def check_tile_overlap(
+    tile: int, overlap: int, *, multiple: int = 1, names: tuple[str, str] = ("tile", "overlap")
+) -> None:
+    """Refuse a ``tile``/``overlap`` pair that :func:`run_tiled` would refuse for every image larger
+    than one tile (tiles that cannot advance, or ramps that meet); ``names`` are the option names
+    for the message. For callers that take both from a user, before any image is read."""
+    m = max(1, int(multiple))
+    used = check_tiling(tile, overlap, multiple=m)  # rounded down to the network's multiple
+    align = math.lcm(JPEG_GRID, m)
+    stride = ((used - overlap) // align) * align  # as tile_starts, for an image larger than a tile
+    if stride >= align and 2 * (used - stride) <= used:
+        return
+    # sufficient bounds (tile - overlap >= tile / 2 + align), simple enough to state
+    min_tile = -(-2 * (overlap + align) // m) * m
+    hint = f"use {names[0]} {min_tile} or more"
+    if used // 2 - align >= 0:
+        hint += f", or {names[1]} {used // 2 - align} or less"
+    raise InpaintscopeError(f"{names[0]} {tile} is too small for {names[1]} {overlap}: {hint}")
+
+
 def run_tiled(
     run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, tile: int, overlap: int, multiple: int = 1
 ) -> tuple[torch.Tensor, int]:

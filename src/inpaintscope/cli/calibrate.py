@@ -27,7 +27,7 @@ from .common import comma_list
     help="balanced: score = probability under equal priors (0.5 treats misses and false alarms "
     "alike); data: keep the split's own manipulated/authentic mix.",
 )
-@click.option("--batch-size", type=int, default=8)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Images per forward pass.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--cues",

@@ -111,6 +111,7 @@ def detect(
     from ..detection.report import printable
     from ..detection.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
     from ..io import DEFAULT_MAX_PIXELS
+    from ..tiling import check_tile_overlap
 
     if threshold is not None:
         click.echo(
@@ -132,6 +133,12 @@ def detect(
         )
     chosen_cues = check_cues(comma_list(cues) or [])
     loaded = load_model(model, device=device)  # once for the whole run
+    tile = DEFAULT_TILE if tile is None else tile
+    overlap = DEFAULT_OVERLAP if overlap is None else overlap
+    # one error now rather than the same failure for every image larger than a tile
+    check_tile_overlap(
+        tile, overlap, multiple=int(getattr(loaded.detector, "size_multiple", 1)), names=("--tile", "--overlap")
+    )
     with OutputFolder.open(out) as folder:
         if folder.removed_temporaries:
             click.echo(
@@ -145,8 +152,8 @@ def detect(
             pixel_threshold=pixel,
             image_threshold=image,
             cues=chosen_cues,
-            tile=DEFAULT_TILE if tile is None else tile,
-            overlap=DEFAULT_OVERLAP if overlap is None else overlap,
+            tile=tile,
+            overlap=overlap,
             overlay=not no_overlay,
             skip_existing=skip_existing,
             max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels,

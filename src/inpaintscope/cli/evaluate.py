@@ -25,7 +25,7 @@ from .common import comma_list
 @click.option("--no-authentic", is_flag=True, help="Leave authentic images out (image-level metrics need them).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Write eval.json and eval.md here.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
-@click.option("--batch-size", type=int, default=8)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Images per forward pass.")
 @click.option(
     "--tile", type=click.IntRange(32), default=None, help="Tile side for large images, as detect [default: 1024]."
 )

@@ -55,7 +55,17 @@ class PhotoSet:
         root = Path(root)
         wanted = set(splits)
         rels = []
-        for line in Path(split_file).read_text().splitlines():
+        try:
+            text = Path(split_file).expanduser().read_text(encoding="utf-8")
+        except FileNotFoundError:
+            where = "" if Path(split_file).is_absolute() else f" (relative to the current folder {Path.cwd()})"
+            raise InpaintscopeError(
+                f"split file {split_file} not found{where}; give its full path, e.g. --set split_file=PATH"
+            ) from None
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
+            raise InpaintscopeError(f"split file {split_file}: cannot read it ({reason})") from None
+        for line in text.splitlines():
             line = line.split("#", 1)[0].strip()
             if line:
                 rel, _, split = line.replace(",", " ").replace("\t", " ").partition(" ")

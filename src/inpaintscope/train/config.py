@@ -17,6 +17,7 @@ project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 import warnings
@@ -38,6 +39,16 @@ class ConfigError(InpaintscopeError, ValueError):
 SCHEDULES = ("none", "plateau", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("none", "bf16", "fp16")
+
+
+def is_positive_finite(value: float) -> bool:
+    """A usable learning rate: ``inf`` passes a plain ``> 0`` check and then trains NaN weights."""
+    return math.isfinite(value) and value > 0
+
+
+def is_seed(value: int) -> bool:
+    """The seeds numpy and torch generators take (a negative one fails only at the first batch)."""
+    return 0 <= value < 2**63
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,12 @@ class TrainConfig:
                 f"device must be one of {DEVICES} (or cuda:N), got {self.device!r}",
             ),
             (self.amp in AMP_MODES, f"amp must be one of {AMP_MODES}, got {self.amp!r}"),
-            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (is_positive_finite(self.lr), f"lr must be > 0 and finite, got {self.lr}"),
+            (
+                math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+                f"weight_decay must be >= 0 and finite, got {self.weight_decay}",
+            ),
+            (is_seed(self.seed), f"seed must be an integer in [0, 2^63), got {self.seed}"),
             (self.batch_size >= 1 and self.val_batch_size >= 1, "batch sizes must be >= 1"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}"),
@@ -196,7 +212,15 @@ def read_config_file(path: str | os.PathLike) -> Any:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path}: not a YAML config (binary or not UTF-8 text); give a .yaml file such as configs/default.yaml"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from None
+    try:
+        return yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 

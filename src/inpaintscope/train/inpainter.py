@@ -40,7 +40,14 @@ import yaml
 
 from ..errors import InpaintscopeError
 from ..io.atomic import atomic_open, atomic_write_text
-from .config import ConfigError, config_from_mapping, parse_overrides, read_config_file
+from .config import (
+    ConfigError,
+    config_from_mapping,
+    is_positive_finite,
+    is_seed,
+    parse_overrides,
+    read_config_file,
+)
 
 ADV_LOSSES = ("nsgan", "hinge")
 L1_FORMS = ("split", "safepaint")
@@ -126,7 +133,11 @@ class InpainterTrainConfig:
             (self.amp in ("none", "bf16", "fp16"), f"amp must be none, bf16 or fp16, got {self.amp!r}"),
             (self.crop >= 32 and self.val_size >= 32, "crop and val_size must be >= 32"),
             (self.batch_size >= 1 and self.max_steps >= 1, "batch_size and max_steps must be >= 1"),
-            (self.lr > 0 and self.lr_d > 0, "learning rates must be > 0"),
+            (
+                is_positive_finite(self.lr) and is_positive_finite(self.lr_d),
+                f"learning rates must be > 0 and finite, got lr {self.lr} and lr_d {self.lr_d}",
+            ),
+            (is_seed(self.seed), f"seed must be an integer in [0, 2^63), got {self.seed}"),
             (len(self.scale) == 2 and 0 < self.scale[0] <= self.scale[1], f"scale must be [lo, hi], got {self.scale}"),
             (
                 len(self.area) == 2 and 0 < self.area[0] <= self.area[1] < 1,
@@ -148,6 +159,8 @@ class InpainterTrainConfig:
         d = read_config_file(path)
         if not isinstance(d, dict):
             raise ConfigError(f"{path}: a config must be a mapping of key: value")
+        if isinstance(d.get("split_file"), str):
+            d["split_file"] = _recipe_relative(d["split_file"], path)
         for key, value in parse_overrides(overrides or []).items():
             head, dot, sub = key.partition(".")
             if dot and isinstance(d.get(head), dict):
@@ -158,6 +171,22 @@ class InpainterTrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _recipe_relative(split_file: str, recipe: Path) -> str:
+    """A recipe's relative ``split_file`` as an absolute path: from the current folder when it is
+    there, else from the recipe's folder or the nearest folder above it that has it. The recipes
+    name ``configs/splits/...`` relative to the repository, and must work from any folder.
+    Unchanged when found nowhere (reading it then says where it was looked for)."""
+    rel = Path(split_file).expanduser()
+    if rel.is_file():
+        return str(rel.absolute())
+    if rel.is_absolute():
+        return split_file
+    for base in (recipe.absolute().parent, *recipe.absolute().parent.parents):
+        if (base / rel).is_file():
+            return str(base / rel)
+    return split_file
 
 
 # ---- building blocks -------------------------------------------------------------------------
