@@ -140,3 +140,99 @@ def test_calibration_warns_only_below_the_minimum_per_class(tmp_path, monkeypatc
         calibration.calibrate_checkpoint(src, ["synthetic:12x32"], out=tmp_path / "b.safetensors")
     with pytest.raises(InpaintscopeError, match="never overwritten"):
         calibration.calibrate_checkpoint(src, ["synthetic:12x32"], out=src)
+
+
+# ---- robustness of the fit, and the output checks (nothing a user made is overwritten) ----------
+
+
+def test_identical_logits_give_the_hand_computed_prior():
+    # One logit for every image: the slope cannot be told apart from the bias, so the fit keeps
+    # the identity slope and the calibrated logit is the labels' (weighted) log-odds. Balanced
+    # priors: 0 (score 0.5). Plain weights: log(n_pos / n_neg) = log(3 / 5).
+    z, y = [-5.8] * 8, [1, 1, 1, 0, 0, 0, 0, 0]
+    bal = fit_platt(z, y)
+    assert bal.scale == 1.0 and bal.scale * -5.8 + bal.bias == pytest.approx(0.0, abs=1e-12)
+    assert bal.nll_after == pytest.approx(math.log(2), abs=1e-12)
+    plain = fit_platt(z, y, balanced=False)
+    assert plain.scale == 1.0 and plain.scale * -5.8 + plain.bias == pytest.approx(math.log(3 / 5), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "z, y",
+    [
+        ([-5.8] * 8, [1, 1, 1, 1, 0, 0, 0, 0]),  # plain Newton went to bias -5e11 here
+        ([-5.8] * 6 + [-5.7, -5.9], [1, 1, 1, 1, 0, 0, 0, 0]),  # nearly identical logits
+        ([-5.8, -5.8, 3, 3, 3, 3, 3, 3], [1, 0, 1, 1, 0, 0, 0, 0]),  # uninformative, unbalanced
+    ],
+)
+def test_degenerate_logits_never_make_the_fit_worse(z, y):
+    fit = fit_platt(z, y)
+    assert math.isfinite(fit.scale) and math.isfinite(fit.bias) and fit.scale > 0
+    assert fit.nll_after <= fit.nll_before + 1e-12
+    assert abs(fit.bias) < 50  # no model that flags (or clears) everything
+
+
+@pytest.mark.filterwarnings("ignore:calibrating on")
+def test_a_failed_fit_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
+    from inpaintscope.evaluate import calibration
+
+    src = _tiny_checkpoint(tmp_path)
+    out = tmp_path / "calibrated.safetensors"
+    bad = PlattFit(scale=2901.0, bias=-5e11, n=12, n_positive=9, nll_before=0.69, nll_after=2.5e11)
+    monkeypatch.setattr(calibration, "fit_platt", lambda *a, **k: bad)
+    with pytest.raises(InpaintscopeError, match="need more validation images of both classes"):
+        calibration.calibrate_checkpoint(src, ["synthetic:12x32"], out=out)
+    nan = PlattFit(scale=float("nan"), bias=0.0, n=12, n_positive=9, nll_before=0.69, nll_after=float("nan"))
+    monkeypatch.setattr(calibration, "fit_platt", lambda *a, **k: nan)
+    with pytest.raises(InpaintscopeError, match="need more validation images"):
+        calibration.calibrate_checkpoint(src, ["synthetic:12x32"], out=out)
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def _tiny_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    return save_checkpoint(
+        tmp_path / "model.safetensors", create_model("scope_tiny").state_dict(), {"model": "scope_tiny", "kwargs": {}}
+    )
+
+
+@pytest.mark.parametrize("cues", [[], ["--cues", "autoencoder"]])
+def test_cli_calibrate_never_overwrites_a_file_or_its_sidecar(tmp_path, monkeypatch, cues):
+    from inpaintscope.evaluate import evaluator, fusion
+
+    def never(*args, **kwargs):
+        raise AssertionError("the output must be checked before any scoring or fitting")
+
+    monkeypatch.setattr(evaluator, "evaluate", never)
+    monkeypatch.setattr(fusion, "fit_autoencoder_fusion", never)
+    src = _tiny_checkpoint(tmp_path)
+    photo = tmp_path / "holiday.jpg"
+    photo.write_bytes(b"the user's photo")
+    (tmp_path / "notes.json").write_text("the user's notes")
+    (tmp_path / "afile").write_text("x")
+    cases = [
+        (photo, "holiday.jpg already exists and is never overwritten; choose another -o"),
+        (tmp_path / "notes.safetensors", "notes.json (written with"),  # the sidecar <stem>.json
+        (tmp_path / "afile" / "new.safetensors", "afile is a file, not a folder"),
+    ]
+    for out, message in cases:
+        args = ["calibrate", str(src), "--data", "synthetic:12x32", *cues, "-o", str(out)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert photo.read_bytes() == b"the user's photo"
+    assert (tmp_path / "notes.json").read_text() == "the user's notes"
+    assert not (tmp_path / "notes.safetensors").exists()
+    # a folder as -o is a usage error in the CLI (click); the library says so in its own words
+    from inpaintscope.evaluate.calibration import calibrate_checkpoint
+
+    with pytest.raises(InpaintscopeError, match="is a folder; give -o a file name"):
+        calibrate_checkpoint(src, ["synthetic:12x32"], out=tmp_path)
+
+
+def test_cli_calibrate_batch_size_must_be_positive(tmp_path):
+    src = _tiny_checkpoint(tmp_path)
+    args = ["calibrate", str(src), "--data", "synthetic:4x32", "--batch-size", "0", "-o", str(tmp_path / "c.st")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "--batch-size" in result.output and "Traceback" not in result.output
+    assert not isinstance(result.exception, ValueError)

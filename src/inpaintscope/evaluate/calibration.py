@@ -76,12 +76,14 @@ def fit_platt(
     l2: float = 1e-3,
     max_iter: int = 100,
 ) -> PlattFit:
-    """Fit ``scale``, ``bias`` by Newton's method on the (weighted) mean logistic loss plus
+    """Fit ``scale``, ``bias`` by damped Newton's method on the (weighted) mean logistic loss plus
     ``l2/2·(scale−1)²`` (the small pull towards the identity keeps separable data finite).
 
     ``balanced``: each class carries half the weight (equal priors, see the module doc);
     otherwise every image weighs the same. Needs both classes; ``scale`` is clamped to stay
-    positive so the ranking never flips.
+    positive so the ranking never flips. When every logit is the same, the slope is irrelevant:
+    ``scale`` stays 1 and the calibrated logit is the log-odds of the (weighted) labels, i.e. 0
+    with balanced priors and ``log(n_positive / n_negative)`` without.
     """
     z = np.asarray(logits, dtype=np.float64).reshape(-1)
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
@@ -98,18 +100,13 @@ def fit_platt(
         wt = np.where(y == 1.0, 0.5 / n_pos, 0.5 / (y.size - n_pos))
     else:
         wt = np.full(y.size, 1.0 / y.size)
-    a, b = 1.0, 0.0
-    for _ in range(max_iter):
-        p = sigmoid(a * z + b)
-        r = wt * (p - y)
-        v = wt * p * (1.0 - p)
-        grad = np.array([np.sum(r * z) + l2 * (a - 1.0), np.sum(r)])
-        hess = np.array([[np.sum(v * z * z) + l2, np.sum(v * z)], [np.sum(v * z), np.sum(v) + 1e-12]])
-        step = np.linalg.solve(hess, grad)
-        a, b = a - step[0], b - step[1]
-        a = max(a, 1e-3)
-        if np.abs(step).max() < 1e-10:
-            break
+    if np.ptp(z) == 0.0:
+        # a and b are not identifiable (the Hessian is singular): keep the identity slope and put
+        # the weighted log-odds of the labels in the bias, the exact optimum along that line
+        p_pos = float(np.sum(wt * y))
+        a, b = 1.0, math.log(p_pos / (1.0 - p_pos)) - float(z[0])
+    else:
+        a, b = _newton_platt(z, y, wt, l2=l2, max_iter=max_iter)
     return PlattFit(
         scale=float(a),
         bias=float(b),
@@ -119,6 +116,67 @@ def fit_platt(
         nll_after=_nll(a * z + b, y, wt),
         balanced=balanced,
     )
+
+
+#: smallest slope the fit may reach (a non-positive one would flip or erase the ranking)
+_MIN_SCALE = 1e-3
+
+
+def _newton_platt(z: np.ndarray, y: np.ndarray, wt: np.ndarray, *, l2: float, max_iter: int) -> tuple[float, float]:
+    """Minimise the penalised NLL over (a, b) from the identity (1, 0).
+
+    Plain Newton diverges when the logits barely vary (a nearly singular Hessian gives a huge
+    step: a model that flags everything); each step here is halved until the objective really
+    decreases, and the search stops when no step does, so the result is never worse than the start.
+    """
+
+    def objective(a: float, b: float) -> float:
+        return _nll(a * z + b, y, wt) + 0.5 * l2 * (a - 1.0) ** 2
+
+    a, b = 1.0, 0.0
+    current = objective(a, b)
+    for _ in range(max_iter):
+        p = sigmoid(a * z + b)
+        r = wt * (p - y)
+        v = wt * p * (1.0 - p)
+        grad = np.array([np.sum(r * z) + l2 * (a - 1.0), np.sum(r)])
+        hess = np.array([[np.sum(v * z * z) + l2, np.sum(v * z)], [np.sum(v * z), np.sum(v)]])
+        hess += np.eye(2) * (1e-9 * np.trace(hess) + 1e-12)  # Levenberg damping: always solvable
+        step = np.linalg.solve(hess, grad)
+        if float(grad @ step) <= 0.0:  # not a descent direction (numerically): fall back to the gradient
+            step = grad
+        t, improved = 1.0, False
+        while t > 1e-12:
+            na, nb = max(a - t * step[0], _MIN_SCALE), b - t * step[1]
+            trial = objective(na, nb)
+            if math.isfinite(trial) and trial < current:
+                improved = True
+                break
+            t *= 0.5
+        if not improved:
+            break
+        moved = max(abs(na - a), abs(nb - b))
+        a, b, current = na, nb, trial
+        if moved < 1e-10:
+            break
+    return a, b
+
+
+def check_platt_fit(fit: PlattFit) -> None:
+    """Refuse a fit that must not be folded into a model: parameters that are not finite (or a
+    slope that is not positive), or a calibrated score that explains the labels worse than the
+    uncalibrated one (the fit failed; writing it could make the model flag everything)."""
+    finite = all(math.isfinite(v) for v in (fit.scale, fit.bias, fit.nll_before, fit.nll_after))
+    if not finite or fit.scale <= 0:
+        raise InpaintscopeError(
+            f"the calibration fit failed (scale {fit.scale:g}, bias {fit.bias:g}); need more validation "
+            "images of both classes (authentic and manipulated) with varied scores; nothing was written"
+        )
+    if fit.nll_after > fit.nll_before + 1e-9:
+        raise InpaintscopeError(
+            f"the calibration fit is worse than no calibration (mean NLL {fit.nll_before:.4f} -> "
+            f"{fit.nll_after:.4f}); need more validation images of both classes; nothing was written"
+        )
 
 
 def logits_from_scores(scores: Sequence[float]) -> np.ndarray:
@@ -161,17 +219,21 @@ def calibrate_checkpoint(
 ) -> PlattFit:
     """Platt-scale the image score of ``checkpoint`` (a file or a shipped model name, as
     ``detect --model`` reads it) on ``split`` of ``data`` and write the calibrated model to
-    ``out`` (never the input). Returns the fit, which is also recorded in the new checkpoint's
-    description (``image_calibration``). Warns (:class:`CalibrationWarning`) when either class
-    has fewer than :data:`MIN_IMAGES_PER_CLASS` images."""
+    ``out``: never the input nor any existing file (checked, with ``out``'s folder, before the
+    scoring starts). A failed fit is refused (:func:`check_platt_fit`) and nothing is written.
+    Returns the fit, which is also recorded in the new checkpoint's description
+    (``image_calibration``). Warns (:class:`CalibrationWarning`) when either class has fewer
+    than :data:`MIN_IMAGES_PER_CLASS` images."""
     from ..detection.loader import resolve_model_path
     from ..models import load_detector, save_checkpoint
+    from ..models.checkpoint import check_new_checkpoint
     from .evaluator import evaluate
     from .selection import open_evaluation_data
 
     source = resolve_model_path(checkpoint)
-    if Path(out).resolve() == source.resolve():
+    if Path(out).expanduser().resolve() == source.resolve():
         raise InpaintscopeError("--out must differ from the input checkpoint (inputs are never overwritten)")
+    check_new_checkpoint(out)  # before minutes of scoring: a bad -o fails now
     model = load_detector(source)
     dataset = open_evaluation_data(data, split=split, modes=modes, include_authentic=True)
     report = evaluate(
@@ -189,6 +251,7 @@ def calibrate_checkpoint(
             CalibrationWarning,
             stacklevel=2,
         )
+    check_platt_fit(fit)
     model = model.to("cpu")
     fold_image_calibration(model, fit)
     info = dict(model.checkpoint_info)

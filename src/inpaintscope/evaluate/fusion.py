@@ -204,11 +204,13 @@ def attach_autoencoder_cue(
 
     from ..detection.loader import LoadedModel, resolve_model_path
     from ..models import load_detector, save_checkpoint
+    from ..models.checkpoint import check_new_checkpoint
     from .selection import open_evaluation_data
 
     source = resolve_model_path(checkpoint)
     if Path(out).resolve() == source.resolve():
         raise InpaintscopeError("the output must differ from the input checkpoint (inputs are never overwritten)")
+    check_new_checkpoint(out)  # an existing file (or its .json) is never overwritten; checked before the fit
     # the checkpoint itself (not the detect cache): its description is what gets extended
     loaded = LoadedModel(load_detector(source), str(source), torch.device("cpu"))
     dataset = open_evaluation_data(data, split=split, limit=limit)

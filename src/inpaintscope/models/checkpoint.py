@@ -33,6 +33,7 @@ from safetensors.torch import save as st_save
 from .. import __version__
 from ..errors import InpaintscopeError, MissingWeightsError
 from ..io.atomic import atomic_write_bytes, atomic_write_text
+from ..io.outputs import check_new_file
 
 META_KEY = "inpaintscope"
 FORMAT = "inpaintscope-checkpoint/1"
@@ -92,6 +93,13 @@ def one_line(error: BaseException | str) -> str:
 
 def sidecar_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(".json")
+
+
+def check_new_checkpoint(path: str | os.PathLike, *, option: str = "-o") -> Path:
+    """Refuse ``path`` as the destination of a new checkpoint when it or its ``.json`` description
+    already exists (a user's file, or the input itself) or its folder cannot be written. Called
+    before any long computation, so a bad destination fails at once."""
+    return check_new_file(path, option=option, companions=[sidecar_path(path)])
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], info: dict[str, Any]) -> Path:
