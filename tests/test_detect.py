@@ -161,10 +161,10 @@ def test_save_writes_all_files(bright_ckpt: Path, tmp_path: Path) -> None:
     src.write_bytes(encode_image(square_image(64, box=(8, 8, 40, 24)), "png"))
     d = detect(src, model=bright_ckpt)
     paths = d.save(tmp_path / "out")
-    assert {k: p.name for k, p in paths.items()} == {
-        "mask": "shot.mask.png",
-        "heatmap": "shot.heatmap.png",
-        "overlay": "shot.overlay.png",
+    assert {k: p.name for k, p in paths.items()} == {  # named after the full file name, as detect names them
+        "mask": "shot.png.mask.png",
+        "heatmap": "shot.png.heatmap.png",
+        "overlay": "shot.png.overlay.png",
     }
     mask = np.asarray(Image.open(paths["mask"]))
     assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 255}
@@ -183,6 +183,39 @@ def test_save_writes_all_files(bright_ckpt: Path, tmp_path: Path) -> None:
     assert "overlay" not in paths2
     with pytest.raises(InpaintscopeError, match="stem"):
         d.save(tmp_path, "a/b")
+
+
+def test_save_never_overwrites_and_same_stem_photos_do_not_collide(bright_ckpt: Path, tmp_path: Path) -> None:
+    photos = tmp_path / "in"
+    photos.mkdir()
+    for name, fmt in (("good.png", "png"), ("good.jpg", "jpeg")):
+        (photos / name).write_bytes(encode_image(square_image(64, box=(8, 8, 40, 24)), fmt))
+    out = tmp_path / "out"
+    png = detect(photos / "good.png", model=bright_ckpt).save(out)
+    jpg = detect(photos / "good.jpg", model=bright_ckpt).save(out)  # was good.mask.png for both
+    assert set(png.values()).isdisjoint(jpg.values()) and len(list(out.iterdir())) == 6
+    det = detect(photos / "good.png", model=bright_ckpt)
+    mine = out / "good.png.overlay.png"
+    mine.write_bytes(b"the user's own picture")
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(
+        InpaintscopeError, match=r"good\.png\.(mask|heatmap|overlay)\.png already exists.*overwrite=True"
+    ):
+        det.save(out)
+    assert mine.read_bytes() == b"the user's own picture" and sorted(p.name for p in out.iterdir()) == before
+    assert det.save(out, overwrite=True)["overlay"].read_bytes() != b"the user's own picture"
+
+
+def test_save_into_a_place_that_cannot_be_written_fails_clearly(bright_ckpt: Path, tmp_path: Path) -> None:
+    det = detect(square_image(32), model=bright_ckpt)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InpaintscopeError, match="afile is a file, not a folder"):
+        det.save(tmp_path / "afile")
+    with pytest.raises(InpaintscopeError, match="afile, which is a file, not a folder"):
+        det.save(tmp_path / "afile" / "sub")
+    if Path("/sys/kernel").is_dir():  # Linux: nothing can be created there, not even by root
+        with pytest.raises(InpaintscopeError, match="cannot write into /sys/x"):
+            det.save("/sys/x")
 
 
 def test_default_model_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

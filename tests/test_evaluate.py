@@ -239,6 +239,10 @@ def test_cli_evaluate_table(tmp_path, checkpoint):
         (["{ckpt}", "--data", "synthetic:eight"], "bad synthetic data spec"),
         (["{ckpt}", "--data", "synthetic:8", "--metric", "nope", "--table"], "unknown metric"),
         (["{ckpt}", "--data", "synthetic:8", "--batch-size", "0"], "Invalid value for '--batch-size'"),
+        (
+            ["{ckpt}", "--data", "synthetic:8", "--out", "{ckpt}/eval"],
+            "which is a file, not a folder; choose another --out",
+        ),
     ],
 )
 def test_cli_evaluate_bad_input_exits_2_without_traceback(checkpoint, args, message):

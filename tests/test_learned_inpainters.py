@@ -411,6 +411,34 @@ def test_bad_numbers_are_refused_by_the_config(photo_root, tmp_path, override, m
         _config("fourier", photo_root, tmp_path / "r", **override)
 
 
+def test_a_new_run_never_overwrites_a_users_folder_and_checks_before_writing(photo_root, tmp_path) -> None:
+    from inpaintscope.errors import BadArgumentsError
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("# my recipe\nnet: fourier\n")
+    with pytest.raises(InpaintscopeError, match=r"is not empty \(config.yaml\) and is not a run folder of ours"):
+        train_inpainter(_config("fourier", photo_root, mine, max_steps=2), progress=False)
+    assert (mine / "config.yaml").read_text() == "# my recipe\nnet: fourier\n"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InpaintscopeError, match="afile is a file, not a folder; choose another --set out=DIR"):
+        train_inpainter(_config("fourier", photo_root, tmp_path / "afile", max_steps=2), progress=False)
+    # a bad keyword is refused before config.yaml is written: no half-made run folder
+    bad = _config("fourier", photo_root, tmp_path / "bad", net_kwargs={"width": 4, "bogus": 1})
+    with pytest.raises(BadArgumentsError, match="inpainting network 'fourier'.*'bogus'; it accepts: width, blocks"):
+        train_inpainter(bad, progress=False)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_over(photo_root, tmp_path) -> None:
+    from inpaintscope.train.inpainter import _config_yaml
+
+    cfg = _config("fourier", photo_root, tmp_path / "r", max_steps=2, val_every=2, checkpoint_every=2)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.yaml").write_text(_config_yaml(cfg))  # what the killed run had written
+    assert (train_inpainter(cfg, progress=False) / "last.pt").is_file()
+
+
 def test_a_recipes_relative_split_file_is_found_from_any_folder(tmp_path, monkeypatch) -> None:
     from pathlib import Path
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +162,34 @@ def test_cli_train_reads_old_flat_augment_keys_with_a_one_line_warning(tmp_path,
     )
     assert crop.exit_code == 0 and "warning" not in crop.output, crop.output
     assert TrainConfig.from_yaml(tmp_path / "crop" / "config.yaml").augment.crop == 16
+
+
+def test_cli_train_never_overwrites_a_users_folder_or_file(tmp_path, tiny_detector):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    files = {"config.yaml": "# my notes\nlr: 0.1\n", "metrics.jsonl": "my numbers\n", "curves.png": "my plot"}
+    for name, text in files.items():
+        (mine / name).write_text(text)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"the user's photo")
+    cases = [
+        (mine, "is not empty (config.yaml, curves.png, metrics.jsonl) and is not a run folder of ours"),
+        (photo, "photo.jpg is a file, not a folder; choose another --out"),
+        (photo / "run", "photo.jpg, which is a file, not a folder; choose another --out"),
+    ]
+    for out, message in cases:
+        result = run("train", "--model", tiny_detector, "--data", "synthetic:8", "--out", str(out), "--no-progress")
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert {name: (mine / name).read_text() for name in files} == files
+    assert photo.read_bytes() == b"the user's photo"
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys, where nothing can be created")
+def test_cli_train_and_evaluate_refuse_an_unwritable_out_before_working(tmp_path, tiny_detector):
+    result = run("train", "--model", tiny_detector, "--data", "synthetic:8", "--out", "/sys/x", "--no-progress")
+    assert result.exit_code == 2 and "cannot write into /sys/x" in result.output, result.output
+    assert "epoch" not in result.output  # refused before training
+    result = run("evaluate", "default", "--data", "synthetic:4x32", "--out", "/sys/x", "--no-progress")
+    assert result.exit_code == 2 and "cannot write into /sys/x" in result.output, result.output
+    assert "Traceback" not in result.output

@@ -324,6 +324,35 @@ def test_kill9_while_saving_then_resume_equals_straight_run(tmp_path, tiny_detec
     assert last_weights_step(run) == 8
 
 
+def test_a_fresh_run_refuses_a_folder_that_is_not_a_run_of_ours(tmp_path, tiny_detector, monkeypatch):
+    from inpaintscope.train import engine
+
+    def never(*args, **kwargs):
+        raise AssertionError("the run folder must be checked before the data is opened")
+
+    def reached(*args, **kwargs):
+        raise RuntimeError("the run folder was accepted")
+
+    monkeypatch.setattr(engine, "build_run", never)
+    config = make_config(tmp_path, "run", tiny_detector)
+    run = Path(config.out)
+    run.mkdir()
+    # a copy of another run's config.yaml, put here by hand: our format, but not written by a run into this folder
+    config.with_overrides({"out": str(tmp_path / "elsewhere")}).save(run / "config.yaml")
+    (run / "metrics.jsonl").write_text("my numbers\n")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(InpaintscopeError, match="is not empty .* not a run folder of ours"):
+        fit(config)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    # hidden files (a file manager's, our own partial writes) do not make a folder someone's
+    for name in before:
+        (run / name).unlink()
+    (run / ".DS_Store").write_text("x")
+    monkeypatch.setattr(engine, "build_run", reached)
+    with pytest.raises(RuntimeError, match="was accepted"):
+        fit(config)
+
+
 def test_restart_in_place_when_no_checkpoint_is_complete(tmp_path, tiny_detector, straight_run, capfd):
     config = make_config(tmp_path, "restart", tiny_detector, augment=AUGMENT, checkpoint_every=1)
     with pytest.raises(RuntimeError, match="killed"):  # killed during step 1, before any checkpoint

@@ -105,12 +105,15 @@ def _evaluate(
     from ..evaluate.selection import open_evaluation_data
     from ..evaluate.tables import checkpoint_labels, row_label
     from ..io.atomic import atomic_write_text
+    from ..io.outputs import check_output_folder
     from ..models import load_detector
     from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE
 
     paths = [resolve_model_path(ckpt) for ckpt in checkpoints]
     if not data:
         raise InpaintscopeError("no data given; pass --data PATH (a dataset folder or synthetic:N)")
+    if out:
+        check_output_folder(out, option="--out")  # before the evaluation, not after it
     mode_list = comma_list(modes)
     dataset = open_evaluation_data(
         data, split=split, modes=mode_list, gt_mode=gt_mode, include_authentic=not no_authentic, limit=limit, post=post

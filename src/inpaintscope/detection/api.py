@@ -122,7 +122,7 @@ class Detection:
     height: int
     #: the RGB image analysed (kept for the overlay; not copied)
     image: np.ndarray | None = None
-    #: file name the image came from, when known (default stem for :meth:`save`)
+    #: file name the image came from, when known (its name, suffix included, names the pictures of :meth:`save`)
     source: str | None = None
     #: opt-in cues used (``("autoencoder",)`` or empty)
     cues: tuple[str, ...] = ()
@@ -180,19 +180,40 @@ class Detection:
             )
         raise ValueError(f"unknown picture kind {kind!r}; choose one of {PICTURE_KINDS}")
 
-    def save(self, directory: str | os.PathLike, stem: str | None = None, *, overlay: bool = True) -> dict[str, Path]:
+    def save(
+        self, directory: str | os.PathLike, stem: str | None = None, *, overlay: bool = True, overwrite: bool = False
+    ) -> dict[str, Path]:
         """Write ``<stem>.mask.png`` (0/255), ``<stem>.heatmap.png`` (8-bit probability) and,
         unless ``overlay=False``, ``<stem>.overlay.png`` into ``directory``, each atomically.
-        ``stem`` defaults to the source file's stem (``image`` for in-memory inputs)."""
+
+        ``stem`` defaults to the source's full file name, as ``detect`` names its pictures
+        (``photo.jpg`` → ``photo.jpg.mask.png``, so ``a.png`` and ``a.jpg`` never collide), and
+        to ``image`` for in-memory inputs. An existing file is never replaced unless
+        ``overwrite=True``: the error names it, and nothing is written. A directory that cannot
+        be written fails before any picture is drawn.
+        """
+        from ..io.outputs import OutputPathError, check_output_folder
+
         directory = Path(directory)
         if stem is None:
-            stem = Path(self.source).stem if self.source else "image"
-        if not stem or "/" in stem or os.sep in stem:
+            stem = Path(self.source).name if self.source else "image"
+        if not stem or "/" in stem or os.sep in stem or stem in (".", ".."):
             raise InpaintscopeError(f"bad output stem {stem!r}: give a plain file name without folders")
-        paths = {}
-        for kind in PICTURE_KINDS if overlay else PICTURE_KINDS[:2]:
-            paths[kind] = directory / f"{stem}.{kind}.png"
-            write_image(paths[kind], self.picture(kind))
+        kinds = PICTURE_KINDS if overlay else PICTURE_KINDS[:2]
+        paths = {kind: directory / f"{stem}.{kind}.png" for kind in kinds}
+        if not overwrite:
+            existing = [p for p in paths.values() if os.path.lexists(p)]
+            if existing:
+                raise OutputPathError(
+                    f"{existing[0]} already exists; save into another folder, give another stem, "
+                    "or pass overwrite=True to replace it"
+                )
+        check_output_folder(directory, option="folder", create=True)
+        for kind, path in paths.items():
+            try:
+                write_image(path, self.picture(kind))
+            except OSError as e:
+                raise OutputPathError(f"cannot write {path} ({e.strerror or e})") from None
         return paths
 
 

@@ -51,7 +51,15 @@ from .distributed import Processes, setup_distributed
 from .early_stopping import EarlyStopping
 from .logs import write_logs
 from .losses import build_loss, image_bce_loss
-from .run_folder import BEST_WEIGHTS, LAST_WEIGHTS, STATE_FILE, last_weights_step, open_run_folder, save_last_checkpoint
+from .run_folder import (
+    BEST_WEIGHTS,
+    LAST_WEIGHTS,
+    STATE_FILE,
+    check_run_folder,
+    last_weights_step,
+    open_run_folder,
+    save_last_checkpoint,
+)
 from .warm_start import warm_start
 
 
@@ -132,6 +140,7 @@ def fit(
     :func:`~inpaintscope.train.run_folder.resume_config`), giving the same weights as an
     uninterrupted run. Under ``torchrun`` every rank calls ``fit``; rank 0 writes the files.
     """
+    check_run_folder(config, resume=resume)  # a bad --out fails now, not after the data is opened
     run = build_run(config, train_dataset=train_dataset, val_dataset=val_dataset)
     checkpoint = open_run_folder(config, resume=resume, main=run.procs.main)
     state = build_state(run, checkpoint)

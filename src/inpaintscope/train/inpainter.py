@@ -40,6 +40,7 @@ import yaml
 
 from ..errors import InpaintscopeError
 from ..io.atomic import atomic_open, atomic_write_text
+from ..io.outputs import check_fresh_folder, check_output_folder
 from .config import (
     ConfigError,
     config_from_mapping,
@@ -548,6 +549,23 @@ def plot_curves(run: _Run) -> None:
 # ---- the loop ----------------------------------------------------------------------------------
 
 
+def _config_yaml(cfg: InpainterTrainConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def _started_here(out: Path) -> bool:
+    """Whether ``out/config.yaml`` is the one a run into ``out`` wrote before its first
+    checkpoint: exactly the config's YAML, with ``out`` naming this folder (a person's recipe,
+    with comments or another ``out``, never is)."""
+    path = out / "config.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+        saved = InpainterTrainConfig.from_dict(yaml.safe_load(text))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, InpaintscopeError):
+        return False
+    return text == _config_yaml(saved) and Path(saved.out).expanduser().resolve() == out.resolve()
+
+
 def train_inpainter(cfg: InpainterTrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
     """Train (or with ``resume`` continue) the run in ``cfg.out``; returns the run folder."""
     from ..data.inpainting_crops import InpaintingCrops, PhotoSet
@@ -556,21 +574,27 @@ def train_inpainter(cfg: InpainterTrainConfig, *, resume: bool = False, progress
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out).expanduser()
-    saved_config = out / "config.yaml"
     if resume:
         if not (out / "last.pt").is_file():
             raise InpaintscopeError(f"{out}: nothing to resume (no last.pt)")
+        check_output_folder(out, option="--resume folder")
     elif (out / "last.pt").exists():
-        raise InpaintscopeError(f"{out} already holds a run; use --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(saved_config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        raise InpaintscopeError(
+            f"{out} already holds a run; use --resume to continue it or choose another --set out=DIR"
+        )
+    else:
+        check_fresh_folder(out, option="--set out=DIR", ours=_started_here)
 
+    # everything that can refuse the config runs before config.yaml is written, so a bad
+    # --set leaves no half-made run folder behind
     run = build_run(cfg)
     if resume:
         load_state(run)
     photos = PhotoSet.from_split_file(cfg.photos, cfg.split_file, cfg.train_splits, min_side=cfg.crop)
     crops = InpaintingCrops(photos, crop=cfg.crop, scale=tuple(cfg.scale), area=tuple(cfg.area), seed=cfg.seed)
     val = build_validation(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", _config_yaml(cfg))
     run.generator.train()
     session_start, last_log = time.monotonic(), {}
     elapsed_at_start = run.elapsed

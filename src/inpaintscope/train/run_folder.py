@@ -26,13 +26,16 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from ..errors import InpaintscopeError
 from ..io.atomic import atomic_open
+from ..io.outputs import check_fresh_folder, check_output_folder
 from ..models import save_checkpoint
 from ..models.checkpoint import load_state_dict, read_checkpoint_info
 from .config import TrainConfig
@@ -78,12 +81,42 @@ def resume_config(run_dir: str | os.PathLike, overrides: dict[str, Any] | None =
     return config.with_overrides({**(overrides or {}), "out": str(run_dir)})
 
 
+def check_run_folder(config: TrainConfig, *, resume: bool) -> None:
+    """Refuse ``config.out`` before anything is built or trained: a file, a place that cannot be
+    written, a folder holding a complete run (without ``resume``), or a non-empty folder that is
+    not a run of ours (someone's ``config.yaml`` or ``metrics.jsonl`` would be overwritten)."""
+    run_dir = Path(config.out)
+    check_output_folder(run_dir, option="--out")
+    if resume:
+        return
+    if (run_dir / STATE_FILE).is_file():
+        return  # ours: open_run_folder refuses a complete run and starts an incomplete one over
+    check_fresh_folder(run_dir, option="--out", ours=_started_here)
+
+
+def _started_here(run_dir: Path) -> bool:
+    """Whether ``run_dir/config.yaml`` is the one a run into ``run_dir`` wrote before its first
+    checkpoint: exactly the resolved config's YAML, with ``out`` naming this folder. A person's
+    config (comments, partial keys, another ``out``) is never that."""
+    path = run_dir / "config.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated keys: not a file we wrote, and no warning to show
+            saved = TrainConfig.from_dict(yaml.safe_load(text), source=str(path))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, InpaintscopeError):
+        return False
+    return text == saved.to_yaml() and Path(saved.out).resolve() == run_dir.resolve()
+
+
 def open_run_folder(config: TrainConfig, *, resume: bool, main: bool) -> dict[str, Any] | None:
     """Check ``config.out`` for this run, prepare it (rank 0) and return the checkpoint to resume from.
 
-    A fresh run refuses a folder with a complete checkpoint; ``resume`` needs a run folder.
-    Either starts over in place (saying so in one line) when the folder holds no complete one.
+    A fresh run refuses a file, a folder with a complete checkpoint and a non-empty folder that
+    is not a run of ours (:func:`check_run_folder`); ``resume`` needs a run folder. Either
+    starts over in place (saying so in one line) when the folder holds no complete checkpoint.
     """
+    check_run_folder(config, resume=resume)
     run_dir = Path(config.out)
     checkpoint = read_last_checkpoint(run_dir)
     if checkpoint is not None and not resume:
