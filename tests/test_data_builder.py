@@ -223,7 +223,7 @@ def test_failed_samples_make_the_cli_exit_non_zero(tmp_path: Path) -> None:
     src = make_sources(tmp_path / "src", n=2, bad=False)
     masks = tmp_path / "masks"
     masks.mkdir()
-    (masks / "broken.png").write_bytes(b"not a png")  # listed, but unreadable when indexed
+    write_image(masks / "blank.png", np.zeros((64, 64), np.uint8))  # readable, but no hole: no usable mask
     code, output = _invoke(
         "dataset",
         "build",
@@ -241,6 +241,62 @@ def test_failed_samples_make_the_cli_exit_non_zero(tmp_path: Path) -> None:
     )
     assert code == 1, output
     assert "2 sample(s) failed" in output and "Traceback" not in output
+
+
+def test_one_unreadable_mask_is_skipped_and_reported_once(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src", n=3, bad=False)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    hole = np.zeros((64, 64), np.uint8)
+    hole[10:40, 12:44] = 255
+    write_image(masks / "good.png", hole)
+    (masks / "broken.png").write_bytes(b"not a png")  # listed, but unreadable when indexed
+    options = ["--size", "64", "--quiet", "--masks", "folder", "--mask-dir", str(masks)]
+    result = CliRunner().invoke(cli, ["dataset", "build", str(src), str(tmp_path / "out"), "--workers", "2", *options])
+    assert result.exit_code == 0, result.output  # it failed every sample
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1 and "skipping 1 unreadable file(s) of 2: broken.png" in warned[0], result.stderr
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir()
+    for name in ("x.png", "y.png"):
+        (unreadable / name).write_bytes(b"not a png")
+    options[-1] = str(unreadable)
+    code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out2"), *options)
+    assert code == 2 and "none of its 2 image file(s) can be read as a mask" in output, output
+    assert not (tmp_path / "out2").exists()
+
+
+def test_output_inside_a_source_folder_is_refused(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    before = sorted(p.relative_to(src) for p in src.rglob("*"))
+    for out, where in ((src / "out", "is inside the source folder"), (src, "is the source folder")):
+        code, output = _invoke("dataset", "build", str(src), str(out), "--size", "64", "--quiet")
+        assert code == 2 and where in output and "choose an output folder outside it" in output, output
+        assert len(output.strip().splitlines()) == 1
+    assert sorted(p.relative_to(src) for p in src.rglob("*")) == before  # nothing written into the photos
+    with pytest.raises(InpaintscopeError, match="is inside the source folder"):
+        build_dataset([src / "sub"], src / "sub" / "deeper" / "out", CFG, workers=1, progress=False)
+
+
+def test_a_sample_that_runs_out_of_memory_fails_alone_with_a_reason(tmp_path: Path, monkeypatch) -> None:
+    import cv2
+
+    from inpaintscope.data import builder
+
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    real = builder.prepare_image
+
+    def prepare(image, **kwargs):
+        if image.shape[1] == 112:  # photo1 only: the allocation OpenCV could not make
+            raise cv2.error("OpenCV(5.0.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 1 bytes")
+        return real(image, **kwargs)
+
+    monkeypatch.setattr(builder, "prepare_image", prepare)
+    summary = build_dataset([src], tmp_path / "out", CFG, workers=1, progress=False)
+    failed = summary["failed_samples"]
+    assert len(failed) == CFG.per_image and {f["source"] for f in failed} == {"photo1.png"}
+    assert all("Insufficient memory" in f["reason"] and "\n" not in f["reason"] for f in failed)
+    assert summary["samples"] == CFG.per_image  # the other photo was built
 
 
 def test_byte_identical_for_one_and_two_workers(built: dict) -> None:
@@ -394,6 +450,8 @@ def _invoke(*args: str) -> tuple[int, str]:
         (["--masks", "folder"], "--mask-dir"),
         (["--post", "jpeg:500"], "--post"),
         (["--size", "8"], "--size"),
+        (["--size", "100000"], "--size 100000 asks for 100000×100000 = 10,000,000,000 px images"),  # cv2 traceback
+        (["--size", "1000", "--max-pixels", "999999"], "use --size 999 or less"),
     ],
 )
 def test_cli_bad_options_fail_fast(tmp_path: Path, options: list[str], message: str) -> None:
@@ -432,6 +490,22 @@ def test_cli_build_resume_and_mismatch(tmp_path: Path) -> None:
     assert len(output.strip().splitlines()) == 1
     code, output = _invoke("dataset", "info", str(out))
     assert code == 0 and "manifest layout, 4 items (2 manipulated, 2 authentic)" in output
+    code, output = _invoke("dataset", "info", str(out), "--split", "bogus")  # was "0 items"
+    assert code == 2 and f"{out} has no split 'bogus'; its splits: " in output, output
+    assert "train" in output.split("its splits: ")[1]
+
+
+def test_cli_autoencoder_given_a_file_says_a_folder_is_expected(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    write_image(src / "a.png", np.zeros((64, 64, 3), np.uint8))
+    (tmp_path / "taef2_encoder.pth").write_bytes(b"weights")
+    ae = tmp_path / "taef2_encoder.pth"
+    code, output = _invoke(
+        "dataset", "build", str(src), str(tmp_path / "out"), "--modes", "fakefake", "--autoencoder", str(ae)
+    )
+    assert code == 2 and f"--autoencoder {ae} is a file; give the folder that holds taef2_encoder.pth" in output, output
+    assert not (tmp_path / "out").exists()
 
 
 def test_discover_sources_rules(tmp_path: Path) -> None:

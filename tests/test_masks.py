@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -357,6 +358,30 @@ def test_folder_errors(tmp_path: Path, mask_dir: Path) -> None:
         folder(SHAPE, rng=rng)
     with pytest.raises(MaskUnavailable, match="hole fraction in 0.6"):
         folder(SHAPE, rng=rng, directory=mask_dir, area=(0.6, 0.9))
+
+
+def test_folder_skips_unreadable_masks_and_reports_them_once(mask_dir: Path) -> None:
+    from inpaintscope.masks.folder import UnreadableMasksWarning
+
+    (mask_dir / "broken.png").write_bytes(b"not a png")
+    (mask_dir / "sub" / "cut.png").write_bytes((mask_dir / "a.png").read_bytes()[:40])  # truncated
+    with pytest.warns(UnreadableMasksWarning, match=r"skipping 2 unreadable file\(s\) of 7: broken.png, sub/cut.png"):
+        names, _ = mask_index(mask_dir)
+    assert names == ("a.png", "b.png", "blank.png", "c.png", "sub/e.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnreadableMasksWarning)  # once per folder, not per draw
+        for seed in range(5):
+            hole, params = folder(SHAPE, rng=np.random.default_rng(seed), directory=mask_dir)
+            assert hole.any() and params["file"] not in ("broken.png", "sub/cut.png")
+
+
+def test_folder_with_no_readable_mask_says_so(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.png").write_bytes(b"not a png")
+    (bad / "y.jpg").write_bytes(b"")
+    with pytest.raises(InpaintscopeError, match=r"none of its 2 image file\(s\) can be read as a mask \(e.g. x.png\)"):
+        folder(SHAPE, rng=np.random.default_rng(0), directory=bad)
 
 
 def test_folder_index_refreshes_when_files_are_added(mask_dir: Path) -> None:

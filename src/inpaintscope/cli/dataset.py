@@ -230,6 +230,10 @@ def info(path: str, split: str | None) -> None:
 
     layout = detect_layout(path)
     ds = open_dataset(path, split=split)
+    if split is not None and not len(ds):
+        # a manifest or report dataset reads an unknown split as an empty one; say which exist
+        present = sorted({str(e[3].get("split")) for e in open_dataset(path).entries})
+        raise UserError(f"{path} has no split {split!r}; its splits: {', '.join(present) or 'none (no items)'}")
     modes = Counter(e[3].get("mode") for e in ds.entries)
     splits = Counter(str(e[3].get("split")) for e in ds.entries)
     labels = Counter(ds.labels())

@@ -48,10 +48,12 @@ import errno
 import hashlib
 import itertools
 import json
+import math
 import os
 import signal
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -59,6 +61,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ..errors import ImageReadError, InpaintscopeError
@@ -221,7 +224,14 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
             )
         from ..inpaint.autoencoder import resolve_autoencoder_dir
 
-        if not resolve_autoencoder_dir(autoencoder).is_dir():
+        ae_path = resolve_autoencoder_dir(autoencoder)
+        if ae_path.is_file():
+            raise BuildConfigError(
+                f"--autoencoder {autoencoder} is a file; give the folder that holds taef2_encoder.pth and "
+                "taef2_decoder.pth (or a diffusers AutoencoderKL / SD pipeline folder), or 'taef2' for "
+                "the shipped weights"
+            )
+        if not ae_path.is_dir():
             raise BuildConfigError(f"--autoencoder {autoencoder}: no such folder")
         ae_kind, ae_dir = _check_autoencoder(autoencoder)
         autoencoder = str(ae_dir.resolve())
@@ -241,10 +251,14 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
             raise BuildConfigError("mask generator 'folder' needs --mask-dir DIR (a folder of mask images)")
         if not Path(mask_dir).expanduser().is_dir():
             raise BuildConfigError(f"--mask-dir {mask_dir}: no such folder")
-        from ..io import list_image_files
+        from ..masks.folder import mask_index
 
-        if not list_image_files(Path(mask_dir).expanduser()):  # else every sample fails with this, in a worker
-            raise BuildConfigError(f"--mask-dir {mask_dir}: holds no mask images (.png, .jpg, ...)")
+        # indexed here, once: an empty folder or one with no readable mask fails now rather than
+        # every sample in a worker, and unreadable files are reported in one warning
+        try:
+            mask_index(Path(mask_dir).expanduser())
+        except InpaintscopeError as e:  # the message names the folder
+            raise BuildConfigError(f"--mask-dir: {e}") from None
         mask_dir = str(Path(mask_dir).expanduser().resolve())
     else:
         mask_dir = None
@@ -268,6 +282,11 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
         raise BuildConfigError(f"--min-side must be at least 1, got {cfg.min_side}")
     if not (isinstance(cfg.max_pixels, int) and not isinstance(cfg.max_pixels, bool) and cfg.max_pixels >= 1):
         raise BuildConfigError(f"--max-pixels must be a positive integer, got {cfg.max_pixels!r}")
+    if size is not None and size * size > cfg.max_pixels:
+        raise BuildConfigError(
+            f"--size {size} asks for {size}×{size} = {size * size:,} px images, over the limit of "
+            f"{cfg.max_pixels:,} px (--max-pixels); use --size {math.isqrt(cfg.max_pixels)} or less"
+        )
     if not (isinstance(cfg.seed, int) and 0 <= cfg.seed < 2**63):
         raise BuildConfigError(f"--seed must be an integer in [0, 2^63), got {cfg.seed!r}")
     return BuildConfig(
@@ -595,7 +614,11 @@ def _init_worker(
     _STATE.clear()
     _STATE.update(cfg=cfg, out=Path(out), inpainters={}, posts={}, parent=parent, donors=donors or {})
     if parent is not None:
+        from ..masks.folder import UnreadableMasksWarning
+
         _die_with_parent(parent)
+        # the build process indexed the mask folder and reported its unreadable files once
+        warnings.simplefilter("ignore", UnreadableMasksWarning)
     _limit_threads()
 
 
@@ -621,8 +644,6 @@ def _stop_if_orphaned() -> None:
 
 
 def _limit_threads() -> None:
-    import cv2
-
     cv2.setNumThreads(1)
     if "torch" in sys.modules:  # never import torch just to configure it
         torch = sys.modules["torch"]
@@ -689,7 +710,12 @@ def _run_task(task: SourceTask) -> dict[str, Any]:
             f"too small ({src_w}×{src_h} px; the shorter side must be at least {cfg.min_side} px, see --min-side)"
         )
         return result
-    image = prepare_image(photo, size=cfg.size, resize=cfg.resize)  # type: ignore[arg-type]
+    try:
+        image = prepare_image(photo, size=cfg.size, resize=cfg.resize)  # type: ignore[arg-type]
+    except (cv2.error, MemoryError) as e:  # e.g. no memory for the resized photo: each of its samples fails
+        reason = f"cannot prepare the photo: {failure_reason(e)}"
+        result["failed"].extend({"id": spec.id, "source": rel, "reason": reason} for spec in task.samples)
+        return result
     reconstruction: dict[str, np.ndarray] = {}  # the photo's autoencoder round trip, shared by its samples
     for spec in task.samples:
         _stop_if_orphaned()
@@ -698,10 +724,23 @@ def _run_task(task: SourceTask) -> dict[str, Any]:
         except InpaintscopeError as e:
             result["failed"].append({"id": spec.id, "source": rel, "reason": str(e)})
             continue
+        except (cv2.error, MemoryError) as e:  # OpenCV or numpy out of memory on this sample: record it, go on
+            result["failed"].append({"id": spec.id, "source": rel, "reason": failure_reason(e)})
+            continue
         except OSError as e:  # reading went through read_image: this is OUT refusing a write
             raise write_failure(e, out) from None
         result["built"].append(record["id"])
     return result
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line for a sample's failure: OpenCV's messages span lines and start with a source path."""
+    if isinstance(error, MemoryError):
+        return f"out of memory ({error})" if str(error) else "out of memory"
+    text = getattr(error, "err", None) or str(error)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    line = lines[-1] if lines else type(error).__name__
+    return line if len(line) <= 300 else line[:297] + "..."
 
 
 def write_failure(error: OSError, out: Path) -> DatasetWriteError:
@@ -1011,6 +1050,7 @@ def build_dataset(
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise BuildConfigError(f"--workers must be at least 1, got {workers}")
+    check_out_outside_sources(sources, out)
     found = discover_sources(list(sources))
     tasks, skipped, not_in_split = plan_build(found, cfg)
     _check_captions_cover(tasks, cfg)
@@ -1043,6 +1083,24 @@ def build_dataset(
     if echo is not None:
         echo(format_summary(summary, out))
     return summary
+
+
+def check_out_outside_sources(sources: Sequence[str | os.PathLike], out: str | os.PathLike) -> None:
+    """Refuse an output folder that is a source folder or lies inside one (as ``detect`` does):
+    source folders are searched recursively, so the dataset's own images would become source
+    photos of the next build."""
+    out_real = Path(os.path.realpath(Path(out).expanduser()))
+    for src in sources:
+        src_path = Path(src).expanduser()
+        if not src_path.is_dir():
+            continue
+        src_real = Path(os.path.realpath(src_path))
+        if out_real == src_real or src_real in out_real.parents:
+            where = "is the source folder" if out_real == src_real else "is inside the source folder"
+            raise BuildConfigError(
+                f"output folder {out} {where} {src}; choose an output folder outside it (source folders "
+                "are searched recursively, so the dataset's images would be read as source photos)"
+            )
 
 
 def _stderr_warning(message: str) -> None:

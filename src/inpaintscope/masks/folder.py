@@ -14,6 +14,7 @@ project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InpaintscopeError
+from ..errors import ImageReadError, InpaintscopeError
 from ..io import list_image_files, read_mask
 from .base import register_mask, resolve_area
 from .objects import MaskUnavailable
@@ -35,24 +36,47 @@ def _hole(mask: np.ndarray, invert: bool) -> np.ndarray:
     return (mask <= 127) if invert else (mask > 127)
 
 
+class UnreadableMasksWarning(UserWarning):
+    """Some files of a mask folder cannot be read; they are left out of the draw."""
+
+
 @lru_cache(maxsize=16)
 def _index(directory: str, listing: tuple[str, ...], invert: bool) -> tuple[tuple[str, ...], np.ndarray]:
-    """(relative file names, hole fractions) of every mask in ``directory``.
+    """(relative file names, hole fractions) of every readable mask in ``directory``.
 
     Cached per (folder, its top-level listing): adding, removing or renaming a file re-indexes
     (a directory's mtime is too coarse for that on some file systems); overwriting a file in
-    place, or changes only inside subfolders, do not (rare for a mask set).
+    place, or changes only inside subfolders, do not (rare for a mask set). Unreadable files are
+    left out and reported in one :class:`UnreadableMasksWarning` (once per index, thanks to the
+    cache): one bad file among thousands must not fail every sample that draws from the folder.
     """
     root = Path(directory)
     files = list_image_files(root)
     names: list[str] = []
     fractions: list[float] = []
+    unreadable: list[str] = []
     for path in files:
-        mask = read_mask(path)  # PNG has no cheap reduced decode; the stride below saves the rest
+        try:
+            mask = read_mask(path)  # PNG has no cheap reduced decode; the stride below saves the rest
+        except ImageReadError:
+            unreadable.append(path.relative_to(root).as_posix())
+            continue
         step = max(1, min(mask.shape) // _THUMB)
         arr = mask[::step, ::step]
         names.append(path.relative_to(root).as_posix())
         fractions.append(float(_hole(arr, invert).mean()))
+    if unreadable and names:
+        shown = ", ".join(unreadable[:5]) + (f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else "")
+        warnings.warn(
+            f"mask folder {root}: skipping {len(unreadable)} unreadable file(s) of {len(files)}: {shown}",
+            UnreadableMasksWarning,
+            stacklevel=3,
+        )
+    if unreadable and not names:
+        raise InpaintscopeError(
+            f"mask folder {root}: none of its {len(files)} image file(s) can be read as a mask "
+            f"(e.g. {unreadable[0]}); check the files or use another folder"
+        )
     table = np.asarray(fractions, dtype=np.float64)
     table.setflags(write=False)  # shared by every caller through the cache
     return tuple(names), table
