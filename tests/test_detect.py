@@ -333,6 +333,16 @@ def test_detection_record_schema(bright_ckpt: Path) -> None:
         detection_record("x", d)
 
 
+def test_detection_record_wants_a_name_not_the_image(bright_ckpt: Path) -> None:
+    from inpaintscope.detection import detection_record
+
+    image = square_image(64, box=(8, 8, 40, 24))
+    d = detect(image, model=bright_ckpt)
+    with pytest.raises(InpaintscopeError, match="file must be the image's name or path .* got a ndarray"):
+        detection_record(image, d)
+    assert detection_record("image", d)["file"] == "image"
+
+
 def test_output_names_depend_on_the_path_alone(tmp_path: Path) -> None:
     from pathlib import PurePosixPath
 

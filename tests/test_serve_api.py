@@ -163,6 +163,10 @@ def test_empty_upload_and_form_without_file_are_400(client):
     assert r.status_code == 400 and r.json()["code"] == "empty_upload"
     r = client.post("/v1/detect", data={"note": "no file here"}, files={"other": (None, "x")})
     assert r.status_code == 400 and r.json()["code"] == "no_file"
+    # a part with a file name is not enough: the image must come as the part named "file" (was a 200)
+    r = client.post("/v1/detect", files={"photo": ("ramp.png", PNG, "image/png")})
+    assert r.status_code == 400 and r.json()["code"] == "no_file", r.text
+    assert "its parts: photo" in r.json()["error"] and "part named 'file'" in r.json()["error"]
 
 
 def test_upload_over_max_bytes_is_413(tmp_path):

@@ -52,6 +52,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..errors import BadArgumentsError
+
 if TYPE_CHECKING:
     from .api import Detection
 
@@ -147,6 +149,13 @@ def detection_record(
     """
     from .. import __version__
 
+    if not isinstance(file, (str, bytes, os.PathLike)):
+        # a common slip: the image itself where its name goes (detect takes arrays, records names)
+        raise BadArgumentsError(
+            f"detection_record: file must be the image's name or path (str, bytes or os.PathLike), got a "
+            f"{type(file).__name__}; for an in-memory image pass a label such as 'image' "
+            "(or det.source when it came from a file)"
+        )
     if (detection is None) == (error is None):
         raise ValueError("give exactly one of detection (a success) or error (a failure)")
     outputs = dict(outputs or {})

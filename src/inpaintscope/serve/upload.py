@@ -1,7 +1,7 @@
 """Receive the image of a request into the request's own temp folder, never past the byte limit.
 
-Two ways to send it: a ``multipart/form-data`` form whose file part is named ``file`` (the first
-part with a file name otherwise), or the raw bytes as the body with any other Content-Type.
+Two ways to send it: a ``multipart/form-data`` form whose file part is named ``file`` (a form
+without one is refused with 400 ``no_file``), or the raw bytes as the body with any other Content-Type.
 The body is streamed and counted as it arrives, so an oversized upload is refused (413) after
 at most ``max_bytes`` plus one chunk, whether or not the client declared a ``Content-Length``.
 Form parts other than the file are read and dropped (they count towards the limit).
@@ -107,7 +107,7 @@ def _disposition(value: bytes) -> tuple[str | None, str | None]:
 
 
 async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, folder: Path, *, max_bytes: int) -> Upload:
-    """The image is the form's ``file`` part (or its first part with a file name)."""
+    """The image is the form's ``file`` part; a form without one is a 400 ``no_file``."""
     from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -126,6 +126,7 @@ async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, fol
         "filename": None,
         "size": 0,
         "file": None,
+        "parts": [],
     }
 
     def on_part_begin() -> None:
@@ -144,7 +145,11 @@ async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, fol
 
     def on_headers_finished() -> None:
         name, filename = _disposition(state["headers"].get(b"content-disposition", b""))
-        if not state["done"] and (name == "file" or filename is not None):
+        if len(state["parts"]) < 6:  # enough to name them in the error
+            state["parts"].append(name)
+        # only the part named "file", as documented: a form field that happens to carry a
+        # file name (an attachment, a thumbnail) is not the image to analyse
+        if not state["done"] and name == "file":
             state["target"] = True
             state["filename"] = filename
             state["file"] = open(path, "wb")  # noqa: SIM115 - stays open across the part's data callbacks
@@ -187,7 +192,11 @@ async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, fol
         if state["file"] is not None:
             state["file"].close()
     if not state["done"]:
-        raise ApiError(400, "no_file", "the multipart form has no file: send the image as a part named 'file'")
+        names = [display_name(n) if n is not None else "(unnamed)" for n in state["parts"]]
+        got = f" (its parts: {', '.join(names[:5])})" if names else " (it has no parts)"
+        raise ApiError(
+            400, "no_file", f"the multipart form has no part named 'file'{got}: send the image as a part named 'file'"
+        )
     if state["size"] == 0:
         raise ApiError(400, "empty_upload", "empty upload (0 bytes) in the form's file part")
     return Upload(path, state["size"], display_name(state["filename"]))
