@@ -236,3 +236,13 @@ def test_cli_calibrate_batch_size_must_be_positive(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and "--batch-size" in result.output and "Traceback" not in result.output
     assert not isinstance(result.exception, ValueError)
+
+
+@pytest.mark.parametrize("option", [["--limit", "5"], ["--max-added-area", "0.01"]])
+def test_cli_calibrate_cue_options_need_the_cue(tmp_path, option):
+    # options of the autoencoder-cue fit are refused, not silently ignored, in a Platt calibration
+    src = _tiny_checkpoint(tmp_path)
+    args = ["calibrate", str(src), "--data", "synthetic:4x32", *option, "-o", str(tmp_path / "c.st")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "apply to --cues autoencoder only" in result.output
+    assert not (tmp_path / "c.st").exists()

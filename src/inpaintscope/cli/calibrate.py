@@ -48,6 +48,14 @@ from .common import comma_list
     default=None,
     help="With --cues autoencoder: fit on N evenly spaced images (four autoencoder passes each).",
 )
+@click.option(
+    "--max-added-area",
+    type=click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True),
+    default=None,
+    help="With --cues autoencoder: the share of authentic pixels (those the detector leaves clean) "
+    "the cue may flag on its own; higher finds more of the decoded regions at more false area "
+    "(benchmarks/autoencoder_fusion_sweep.py shows the trade-off) [default: 0.005].",
+)
 def calibrate(
     checkpoint: str,
     data: tuple[str, ...],
@@ -60,6 +68,7 @@ def calibrate(
     cues: str | None,
     autoencoder: str,
     limit: int | None,
+    max_added_area: float | None,
 ) -> None:
     """Fit p = sigmoid(a·logit + b) to the image labels of --split and fold it into the image head.
 
@@ -82,15 +91,27 @@ def calibrate(
       inpaintscope calibrate runs/default/calibrated.safetensors --cues autoencoder \
           --data data/ae_val --split val --limit 100 -o runs/default/shipped.safetensors
     """
+    if cues is None and (limit is not None or max_added_area is not None):
+        raise click.UsageError("--limit and --max-added-area apply to --cues autoencoder only")
     if cues == "autoencoder":
         from ..evaluate.fusion import attach_autoencoder_cue
 
         record = attach_autoencoder_cue(
-            checkpoint, out, data=data, split=split, autoencoder=autoencoder, limit=limit, progress=True
+            checkpoint,
+            out,
+            data=data,
+            split=split,
+            autoencoder=autoencoder,
+            max_added_area=0.005 if max_added_area is None else max_added_area,
+            limit=limit,
+            progress=True,
         )
+        added = record.get("cue_added_authentic_area")
         click.echo(
             f"autoencoder-cue fusion fitted on {record['n_images']} images ({record['n_manipulated']} "
-            f"manipulated, {record['n_regenerated']} fully re-decoded); wrote {out}"
+            f"manipulated, {record['n_regenerated']} fully re-decoded)"
+            + ("" if added is None else f"; the cue alone flags {100 * added:.2f} % of the authentic pixels")
+            + f"; wrote {out}"
         )
         return
     from ..evaluate.calibration import calibrate_checkpoint

@@ -50,9 +50,10 @@ def save_inpainter(path: str | os.PathLike, state_dict: dict[str, torch.Tensor],
     return path
 
 
-def read_inpainter_info(path: Path) -> dict[str, Any]:
+def read_inpainter_info(path: str | os.PathLike) -> dict[str, Any]:
     from safetensors import safe_open
 
+    path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"inpainter weights not found: {path}")
     try:
