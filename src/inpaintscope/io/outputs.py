@@ -53,7 +53,12 @@ def check_output_folder(folder: str | os.PathLike, *, option: str = "--out", cre
     made: list[Path] = []
     try:
         for part in reversed(missing):
-            os.mkdir(part)
+            try:
+                os.mkdir(part)
+            except FileExistsError:
+                if not part.is_dir():
+                    raise
+                continue  # another process (a rank of the same run) made it meanwhile: not ours to remove
             made.append(part)
         fd, probe = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".probe", dir=folder)
         os.close(fd)

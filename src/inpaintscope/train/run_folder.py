@@ -116,7 +116,10 @@ def open_run_folder(config: TrainConfig, *, resume: bool, main: bool) -> dict[st
     is not a run of ours (:func:`check_run_folder`); ``resume`` needs a run folder. Either
     starts over in place (saying so in one line) when the folder holds no complete checkpoint.
     """
-    check_run_folder(config, resume=resume)
+    if main:
+        # rank 0 alone: the other ranks would see the folder rank 0 is preparing (its config.yaml)
+        # as someone else's; if rank 0 refuses, torchrun stops them all
+        check_run_folder(config, resume=resume)
     run_dir = Path(config.out)
     checkpoint = read_last_checkpoint(run_dir)
     if checkpoint is not None and not resume:
