@@ -100,9 +100,15 @@ default-model-v3: default-model-v2 v3-data v3-val-data ae-val-data
 # v0.4, what ships (configs/default_v4.yaml): v0.3 fine-tuned with deep-inpainting fills by three of our
 # learned inpainters (gated, edgeconnect, safepaint; fourier stays out) added to data/v3, calibrated on
 # the val photos of both sets, the autoencoder-cue fusion refitted. runs/default_v4/shipped.safetensors ships.
-v4-learned-data: need-photos $(STAMP)
+# v0.4 trained and was measured on the fills of the first shipped SafePaint (step 1000, in git at aa508ca);
+# the shipped `safepaint` has changed since, so these recipes read those weights back from git (same bytes)
+SAFEPAINT_V1 := runs/safepaint_step1000.safetensors
+$(SAFEPAINT_V1):
+	mkdir -p runs && git show aa508ca:src/inpaintscope/weights/inpainters/safepaint.safetensors > $@.tmp && mv $@.tmp $@
+
+v4-learned-data: need-photos $(STAMP) $(SAFEPAINT_V1)
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v4_learned --split configs/splits/shared_photos.txt \
-	  --masks rectangle,strokes,shapes,objects --inpainters gated,edgeconnect,safepaint --modes realfake \
+	  --masks rectangle,strokes,shapes,objects --inpainters gated,edgeconnect,safepaint:$(SAFEPAINT_V1) --modes realfake \
 	  --per-image 2 --resize none --authentic --post none,jpeg:90,webp:80,resize:0.5 --seed 71
 
 default-model: default-model-v3 v4-learned-data
@@ -129,7 +135,7 @@ native-test-data: need-photos need-masks $(STAMP)
 # the model card's holes: the NVIDIA irregular masks for `folder` (never trained on), 3–25 % of the image
 CARD_HOLES := --mask-dir $(SHARED)/masks/irregular --mask-area 0.03,0.25
 
-model-card-data: need-photos need-masks $(STAMP)
+model-card-data: need-photos need-masks $(STAMP) $(SAFEPAINT_V1)
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test --split configs/splits/model_card_test60.txt \
 	  --masks folder,shapes $(CARD_HOLES) \
 	  --inpainters telea,ns,biharmonic,patchmatch,patchmatch_sharp,criminisi,clone,splice,autoencoder \
@@ -139,7 +145,7 @@ model-card-data: need-photos need-masks $(STAMP)
 	  --inpainters telea,ns,biharmonic --modes realfake --resize none --authentic --seed 41
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test_learned --split configs/splits/model_card_test60.txt \
 	  --masks folder,shapes $(CARD_HOLES) \
-	  --inpainters fourier,edgeconnect,safepaint,gated --modes realfake --per-image 2 --resize none --seed 61
+	  --inpainters fourier,edgeconnect,safepaint:$(SAFEPAINT_V1),gated --modes realfake --per-image 2 --resize none --seed 61
 	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v3test_ae --split configs/splits/model_card_test60.txt \
 	  --masks folder,shapes $(CARD_HOLES) --inpainters autoencoder \
 	  --modes inpainted,realfake,fakefake --resize none --authentic --seed 51 --autoencoder taef2
