@@ -8,7 +8,7 @@ then reports, for each detector given, f1@0.5 and image_auc (fills + the authent
 the fills' hole PSNR / SSIM against the originals (quality must stay comparable for the evasion
 to mean anything).
 
-    python benchmarks/safepaint_evasion.py --plain RUN/best.safetensors \\
+    python benchmarks/safepaint_evasion.py --plain RUN/best.safetensors [--safepaint WEIGHTS] \\
         [--detector v0.2.safetensors --detector default] [--out data/safepaint_eval]
 """
 
@@ -67,6 +67,7 @@ def quality(root: Path) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--plain", required=True, help="weights of the SafePaint run without domain/anti-forensic terms")
+    ap.add_argument("--safepaint", default=None, help="weights of the SafePaint to measure (default: the shipped one)")
     ap.add_argument("--detector", action="append", default=None, help="detector(s) to measure (default: default)")
     ap.add_argument("--out", type=Path, default=REPO / "data" / "safepaint_eval")
     args = ap.parse_args(argv)
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         "safepaint (domain + anti-forensic terms)": args.out / "safepaint",
         "same network without them": args.out / "plain",
     }
-    build(data / "photos", sets["safepaint (domain + anti-forensic terms)"], "safepaint")
+    safepaint = "safepaint" if args.safepaint is None else f"safepaint:{Path(args.safepaint).resolve()}"
+    build(data / "photos", sets["safepaint (domain + anti-forensic terms)"], safepaint)
     build(data / "photos", sets["same network without them"], f"safepaint:{Path(args.plain).resolve()}")
     rows = []
     for detector in args.detector or ["default"]:
