@@ -24,12 +24,6 @@ from _harness import fmt, markdown_table, set_threads
 CAPS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 
-def f1_of(pred: np.ndarray, truth: np.ndarray) -> float:
-    tp = float(np.sum(pred & truth))
-    denom = float(pred.sum() + truth.sum())
-    return 1.0 if denom == 0 else 2 * tp / denom
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="the calibrated checkpoint the fusion is fitted for")
@@ -45,59 +39,50 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from inpaintscope.detection.loader import LoadedModel, resolve_model_path
-    from inpaintscope.detection.tiling import predict_tiled
-    from inpaintscope.evaluate.fusion import fit_cue_logit, fit_logistic
+    from inpaintscope.evaluate.fusion import fit_cue_logit, fit_logistic, fusion_inputs, sample_pixels, sigmoid
+    from inpaintscope.evaluate.metrics import f1_at
     from inpaintscope.evaluate.selection import open_evaluation_data
     from inpaintscope.inpaint.autoencoder import load_autoencoder
     from inpaintscope.models import load_detector
-    from inpaintscope.models.cues.autoencoder import ratio_map
+    from inpaintscope.models.cues.autoencoder import AutoencoderFusion
 
     source = resolve_model_path(args.model)
     loaded = LoadedModel(load_detector(source), str(source), torch.device("cpu"))
     data = open_evaluation_data([args.data], split=args.split, limit=args.limit)
-    ae = load_autoencoder("taef2")
     rng = np.random.default_rng(args.seed)
-    items, sx, sy = [], [], []
-    for item in data:
-        mode = item["meta"].get("mode")
-        if mode == "inpainted":
-            continue  # a whole re-decoded frame has no region: the image-level flag's business
-        rgb = (item["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        logits = predict_tiled(loaded.detector, rgb, device=loaded.device).mask_logits.astype(np.float32)
-        ratio = ratio_map(rgb, ae)
-        truth = np.zeros(ratio.shape, bool) if int(item["label"]) == 0 else item["mask"][0].numpy() > 0.5
-        # the same sampling as the fit, so the caps below are the fit's
-        pick = rng.choice(truth.size, size=min(args.pixels_per_image, truth.size), replace=False)
-        sx.append(np.stack([logits.reshape(-1)[pick], ratio.reshape(-1)[pick]], axis=1))
-        sy.append(truth.reshape(-1)[pick])
-        items.append((mode, logits, ratio, truth))
-    px, py = np.concatenate(sx), np.concatenate(sy)
-    forms: list[tuple[str, float, float, float]] = [("detector alone", 1.0, 0.0, -np.inf)]
-    a, b_lin, c_lin = fit_logistic(px, py.astype(float))
-    forms.append(("linear (first form)", a, b_lin, c_lin))
+    # a whole re-decoded frame has no region (the image-level flag's business); the others get the
+    # fit's own pixel sampling, so the caps below are the fit's
+    items = list(fusion_inputs(loaded, data, load_autoencoder("taef2"), skip_modes=("inpainted",)))
+    samples = [sample_pixels(x, rng, args.pixels_per_image) for x in items]
+    px, py = np.concatenate([f for f, _ in samples]), np.concatenate([t for _, t in samples])
+    forms: list[tuple[str, AutoencoderFusion | None]] = [("detector alone", None)]
+
+    def fusion(pixel, form: str) -> AutoencoderFusion:
+        return AutoencoderFusion(
+            pixel=tuple(pixel), image=(1.0, 0.0, 0.0, 0.0), regenerated_threshold=0.0, pixel_form=form
+        )
+
+    forms.append(("linear (first form)", fusion(fit_logistic(px, py.astype(float)), "linear")))
     for cap in CAPS:
         b, c, _ = fit_cue_logit(px[:, 0], px[:, 1], py, max_added_area=cap)
-        forms.append((f"max, cap {cap:g}", 1.0, b, c))
-    modes = sorted({m for m, *_ in items if m != "authentic"})
+        forms.append((f"max, cap {cap:g}", fusion((1.0, b, c), "max")))
+    modes = sorted({x.mode for x in items if x.mode != "authentic"})
     rows = []
-    for name, a, b, c in forms:
+    for name, form in forms:
         per: dict[str, list[float]] = defaultdict(list)
         area, any_flag = [], []
-        for mode, logits, ratio, truth in items:
-            if name.startswith("linear"):
-                fused = a * logits + b * ratio + c
+        for x in items:
+            logits = x.mask_logits if form is None else form.pixel_logits(x.mask_logits, x.ratio)
+            prob = sigmoid(logits.astype(np.float64))  # detect's pixel rule: probability >= 0.5
+            if x.mode == "authentic":
+                area.append(float((prob >= 0.5).mean()))
+                any_flag.append(bool((prob >= 0.5).any()))
             else:
-                fused = np.maximum(logits, b * ratio + c)
-            pred = fused > 0
-            if mode == "authentic":
-                area.append(float(pred.mean()))
-                any_flag.append(bool(pred.any()))
-            else:
-                per[mode].append(f1_of(pred, truth))
+                per[x.mode].append(f1_at(prob, x.truth))
         f1s = [fmt(float(np.mean(per[m]))) for m in modes]
         rows.append([name, *f1s, f"{100 * np.mean(area):.2f} %", fmt(float(np.mean(any_flag)))])
-    n_auth = sum(m == "authentic" for m, *_ in items)
-    print(f"{len(items)} val items ({n_auth} authentic); pixel logit > 0 flags a pixel")
+    n_auth = sum(x.mode == "authentic" for x in items)
+    print(f"{len(items)} val items ({n_auth} authentic); a pixel is flagged at probability >= 0.5")
     header = ["fusion", *(f"{m} f1@0.5" for m in modes), "authentic flagged area", "authentic with any flagged pixel"]
     print(markdown_table(header, rows))
     return 0

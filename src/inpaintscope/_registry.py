@@ -48,20 +48,23 @@ class Registry(Generic[T]):
         """Call the factory registered under ``name`` with ``args`` and ``kwargs``.
 
         Arguments the factory does not take raise :class:`BadArgumentsError` naming the entry and
-        the keywords it accepts. They are checked against its signature before the call, so a
-        TypeError raised inside the factory (a bug, not the user's) still surfaces as one.
+        the keywords it accepts. The signature is consulted only when the call raises TypeError
+        (``create`` runs per mask drawn, so the common path stays a plain call), and a TypeError
+        raised inside the factory with valid arguments (a bug, not the user's) surfaces as one.
         """
         factory = self.get(name)
         try:
-            signature = inspect.signature(factory)  # type: ignore[arg-type]
-        except (TypeError, ValueError):  # a builtin or C callable without a signature: just call it
-            signature = None
-        if signature is not None:
+            return factory(*args, **kwargs)  # type: ignore[operator]
+        except TypeError as e:
+            try:
+                signature = inspect.signature(factory)  # type: ignore[arg-type]
+            except (TypeError, ValueError):  # a builtin or C callable without a signature
+                raise e from None
             try:
                 signature.bind(*args, **kwargs)
-            except TypeError as e:
-                raise BadArgumentsError(f"{self.kind} {name!r}: {e}; {_accepted(signature, len(args))}") from None
-        return factory(*args, **kwargs)  # type: ignore[operator]
+            except TypeError as bad:
+                raise BadArgumentsError(f"{self.kind} {name!r}: {bad}; {_accepted(signature, len(args))}") from None
+            raise
 
     def names(self) -> list[str]:
         return sorted(self._entries)

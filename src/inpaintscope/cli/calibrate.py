@@ -94,7 +94,7 @@ def calibrate(
     if cues is None and (limit is not None or max_added_area is not None):
         raise click.UsageError("--limit and --max-added-area apply to --cues autoencoder only")
     if cues == "autoencoder":
-        from ..evaluate.fusion import attach_autoencoder_cue
+        from ..evaluate.fusion import DEFAULT_MAX_ADDED_AREA, attach_autoencoder_cue
 
         record = attach_autoencoder_cue(
             checkpoint,
@@ -102,7 +102,7 @@ def calibrate(
             data=data,
             split=split,
             autoencoder=autoencoder,
-            max_added_area=0.005 if max_added_area is None else max_added_area,
+            max_added_area=DEFAULT_MAX_ADDED_AREA if max_added_area is None else max_added_area,
             limit=limit,
             progress=True,
         )

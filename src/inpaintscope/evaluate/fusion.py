@@ -22,7 +22,8 @@ logits and the cue's features are the inputs, the ground truth the target.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,61 @@ def regenerated_threshold(authentic: Iterable[float], regenerated: Iterable[floa
     return float(candidates[int(np.argmax(bacc))])
 
 
+#: the share of authentic pixels (those the detector leaves clean) the cue may flag on its own
+#: (chosen on validation data: benchmarks/autoencoder_fusion_sweep.py)
+DEFAULT_MAX_ADDED_AREA = 0.005
+
+
+@dataclass(frozen=True)
+class FusionInput:
+    """What the fusion is fitted on, for one item: the detector's outputs, the ratio map and the truth."""
+
+    mode: str | None
+    label: int
+    mask_logits: np.ndarray
+    image_logit: float
+    ratio: np.ndarray
+    truth: np.ndarray
+
+
+def fusion_inputs(
+    loaded: Any,
+    dataset: Any,
+    round_trip: Any,
+    *,
+    window: int = 32,
+    skip_modes: Sequence[str] = (),
+    progress: bool = True,
+) -> Iterator[FusionInput]:
+    """The detector's maps and the ratio map of each item of ``dataset``, in order (items of a
+    mode in ``skip_modes`` are passed over before any work)."""
+    from tqdm.auto import tqdm
+
+    from ..detection.tiling import predict_tiled
+    from ..models.cues.autoencoder import ratio_map
+
+    for item in tqdm(dataset, desc="fusion", unit="image", disable=not progress):
+        mode = item["meta"].get("mode")
+        if mode in skip_modes:
+            continue
+        rgb = (item["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        pred = predict_tiled(loaded.detector, rgb, device=loaded.device)
+        ratio = ratio_map(rgb, round_trip, window=window)
+        label = int(item["label"])
+        truth = np.zeros(ratio.shape, bool) if label == 0 else item["mask"][0].numpy() > 0.5
+        logit = 0.0 if pred.image_logit is None else float(pred.image_logit)
+        yield FusionInput(mode, label, pred.mask_logits, logit, ratio, truth)
+
+
+def sample_pixels(x: FusionInput, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n`` random pixels of one item: (N×2 [mask_logit, ratio], their N truth values)."""
+    pick = rng.choice(x.truth.size, size=min(n, x.truth.size), replace=False)
+    features = np.stack([x.mask_logits.reshape(-1)[pick], x.ratio.reshape(-1)[pick]], axis=1)
+    return features, x.truth.reshape(-1)[pick]
+
+
 def fit_cue_logit(
-    mask_logits: np.ndarray, ratio: np.ndarray, truth: np.ndarray, *, max_added_area: float = 0.005
+    mask_logits: np.ndarray, ratio: np.ndarray, truth: np.ndarray, *, max_added_area: float = DEFAULT_MAX_ADDED_AREA
 ) -> tuple[float, float, float | None]:
     """The cue's own pixel logit ``b·ratio + c`` for the ``max`` form, from sampled pixels:
     class-balanced logistic regression on the ratio, then ``c`` lowered (never raised) until
@@ -107,7 +161,7 @@ def fit_autoencoder_fusion(
     window: int = 32,
     pixels_per_image: int = 2048,
     pixel_form: str = "max",
-    max_added_area: float = 0.005,
+    max_added_area: float = DEFAULT_MAX_ADDED_AREA,
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -117,11 +171,8 @@ def fit_autoencoder_fusion(
     threshold, ``inpainted`` items), with ``autoencoder`` ('taef2' or a local autoencoder folder,
     recorded in the fusion so ``detect`` loads the same one). Returns the fusion and what it was
     fitted on."""
-    from tqdm.auto import tqdm
-
-    from ..detection.tiling import predict_tiled
     from ..inpaint.autoencoder import load_autoencoder
-    from ..models.cues.autoencoder import PIXEL_FORMS, AutoencoderFusion, ratio_map, ratio_statistics
+    from ..models.cues.autoencoder import PIXEL_FORMS, AutoencoderFusion, ratio_statistics
 
     if pixel_form not in PIXEL_FORMS:
         raise InpaintscopeError(f"unknown pixel_form {pixel_form!r}; known: {', '.join(PIXEL_FORMS)}")
@@ -131,26 +182,19 @@ def fit_autoencoder_fusion(
     rng = np.random.default_rng(seed)
     pix_x, pix_y, img_x, img_y = [], [], [], []
     medians: dict[str, list[float]] = {"authentic": [], "regenerated": []}
-    for item in tqdm(dataset, desc="fusion", unit="image", disable=not progress):
-        mode = item["meta"].get("mode")
-        rgb = (item["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        pred = predict_tiled(loaded.detector, rgb, device=loaded.device)
-        ratio = ratio_map(rgb, round_trip, window=window)
-        q99, median = ratio_statistics(ratio)
-        logit = 0.0 if pred.image_logit is None else float(pred.image_logit)
-        label = int(item["label"])
-        if mode == "authentic":
+    for x in fusion_inputs(loaded, dataset, round_trip, window=window, progress=progress):
+        q99, median = ratio_statistics(x.ratio)
+        if x.mode == "authentic":
             medians["authentic"].append(median)
-        if mode == "inpainted":
+        if x.mode == "inpainted":
             medians["regenerated"].append(median)
-        img_x.append([logit, q99, median])
-        img_y.append(label)
-        if mode == "inpainted":
+        img_x.append([x.image_logit, q99, median])
+        img_y.append(x.label)
+        if x.mode == "inpainted":
             continue  # a re-decoded frame has no region to localise
-        truth = np.zeros(ratio.shape, bool) if label == 0 else item["mask"][0].numpy() > 0.5
-        pick = rng.choice(truth.size, size=min(pixels_per_image, truth.size), replace=False)
-        pix_x.append(np.stack([pred.mask_logits.reshape(-1)[pick], ratio.reshape(-1)[pick]], axis=1))
-        pix_y.append(truth.reshape(-1)[pick])
+        features, truth = sample_pixels(x, rng, pixels_per_image)
+        pix_x.append(features)
+        pix_y.append(truth)
     if not pix_x:
         raise InpaintscopeError("no authentic or pasted-back items to fit the pixel fusion on")
     px, py = np.concatenate(pix_x), np.concatenate(pix_y)
@@ -188,7 +232,7 @@ def attach_autoencoder_cue(
     autoencoder: str = "taef2",
     window: int = 32,
     pixel_form: str = "max",
-    max_added_area: float = 0.005,
+    max_added_area: float = DEFAULT_MAX_ADDED_AREA,
     seed: int = 0,
     limit: int | None = None,
     progress: bool = True,

@@ -145,7 +145,7 @@ async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, fol
 
     def on_headers_finished() -> None:
         name, filename = _disposition(state["headers"].get(b"content-disposition", b""))
-        if len(state["parts"]) < 6:  # enough to name them in the error
+        if len(state["parts"]) < 5:  # enough to name them in the error
             state["parts"].append(name)
         # only the part named "file", as documented: a form field that happens to carry a
         # file name (an attachment, a thumbnail) is not the image to analyse
@@ -193,7 +193,7 @@ async def receive_multipart(chunks: AsyncIterator[bytes], content_type: str, fol
             state["file"].close()
     if not state["done"]:
         names = [display_name(n) if n is not None else "(unnamed)" for n in state["parts"]]
-        got = f" (its parts: {', '.join(names[:5])})" if names else " (it has no parts)"
+        got = f" (its parts: {', '.join(names)})" if names else " (it has no parts)"
         raise ApiError(
             400, "no_file", f"the multipart form has no part named 'file'{got}: send the image as a part named 'file'"
         )

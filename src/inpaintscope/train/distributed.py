@@ -52,6 +52,12 @@ class Processes:
                 dist.destroy_process_group()
 
 
+def launched_as_main() -> bool:
+    """Whether this process is rank 0 of a torchrun launch (or was not launched by torchrun),
+    known from the environment before any process group exists."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def setup_distributed(device: torch.device) -> tuple[Processes, torch.device]:
     """Join the process group torchrun describes (WORLD_SIZE/RANK/LOCAL_RANK), if any."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -47,7 +47,7 @@ from ..models.checkpoint import load_state_dict
 from ..models.inference import forward_padded, resolve_device
 from .augment import AugmentedDataset, CachedCues
 from .config import TrainConfig
-from .distributed import Processes, setup_distributed
+from .distributed import Processes, launched_as_main, setup_distributed
 from .early_stopping import EarlyStopping
 from .logs import write_logs
 from .losses import build_loss, image_bce_loss
@@ -140,7 +140,10 @@ def fit(
     :func:`~inpaintscope.train.run_folder.resume_config`), giving the same weights as an
     uninterrupted run. Under ``torchrun`` every rank calls ``fit``; rank 0 writes the files.
     """
-    check_run_folder(config, resume=resume)  # a bad --out fails now, not after the data is opened
+    if launched_as_main():
+        # a bad --out fails now, not after the data is opened; rank 0 alone, since the other ranks
+        # would see the folder rank 0 is preparing as someone else's (if it refuses, torchrun stops them all)
+        check_run_folder(config, resume=resume)
     run = build_run(config, train_dataset=train_dataset, val_dataset=val_dataset)
     checkpoint = open_run_folder(config, resume=resume, main=run.procs.main)
     state = build_state(run, checkpoint)

@@ -86,12 +86,11 @@ def check_run_folder(config: TrainConfig, *, resume: bool) -> None:
     written, a folder holding a complete run (without ``resume``), or a non-empty folder that is
     not a run of ours (someone's ``config.yaml`` or ``metrics.jsonl`` would be overwritten)."""
     run_dir = Path(config.out)
-    check_output_folder(run_dir, option="--out")
-    if resume:
+    if resume or (run_dir / STATE_FILE).is_file():
+        # a resume, or ours: open_run_folder refuses a complete run and starts an incomplete one over
+        check_output_folder(run_dir, option="--out")
         return
-    if (run_dir / STATE_FILE).is_file():
-        return  # ours: open_run_folder refuses a complete run and starts an incomplete one over
-    check_fresh_folder(run_dir, option="--out", ours=_started_here)
+    check_fresh_folder(run_dir, option="--out", ours=_started_here)  # it checks writability too
 
 
 def _started_here(run_dir: Path) -> bool:
@@ -110,16 +109,13 @@ def _started_here(run_dir: Path) -> bool:
 
 
 def open_run_folder(config: TrainConfig, *, resume: bool, main: bool) -> dict[str, Any] | None:
-    """Check ``config.out`` for this run, prepare it (rank 0) and return the checkpoint to resume from.
+    """Prepare ``config.out`` for this run (rank 0) and return the checkpoint to resume from.
 
-    A fresh run refuses a file, a folder with a complete checkpoint and a non-empty folder that
-    is not a run of ours (:func:`check_run_folder`); ``resume`` needs a run folder. Either
+    :func:`check_run_folder` has already refused a file, an unwritable place and a non-empty
+    folder that is not a run of ours (``fit`` calls it first, on rank 0). A fresh run refuses a
+    folder with a complete checkpoint; ``resume`` needs a run folder. Either
     starts over in place (saying so in one line) when the folder holds no complete checkpoint.
     """
-    if main:
-        # rank 0 alone: the other ranks would see the folder rank 0 is preparing (its config.yaml)
-        # as someone else's; if rank 0 refuses, torchrun stops them all
-        check_run_folder(config, resume=resume)
     run_dir = Path(config.out)
     checkpoint = read_last_checkpoint(run_dir)
     if checkpoint is not None and not resume:

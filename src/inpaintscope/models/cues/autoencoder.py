@@ -122,15 +122,18 @@ class AutoencoderFusion:
             )
         return fusion
 
+    def pixel_logits(self, mask_logits: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+        """The fused pixel logits (float32, the maps' shape), by :attr:`pixel_form`."""
+        a, b, c = self.pixel
+        if self.pixel_form == "max":
+            return np.maximum(mask_logits, b * ratio + c).astype(np.float32)
+        return (a * mask_logits + b * ratio + c).astype(np.float32)
+
     def fuse(
         self, mask_logits: np.ndarray, image_logit: float | None, ratio: np.ndarray
     ) -> tuple[np.ndarray, float, bool, float]:
         """Fused ``(mask_logits, image_logit, regenerated, median ratio)`` for one image."""
-        a, b, c = self.pixel
-        if self.pixel_form == "max":
-            fused = np.maximum(mask_logits, b * ratio + c).astype(np.float32)
-        else:
-            fused = (a * mask_logits + b * ratio + c).astype(np.float32)
+        fused = self.pixel_logits(mask_logits, ratio)
         q99, median = ratio_statistics(ratio)
         al, be, de, ga = self.image
         base = 0.0 if image_logit is None else float(image_logit)
