@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -22,6 +23,7 @@ from inpaintscope.data.builder import BuildConfig, BuildMismatchError, build_dat
 from inpaintscope.data.sources import discover_sources, prepare_image, source_base_id, stable_hash
 from inpaintscope.data.splits import assign_splits, parse_split, split_counts
 from inpaintscope.errors import InpaintscopeError
+from inpaintscope.inpaint.postprocess import PostProcess
 from inpaintscope.io import read_image, read_mask, write_image
 
 CFG = BuildConfig(
@@ -404,6 +406,37 @@ def test_post_processing_authentic_and_stretch(tmp_path: Path) -> None:
     stretched = prepare_image(read_image(src / "photo1.png"), size=64, resize="stretch")
     plain = [r for r in records.values() if r["source"] == "photo1.png" and r["post_spec"] == "none"][0]
     np.testing.assert_array_equal(read_image(tmp_path / "out" / plain["files"]["original"]), stretched)
+
+
+def test_noise_post_processing_is_the_same_inside_and_outside_the_composite(tmp_path: Path) -> None:
+    """Noise is drawn once per sample: the original and its composite get the same noise outside
+    the mask (so realfake's pixels away from the mask still equal the original's), and a rebuild with the
+    same seed gives the same files."""
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    cfg = BuildConfig(
+        masks=("shapes",), inpainters=("telea",), modes=("realfake",), size=64, post=("blur:1+noise:3",), seed=4
+    )
+    for name in ("a", "b"):
+        build_dataset([src], tmp_path / name, cfg, workers=1, progress=False)
+    records = read_manifest(tmp_path / "a")
+    for r in records:
+        files = {role: tmp_path / "a" / f for role, f in r["files"].items()}
+        original, fill = read_image(files["original"]), read_image(files["realfake"])
+        # the blur spreads the fill 4 px (its kernel's radius) past the mask; beyond, pixels are equal
+        outside = cv2.erode((read_mask(files["mask"]) == 0).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        assert outside.mean() > 0.1
+        np.testing.assert_array_equal(original[outside], fill[outside])
+        assert r["post"]["noise"] == 3.0 and r["post"]["spec"] == "blur:1+noise:3"
+        np.testing.assert_array_equal(original, read_image(tmp_path / "b" / r["files"]["original"]))
+    # each sample draws its own noise: the residuals from the noise-free blur differ
+    residuals = []
+    for r in records:
+        photo = read_image(src / ("sub" if r["source"] == "sub/photo0.png" else "") / Path(r["source"]).name)
+        prepared = prepare_image(photo, size=64, resize="crop")
+        smooth, _ = PostProcess(blur=1.0).apply(prepared, np.zeros((64, 64), np.uint8))
+        residuals.append(read_image(tmp_path / "a" / r["files"]["original"]).astype(int) - smooth)
+    assert len(residuals) == 2 and 2.0 < residuals[0].std() < 4.0
+    assert not np.array_equal(residuals[0], residuals[1])
 
 
 def test_objects_masks_use_labels_and_fall_back_to_rectangle(tmp_path: Path) -> None:

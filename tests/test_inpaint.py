@@ -320,6 +320,9 @@ def test_taef2_shared_weights_psnr(shared_data) -> None:
         ("resize:0.5", PostProcess(resize=0.5)),
         ("jpeg:75+resize:0.5", PostProcess("jpeg", 75, 0.5)),
         (" resize:1.5 + webp:60 ", PostProcess("webp", 60, 1.5)),
+        ("blur:1.5", PostProcess(blur=1.5)),
+        ("noise:3+jpeg:90+sharpen:0.5", PostProcess("jpeg", 90, sharpen=0.5, noise=3.0)),
+        ("resize:0.5+blur:2+noise:2", PostProcess(resize=0.5, blur=2.0, noise=2.0)),
     ],
 )
 def test_parse_postprocess(spec: str, expected: PostProcess) -> None:
@@ -343,6 +346,13 @@ def test_parse_postprocess(spec: str, expected: PostProcess) -> None:
         "jpeg:70+webp:80",
         "resize:0.5+resize:2",
         "none+jpeg:9",
+        "blur",
+        "blur:0",
+        "blur:21",
+        "sharpen:-1",
+        "noise:abc",
+        "noise:nan",
+        "blur:1+blur:2",
     ],
 )
 def test_parse_postprocess_errors(spec: str) -> None:
@@ -357,6 +367,45 @@ def test_postprocess_validation() -> None:
         PostProcess(format="jpeg", quality=0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         PostProcess().quality = 5  # type: ignore[misc]
+    with pytest.raises(InpaintscopeError, match="blur"):
+        PostProcess(blur=0.0)
+    with pytest.raises(InpaintscopeError, match="noise"):
+        PostProcess(noise=True)  # type: ignore[arg-type]
+
+
+def test_postprocess_filters_hand_computed() -> None:
+    """Blur, sharpen and noise against values computed by hand; none of them touches the mask."""
+    soft = np.zeros((33, 33), np.uint8)
+    soft[:, :16] = 255
+    flat = np.full((33, 33, 3), 77, np.uint8)
+    for spec in ("blur:3", "sharpen:2"):  # a constant image is a fixed point of both
+        out, m = parse_postprocess(spec).apply(flat, soft)
+        np.testing.assert_array_equal(out, flat)
+        np.testing.assert_array_equal(m, soft)
+    # one bright pixel: sharpen gives v + A·(v − v·g0²), with g0 the centre tap of OpenCV's
+    # σ = 1 kernel (9 taps for float images), normalised to sum 1
+    k = np.arange(-4, 5)
+    g0 = 1.0 / np.exp(-(k**2) / 2.0).sum()
+    dot = np.zeros((33, 33, 3), np.uint8)
+    dot[16, 16] = 100
+    out, _ = PostProcess(sharpen=0.5).apply(dot, soft)
+    assert out[16, 16, 0] == round(100 + 0.5 * (100 - 100 * g0**2))
+    # blur spreads the pixel over its σ-neighbourhood: the centre keeps the 2-D centre weight
+    # of a σ = 2 kernel (OpenCV: 2·round(4σ)+1 = 17 taps)
+    k = np.arange(-8, 9)
+    c0 = 1.0 / np.exp(-(k**2) / 8.0).sum()
+    out, _ = PostProcess(blur=2.0).apply(dot * 2, soft)
+    assert out[16, 16, 0] == round(200 * c0**2)
+    # noise: the same seed, the same noise; its σ as asked; the mask untouched
+    grey = np.full((256, 256, 3), 128, np.uint8)
+    a, m = PostProcess(noise=4.0).apply(grey, np.zeros((256, 256), np.uint8), seed=5)
+    b, _ = PostProcess(noise=4.0).apply(grey, np.zeros((256, 256), np.uint8), seed=5)
+    c, _ = PostProcess(noise=4.0).apply(grey, np.zeros((256, 256), np.uint8), seed=6)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert abs(a.astype(float).std() - 4.0) < 0.1 and abs(a.astype(float).mean() - 128) < 0.1
+    assert not m.any()
+    assert not PostProcess(blur=1.0).is_identity and PostProcess(resize=1.0).is_identity
 
 
 def test_postprocess_apply() -> None:

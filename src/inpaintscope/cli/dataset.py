@@ -127,7 +127,8 @@ def dataset() -> None:
     default="none",
     show_default=True,
     help="Post-processing variants cycled over samples, comma-separated: none, jpeg:90, webp:80, "
-    "resize:0.5, chained with '+' (jpeg:90+resize:0.5).",
+    "resize:0.5, blur:1.5 (Gaussian σ px), sharpen:1 (unsharp amount), noise:3 (Gaussian σ, 0-255), "
+    "chained with '+' (jpeg:90+resize:0.5).",
 )
 @click.option("--authentic", is_flag=True, help="Also write one authentic sample (original only) per photo.")
 @click.option(

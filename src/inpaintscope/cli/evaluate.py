@@ -47,7 +47,8 @@ from .common import comma_list
     "--post",
     "post",
     default=None,
-    help="Launder test images first (robustness): e.g. jpeg:75, webp:80, resize:0.5, jpeg:90+resize:0.5.",
+    help="Launder test images first (robustness): e.g. jpeg:75, webp:80, resize:0.5, blur:1.5, sharpen:1, "
+    "noise:3, jpeg:90+resize:0.5.",
 )
 @click.option(
     "--limit",

@@ -766,8 +766,10 @@ def _build_sample(
     reconstruction: dict[str, np.ndarray],
 ) -> dict[str, Any]:
     seq = np.random.SeedSequence(list(spec.entropy))
-    mask_rng, inpaint_rng, _reserved = (np.random.default_rng(s) for s in seq.spawn(3))
+    mask_rng, inpaint_rng, post_rng = (np.random.default_rng(s) for s in seq.spawn(3))
     post = _get_post(spec.post)
+    # one seed per sample for post-processing noise: original and composites get the same noise
+    post_seed = int(post_rng.integers(2**31))
     split_dir = out / task.split
     files: dict[str, str] = {}
     record: dict[str, Any] = {
@@ -784,7 +786,7 @@ def _build_sample(
     if spec.mask_kind is None:  # an authentic sample: the prepared photo only
         original = image
         if post is not None:
-            original, _ = post.apply(image, np.zeros(image.shape[:2], np.uint8))
+            original, _ = post.apply(image, np.zeros(image.shape[:2], np.uint8), seed=post_seed)
         files[ROLE_ORIGINAL] = _write(split_dir, spec.id, ROLE_ORIGINAL, original, out)
         record.update(
             mask=None, inpainter=None, modes={}, files=files, size=[int(original.shape[0]), int(original.shape[1])]
@@ -812,8 +814,8 @@ def _build_sample(
         record["autoencoder"] = _jsonable(_get_autoencoder().describe())
     original, soft = image, mask["soft"]
     if post is not None:
-        original, soft = post.apply(image, mask["soft"])
-        composites = {m: post.apply(img, mask["soft"])[0] for m, img in composites.items()}
+        original, soft = post.apply(image, mask["soft"], seed=post_seed)
+        composites = {m: post.apply(img, mask["soft"], seed=post_seed)[0] for m, img in composites.items()}
     files[ROLE_ORIGINAL] = _write(split_dir, spec.id, ROLE_ORIGINAL, original, out)
     files[ROLE_MASK] = _write(split_dir, spec.id, ROLE_MASK, soft, out)
     modes = {}

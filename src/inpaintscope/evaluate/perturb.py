@@ -1,9 +1,11 @@
-"""Robustness sweeps: evaluate on images laundered after the fact (JPEG/WebP, resizing).
+"""Robustness sweeps: evaluate on images laundered after the fact (JPEG/WebP, resizing, blur,
+sharpening, noise).
 
 :class:`PerturbedDataset` wraps any reader and applies a
 :class:`~inpaintscope.inpaint.postprocess.PostProcess` to every item on the fly, so one clean
 test set serves every sweep point (IMDL-BenCo style) without rebuilding the data. The ground
 truth follows a resize bilinearly and is re-binarised at 0.5 (soft GT stays soft).
+Noise is seeded with the item's index, so a sweep is the same on every run.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class PerturbedDataset(Dataset):
         image = (item["image"].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
         mask = item["mask"][0].numpy()
         soft = (mask * 255.0).round().astype(np.uint8)
-        image, soft = self.post.apply(image, soft)
+        image, soft = self.post.apply(image, soft, seed=index)
         new_mask = soft.astype(np.float32) / 255.0
         if set(np.unique(mask).tolist()) <= {0.0, 1.0}:
             new_mask = (new_mask >= 0.5).astype(np.float32)
