@@ -8,6 +8,7 @@ import torch
 
 from inpaintscope.models.cues.autoencoder import reconstruction_ratio
 from inpaintscope.models.cues.copy import copy_cue, descriptors
+from inpaintscope.scoring import inpainted
 
 
 def _texture(h: int = 160, w: int = 200, seed: int = 0) -> np.ndarray:
@@ -172,12 +173,20 @@ def test_fit_cue_logit_caps_the_area_the_cue_adds_on_authentic_pixels() -> None:
     # the plain logistic boundary lies inside the authentic range; the cap moves it up to the
     # 99.5th percentile of the quiet ratios: exactly the top 5 of 1000 stay flagged
     assert b > 0 and added == pytest.approx(0.005)
-    assert np.sum(b * quiet + c > 0) == 5
+    assert np.sum(b * quiet + c >= 0) == 5
     # a loose cap leaves the logistic fit alone
     b2, c2, added2 = fit_cue_logit(logits, ratio, truth, max_added_area=0.9)
     assert (b2, c2) == pytest.approx((b, c2)) and c2 > c and added2 < 0.9
     with pytest.raises(InpaintscopeError, match="does not rise"):
         fit_cue_logit(logits, -ratio, truth)
+    # flat, clipped areas: most quiet pixels share the ratio 0, where the cap's quantile lands.
+    # detect flags probability >= 0.5, so the boundary must leave them below 0.5, not on it
+    flat = np.concatenate([np.linspace(-1.0, -0.01, 600), np.zeros(400), np.linspace(-0.5, 1.0, 1000)])
+    flat_truth = np.concatenate([np.zeros(1000, bool), np.ones(1000, bool)])
+    b3, c3, added3 = fit_cue_logit(np.full(2000, -5.0), flat, flat_truth, max_added_area=0.005)
+    probability = torch.sigmoid(torch.tensor(b3 * flat[:1000] + c3, dtype=torch.float32))
+    assert added3 == 0.0 and not inpainted(probability.numpy()).any()
+    assert inpainted(torch.sigmoid(torch.tensor(b3 * 0.01 + c3)).item())  # just above 0 is the cue's
 
 
 def test_detect_with_the_autoencoder_cue_uses_the_fusion_stored_in_the_checkpoint(tmp_path) -> None:

@@ -80,6 +80,10 @@ def regenerated_threshold(authentic: Iterable[float], regenerated: Iterable[floa
 #: the share of authentic pixels (those the detector leaves clean) the cue may flag on its own
 #: (chosen on validation data: benchmarks/autoencoder_fusion_sweep.py)
 DEFAULT_MAX_ADDED_AREA = 0.005
+#: how far below 0 the cue's logit sits at the cap's boundary ratio. ``detect`` flags a pixel at
+#: probability >= 0.5, so a boundary at logit 0 itself would flag every pixel tied on it (flat,
+#: clipped areas all share one ratio); 1e-3 is far above float32's rounding of the sigmoid at 0.5
+CUE_LOGIT_MARGIN = 1e-3
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,9 @@ def fit_cue_logit(
 ) -> tuple[float, float, float | None]:
     """The cue's own pixel logit ``b·ratio + c`` for the ``max`` form, from sampled pixels:
     class-balanced logistic regression on the ratio, then ``c`` lowered (never raised) until
-    the cue flags (logit > 0) at most ``max_added_area`` of the authentic pixels the detector
-    leaves clean (``mask_logit <= 0``). Returns ``(b, c, that share)`` (None: no such pixel)."""
+    the cue flags at most ``max_added_area`` of the authentic pixels the detector leaves clean
+    (``mask_logit < 0``), counted with ``detect``'s rule (logit >= 0). Pixels tied on the boundary
+    ratio stay clean (:data:`CUE_LOGIT_MARGIN`). Returns ``(b, c, that share)`` (None: no such pixel)."""
     mask_logits, ratio = np.asarray(mask_logits, float).reshape(-1), np.asarray(ratio, float).reshape(-1)
     truth = np.asarray(truth, bool).reshape(-1)
     b, c = fit_logistic(ratio[:, None], truth.astype(float))
@@ -145,12 +150,12 @@ def fit_cue_logit(
             "the autoencoder ratio does not rise on the decoded regions of this data "
             f"(fitted slope {b:.3g}); fit on authentic photos and pasted-back decoded regions"
         )
-    quiet = ~truth & (mask_logits <= 0)
+    quiet = ~truth & (mask_logits < 0)
     if not quiet.any():
         return float(b), float(c), None
-    # the (1 − area) quantile of the quiet pixels' ratio sits exactly on the boundary: step just past it
-    c = min(c, float(np.nextafter(-b * float(np.quantile(ratio[quiet], 1.0 - max_added_area)), -np.inf)))
-    return float(b), float(c), float(np.mean(b * ratio[quiet] + c > 0))
+    # the (1 − area) quantile of the quiet pixels' ratio and everything tied on it must stay clean
+    c = min(c, -b * float(np.quantile(ratio[quiet], 1.0 - max_added_area)) - CUE_LOGIT_MARGIN)
+    return float(b), float(c), float(np.mean(b * ratio[quiet] + c >= 0))
 
 
 def fit_autoencoder_fusion(
