@@ -374,3 +374,21 @@ def test_a_tile_too_small_for_the_overlap_is_one_error_before_any_image(
         run(["detect", str(photos[0]), "-o", str(tmp_path / "o2"), "--model", ckpt, "--tile", "64", "--overlap", "24"])
         == 0
     )
+
+
+def test_the_folder_batch_refuses_a_tile_too_small_for_the_overlap_before_any_image(ckpt: str, tmp_path: Path) -> None:
+    from inpaintscope.detection.batch import expand_inputs, run_batch
+    from inpaintscope.detection.loader import load_model
+    from inpaintscope.errors import InpaintscopeError
+
+    photo = write_png(tmp_path / "in" / "big.png", square_image(160, box=(10, 10, 60, 60)))
+    out = tmp_path / "out"
+    items = expand_inputs([str(photo)], out_dir=out)
+    model = load_model(ckpt, device="cpu")
+    for tile, overlap in ((64, 128), (128, 128), (64, 40)):  # not larger than the overlap, or ramps that meet
+        with pytest.raises(InpaintscopeError) as info:
+            run_batch(items, out, model=model, tile=tile, overlap=overlap, progress=False)
+        assert str(info.value).startswith(f"tile {tile} is too small for overlap {overlap}: use tile ")
+        assert "\n" not in str(info.value)
+        assert not out.exists()  # refused up front, not once per image
+    assert run_batch(items, out, model=model, tile=64, overlap=24, progress=False).ok == 1

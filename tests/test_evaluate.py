@@ -205,6 +205,20 @@ def test_cli_evaluate_tiles_like_detect_unless_told_not_to(tmp_path, checkpoint)
         assert (info["tile"], info["overlap"]) == (tile, overlap)
 
 
+def test_cli_evaluate_refuses_a_tile_too_small_for_the_overlap_in_one_line(tmp_path, checkpoint):
+    # the images (64 px) fit in the tile, so nothing but the check itself can refuse it
+    base = ["evaluate", str(checkpoint), "--data", "synthetic:4x64", "--split", "val", "--no-progress"]
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(cli, [*base, "--device", "cpu", "--tile", "64", "--out", str(out)])  # overlap 128
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and not out.exists()
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert lines == ["error: --tile 64 is too small for --overlap 128: use --tile 272 or more, or --overlap 24 or less"]
+    # the sizes it suggests work, and --no-tile needs no overlap check
+    for args in (["--tile", "272"], ["--tile", "64", "--overlap", "24"], ["--tile", "64", "--no-tile"]):
+        assert CliRunner().invoke(cli, [*base, *args]).exit_code == 0
+
+
 def test_cli_evaluate_table(tmp_path, checkpoint):
     result = CliRunner().invoke(
         cli,

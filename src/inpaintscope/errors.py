@@ -1,6 +1,18 @@
 """Errors a user can cause. The CLI prints their message as one line, never a traceback."""
 
 
+def one_line(error: BaseException | str, *, last: bool = False) -> str:
+    """One line of an error message, for messages shown as one line: the first line (torch and
+    safetensors write paragraphs), or with ``last`` the last one (OpenCV ends with the specific
+    line, after source paths); at most 300 characters. The exception's type name when it says
+    nothing."""
+    text = str(error).strip()
+    line = text.splitlines()[-1 if last else 0].strip() if text else ""
+    if not line and isinstance(error, BaseException):
+        line = type(error).__name__
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
 class InpaintscopeError(Exception):
     """Base class for errors that are the user's to fix (bad input, bad option, missing file)."""
 

@@ -81,7 +81,7 @@ def tile_starts(length: int, tile: int, overlap: int, *, align: int = JPEG_GRID)
     """
     if length <= tile:
         return [0], 0
-    stride = ((tile - overlap) // align) * align
+    stride = tile_stride(tile, overlap, align=align)
     if stride < align:
         raise InpaintscopeError(
             f"tile {tile} with overlap {overlap} leaves no room to advance; use a tile at least overlap + {align}"
@@ -90,6 +90,13 @@ def tile_starts(length: int, tile: int, overlap: int, *, align: int = JPEG_GRID)
     while starts[-1] + tile < length:
         starts.append(starts[-1] + stride)
     return starts, tile - stride
+
+
+def tile_stride(tile: int, overlap: int, *, align: int = JPEG_GRID) -> int:
+    """How far :func:`tile_starts` advances from one tile to the next along an axis longer than
+    ``tile``: the largest multiple of ``align`` that keeps ``overlap`` pixels shared (below
+    ``align`` when the tiles cannot advance)."""
+    return ((tile - overlap) // align) * align
 
 
 def _ramp_window(n: int, ov: int, *, left: bool, right: bool) -> np.ndarray:
@@ -140,7 +147,7 @@ def check_tile_overlap(
     m = max(1, int(multiple))
     used = check_tiling(tile, overlap, multiple=m)  # rounded down to the network's multiple
     align = math.lcm(JPEG_GRID, m)
-    stride = ((used - overlap) // align) * align  # as tile_starts, for an image larger than a tile
+    stride = tile_stride(used, overlap, align=align)
     if stride >= align and 2 * (used - stride) <= used:
         return
     # sufficient bounds (tile - overlap >= tile / 2 + align), simple enough to state

@@ -109,7 +109,10 @@ def _evaluate(
     from ..io.outputs import check_output_folder
     from ..models import load_detector
     from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE
+    from ..tiling import check_tile_overlap
 
+    tile = None if no_tile else (DEFAULT_TILE if tile is None else tile)
+    overlap = DEFAULT_OVERLAP if overlap is None else overlap
     paths = [resolve_model_path(ckpt) for ckpt in checkpoints]
     if not data:
         raise InpaintscopeError("no data given; pass --data PATH (a dataset folder or synthetic:N)")
@@ -123,6 +126,9 @@ def _evaluate(
     results = []
     for ckpt, path, name in zip(checkpoints, paths, names):
         model = load_detector(path)
+        if tile is not None:
+            # one error before any image (as detect), not only once an image larger than a tile comes
+            check_tile_overlap(tile, overlap, multiple=int(model.size_multiple), names=("--tile", "--overlap"))
         info = {
             "checkpoint": str(ckpt),
             "model": model.checkpoint_info.get("model"),
@@ -138,8 +144,8 @@ def _evaluate(
             batch_size=batch_size,
             device=device,
             gt_mode=gt_mode,
-            tile=None if no_tile else (DEFAULT_TILE if tile is None else tile),
-            overlap=DEFAULT_OVERLAP if overlap is None else overlap,
+            tile=tile,
+            overlap=overlap,
             progress=progress,
             info=info,
         )

@@ -64,9 +64,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import ImageReadError, InpaintscopeError
+from ..errors import ImageReadError, InpaintscopeError, one_line
 from ..io import DEFAULT_MAX_PIXELS, atomic_write_text, read_image, write_image
 from ..io.atomic import TMP_PREFIX
+from ..io.outputs import is_within
 from .sources import (
     DEFAULT_MIN_SIDE,
     RESIZE_MODES,
@@ -734,13 +735,11 @@ def _run_task(task: SourceTask) -> dict[str, Any]:
 
 
 def failure_reason(error: BaseException) -> str:
-    """One line for a sample's failure: OpenCV's messages span lines and start with a source path."""
+    """One line for a sample's failure: OpenCV's messages span lines and start with a source path,
+    so its own text (``cv2.error.err``) or else the message's last line is kept."""
     if isinstance(error, MemoryError):
         return f"out of memory ({error})" if str(error) else "out of memory"
-    text = getattr(error, "err", None) or str(error)
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    line = lines[-1] if lines else type(error).__name__
-    return line if len(line) <= 300 else line[:297] + "..."
+    return one_line(getattr(error, "err", None) or error, last=True) or type(error).__name__
 
 
 def write_failure(error: OSError, out: Path) -> DatasetWriteError:
@@ -1097,7 +1096,7 @@ def check_out_outside_sources(sources: Sequence[str | os.PathLike], out: str | o
         if not src_path.is_dir():
             continue
         src_real = Path(os.path.realpath(src_path))
-        if out_real == src_real or src_real in out_real.parents:
+        if is_within(out_real, src_real):
             where = "is the source folder" if out_real == src_real else "is inside the source folder"
             raise BuildConfigError(
                 f"output folder {out} {where} {src}; choose an output folder outside it (source folders "

@@ -39,6 +39,8 @@ from typing import Any
 
 from ..errors import InpaintscopeError
 from ..io import DEFAULT_MAX_PIXELS, decode_image, encode_image, list_image_files, read_file_bytes
+from ..io.outputs import is_within
+from ..tiling import check_tile_overlap
 from .api import DEFAULT_IMAGE_THRESHOLD, DEFAULT_PIXEL_THRESHOLD, PICTURE_KINDS
 from .loader import LoadedModel
 from .outputs import (
@@ -112,14 +114,6 @@ class BatchSummary:
         return 0 if self.failed == 0 and not self.write_errors else 2
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
-
-
 def _glob_root(pattern: str) -> Path:
     fixed = []
     for part in Path(pattern).parts:
@@ -143,7 +137,7 @@ def expand_inputs(
 
     def excluded(f: Path) -> bool:
         real = Path(os.path.realpath(f))
-        return real in ours or _inside(real, state)
+        return real in ours or is_within(real, state)
 
     found: list[tuple[str, Path | None, str | None]] = []  # file, path, error
     stdin_used = False
@@ -158,14 +152,14 @@ def expand_inputs(
         if p.is_dir():
             root_res = Path(os.path.realpath(p))
             dest = Path(os.path.realpath(Path(out_dir) / output_base(p)))
-            if out_res == root_res or (recursive and _inside(out_res, root_res)):
+            if out_res == root_res or (recursive and is_within(out_res, root_res)):
                 where = "the input folder" if out_res == root_res else "inside the input folder"
                 raise InpaintscopeError(
                     f"output folder {printable(os.fsdecode(out_dir))} is {where} {shown}; "
                     "choose an output folder outside it (outputs would be read as inputs "
                     "next time)"
                 )
-            if dest == root_res or (recursive and _inside(dest, root_res)):
+            if dest == root_res or (recursive and is_within(dest, root_res)):
                 raise InpaintscopeError(
                     f"the outputs of {shown} would be written into {shown} itself "
                     f"({printable(str(dest))}); choose an output folder outside it"
@@ -299,12 +293,15 @@ def run_batch(
 
     ``out``: an :class:`OutputFolder` already opened (and locked) by the caller, or a path to
     open here. ``echo`` prints one line per failure (default: stderr, through tqdm so the bar
-    stays intact). ``progress``: None shows the bar only on a terminal.
+    stays intact). ``progress``: None shows the bar only on a terminal. A ``tile`` too small for
+    ``overlap`` is refused here, before ``out`` is made, not once for every image larger than a tile.
     """
     from tqdm import tqdm
 
     from .api import detect
 
+    # getattr: any torch module may be loaded, and only Detector declares its size multiple
+    check_tile_overlap(tile, overlap, multiple=int(getattr(getattr(model, "detector", None), "size_multiple", 1)))
     folder = out if isinstance(out, OutputFolder) else OutputFolder.open(out)
     try:
         return _run(

@@ -32,6 +32,7 @@ from typing import Any
 
 from ..errors import InpaintscopeError
 from ..io.atomic import TMP_PREFIX, atomic_write_bytes
+from ..io.outputs import first_existing
 from .report import normalise_record, printable, read_records
 
 RESULTS_JSONL = "results.jsonl"
@@ -91,14 +92,6 @@ def file_sha256(path: str | os.PathLike) -> str | None:
 
 def _why(e: OSError) -> str:
     return e.strerror or type(e).__name__
-
-
-def _first_non_folder(path: Path) -> Path | None:
-    """The first existing ancestor of ``path`` (or itself) that is not a folder."""
-    for p in [*reversed(path.parents), path]:
-        if os.path.lexists(p) and not p.is_dir():
-            return p
-    return None
 
 
 def _looks_like_ours(name: str, path: Path) -> bool:
@@ -218,8 +211,8 @@ class OutputFolder:
         try:
             out.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            blocker = _first_non_folder(Path(os.fsdecode(path)))
-            what = f"{printable(str(blocker))} is a file, not a folder" if blocker else "a file is in the way"
+            blocker = first_existing(Path(os.fsdecode(path)))
+            what = "a file is in the way" if blocker.is_dir() else f"{printable(str(blocker))} is a file, not a folder"
             raise OutputFolderError(f"cannot create output folder {shown}: {what}") from None
         except OSError as e:
             raise OutputFolderError(f"cannot create output folder {shown}: {_why(e)}") from None

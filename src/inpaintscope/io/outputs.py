@@ -26,11 +26,23 @@ class OutputPathError(InpaintscopeError):
     would be overwritten, or a place that cannot be written."""
 
 
-def _first_existing(path: Path) -> Path:
+def first_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists (a dangling link counts). When that is not a
+    folder, it is what stands in the way of making ``path``: nothing below a file exists."""
     for candidate in (path, *path.parents):
         if os.path.lexists(candidate):
             return candidate
     return Path(path.anchor or ".")
+
+
+def is_within(path: Path, root: Path) -> bool:
+    """Whether ``path`` is ``root`` or lies below it, comparing names only: resolve both first
+    (``os.path.realpath``) to see through links and ``..``."""
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
 
 
 def check_output_folder(folder: str | os.PathLike, *, option: str = "--out", create: bool = False) -> Path:
@@ -42,7 +54,7 @@ def check_output_folder(folder: str | os.PathLike, *, option: str = "--out", cre
     """
     folder = Path(folder)
     shown = os.fsdecode(folder)
-    existing = _first_existing(folder.absolute())
+    existing = first_existing(folder.absolute())
     if existing.exists() and not existing.is_dir():
         where = "is a file" if existing == folder.absolute() else f"is inside {os.fsdecode(existing)}, which is a file"
         raise OutputPathError(f"{shown} {where}, not a folder; choose another {option}")

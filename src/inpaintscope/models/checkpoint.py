@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import save as st_save
 
 from .. import __version__
-from ..errors import InpaintscopeError, MissingWeightsError
+from ..errors import InpaintscopeError, MissingWeightsError, one_line
 from ..io.atomic import atomic_write_bytes, atomic_write_text
 from ..io.outputs import check_new_file
 
@@ -80,15 +80,6 @@ class TensorSpec:
     @property
     def numel(self) -> int:
         return math.prod(self.shape)
-
-
-def one_line(error: BaseException | str) -> str:
-    """The first line of an error message (torch and safetensors write paragraphs)."""
-    text = str(error).strip()
-    first = text.splitlines()[0].strip() if text else ""
-    if not first and isinstance(error, BaseException):
-        first = type(error).__name__
-    return first if len(first) <= 300 else first[:297] + "..."
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:

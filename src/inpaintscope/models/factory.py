@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InpaintscopeError, UnknownNameError
+from ..errors import InpaintscopeError, UnknownNameError, one_line
 from .base import MODELS, Detector, Preprocessing
 from .checkpoint import (
     SAFETENSORS,
@@ -33,7 +33,6 @@ from .checkpoint import (
     TensorSpec,
     checkpoint_format,
     load_state_dict,
-    one_line,
     read_checkpoint_info,
     read_safetensors_header,
 )

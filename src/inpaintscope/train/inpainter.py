@@ -49,6 +49,7 @@ from .config import (
     parse_overrides,
     read_config_file,
 )
+from .run_folder import config_written_here
 
 ADV_LOSSES = ("nsgan", "hinge")
 L1_FORMS = ("split", "safepaint")
@@ -553,17 +554,9 @@ def _config_yaml(cfg: InpainterTrainConfig) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
 
 
-def _started_here(out: Path) -> bool:
-    """Whether ``out/config.yaml`` is the one a run into ``out`` wrote before its first
-    checkpoint: exactly the config's YAML, with ``out`` naming this folder (a person's recipe,
-    with comments or another ``out``, never is)."""
-    path = out / "config.yaml"
-    try:
-        text = path.read_text(encoding="utf-8")
-        saved = InpainterTrainConfig.from_dict(yaml.safe_load(text))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, InpaintscopeError):
-        return False
-    return text == _config_yaml(saved) and Path(saved.out).expanduser().resolve() == out.resolve()
+def _reread_config(data: Any, source: str) -> tuple[str, Path]:
+    saved = InpainterTrainConfig.from_dict(data)
+    return _config_yaml(saved), Path(saved.out).expanduser()  # as train_inpainter places its run
 
 
 def train_inpainter(cfg: InpainterTrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
@@ -583,7 +576,7 @@ def train_inpainter(cfg: InpainterTrainConfig, *, resume: bool = False, progress
             f"{out} already holds a run; use --resume to continue it or choose another --set out=DIR"
         )
     else:
-        check_fresh_folder(out, option="--set out=DIR", ours=_started_here)
+        check_fresh_folder(out, option="--set out=DIR", ours=lambda folder: config_written_here(folder, _reread_config))
 
     # everything that can refuse the config runs before config.yaml is written, so a bad
     # --set leaves no half-made run folder behind

@@ -27,6 +27,7 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,22 +91,34 @@ def check_run_folder(config: TrainConfig, *, resume: bool) -> None:
         # a resume, or ours: open_run_folder refuses a complete run and starts an incomplete one over
         check_output_folder(run_dir, option="--out")
         return
-    check_fresh_folder(run_dir, option="--out", ours=_started_here)  # it checks writability too
+    check_fresh_folder(  # it checks writability too
+        run_dir, option="--out", ours=lambda folder: config_written_here(folder, _reread_train_config)
+    )
 
 
-def _started_here(run_dir: Path) -> bool:
+def _reread_train_config(data: Any, source: str) -> tuple[str, Path]:
+    saved = TrainConfig.from_dict(data, source=source)
+    return saved.to_yaml(), Path(saved.out)
+
+
+def config_written_here(run_dir: Path, reread: Callable[[Any, str], tuple[str, Path]]) -> bool:
     """Whether ``run_dir/config.yaml`` is the one a run into ``run_dir`` wrote before its first
     checkpoint: exactly the resolved config's YAML, with ``out`` naming this folder. A person's
-    config (comments, partial keys, another ``out``) is never that."""
+    config (comments, partial keys, another ``out``) is never that.
+
+    ``reread(data, source)`` builds the trainer's config from the parsed YAML (``source`` names
+    the file in its messages) and returns the YAML that config is written as and the folder its
+    ``out`` names, both as that trainer makes them; an :class:`InpaintscopeError` means not ours.
+    """
     path = run_dir / "config.yaml"
     try:
         text = path.read_text(encoding="utf-8")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # deprecated keys: not a file we wrote, and no warning to show
-            saved = TrainConfig.from_dict(yaml.safe_load(text), source=str(path))
+            written, folder = reread(yaml.safe_load(text), str(path))
     except (OSError, UnicodeDecodeError, yaml.YAMLError, InpaintscopeError):
         return False
-    return text == saved.to_yaml() and Path(saved.out).resolve() == run_dir.resolve()
+    return text == written and folder.resolve() == run_dir.resolve()
 
 
 def open_run_folder(config: TrainConfig, *, resume: bool, main: bool) -> dict[str, Any] | None:
