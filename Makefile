@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint venv bench clean default-data native-data default-model-v2 default-model-v3 default-model heldout-data native-test-data \
-	v3-data v3-val-data v4-learned-data ae-val-data model-card-data model-card need-photos need-weights need-masks
+	v3-data v3-val-data v4-learned-data v5-robust-data default-model-v4 ae-val-data model-card-data model-card need-photos need-weights need-masks
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -111,12 +111,29 @@ v4-learned-data: need-photos $(STAMP) $(SAFEPAINT_V1)
 	  --masks rectangle,strokes,shapes,objects --inpainters gated,edgeconnect,safepaint:$(SAFEPAINT_V1) --modes realfake \
 	  --per-image 2 --resize none --authentic --post none,jpeg:90,webp:80,resize:0.5 --seed 71
 
-default-model: default-model-v3 v4-learned-data
+default-model-v4: default-model-v3 v4-learned-data
 	$(BIN)/inpaintscope train --config configs/default_v4.yaml
 	$(BIN)/inpaintscope calibrate runs/default_v4/best.safetensors --data data/v3val --data data/v4_learned \
 	  --split val -o runs/default_v4/calibrated.safetensors
 	$(BIN)/inpaintscope calibrate runs/default_v4/calibrated.safetensors --cues autoencoder --data data/ae_val \
 	  --split val --limit 100 -o runs/default_v4/shipped.safetensors
+
+# v0.5, what ships (configs/default_v5.yaml): v0.4 fine-tuned on fills and authentic photos laundered with
+# blur, blur + noise, JPEG 60/75, sharpening, noise and half-size + JPEG, so that an honest photo that was
+# blurred or recompressed is not called inpainted; calibrated on the val photos of all three sets, the
+# autoencoder-cue fusion refitted. runs/default_v5/shipped.safetensors ships.
+v5-robust-data: need-photos $(STAMP)
+	$(BIN)/inpaintscope dataset build $(SHARED)/photos data/v5_robust --split configs/splits/shared_photos.txt \
+	  --masks rectangle,strokes,shapes,objects --inpainters telea,ns,gated,edgeconnect --modes realfake \
+	  --per-image 1 --resize none --authentic --seed 91 \
+	  --post blur:0.7,blur:1,blur:1.5,blur:2.5,blur:1.5+noise:2,jpeg:60,jpeg:75,sharpen:1,noise:3,resize:0.5+jpeg:75
+
+default-model: default-model-v4 v5-robust-data
+	$(BIN)/inpaintscope train --config configs/default_v5.yaml
+	$(BIN)/inpaintscope calibrate runs/default_v5/best.safetensors --data data/v3val --data data/v4_learned \
+	  --data data/v5_robust --split val -o runs/default_v5/calibrated.safetensors
+	$(BIN)/inpaintscope calibrate runs/default_v5/calibrated.safetensors --cues autoencoder --data data/ae_val \
+	  --split val --limit 100 -o runs/default_v5/shipped.safetensors
 
 # Evaluation sets of the model cards (test photos only, never trained on). v0.2: biharmonic + unseen masks
 # at 256², and native-resolution photos (three trained-on inpainters and biharmonic).
@@ -150,6 +167,13 @@ model-card-data: need-photos need-masks $(STAMP) $(SAFEPAINT_V1)
 	  --masks folder,shapes $(CARD_HOLES) --inpainters autoencoder \
 	  --modes inpainted,realfake,fakefake --resize none --authentic --seed 51 --autoencoder taef2
 
-model-card: model-card-data
+# v0.4 as shipped, read back from git, for the laundered-authentic comparison of v0.5's card
+DEFAULT_V04 := runs/default_v04.safetensors
+$(DEFAULT_V04):
+	mkdir -p runs && git show 64b598f:src/inpaintscope/weights/default.safetensors > $@.tmp && mv $@.tmp $@
+
+model-card: model-card-data $(DEFAULT_V04)
 	$(BIN)/python benchmarks/default_model_report.py
 	$(BIN)/python benchmarks/autoencoder_cue.py --data data/v3test_ae --split test --per-mode 15
+	$(BIN)/python benchmarks/authentic_robustness.py --checkpoint $(DEFAULT_V04) \
+	  --checkpoint src/inpaintscope/weights/default.safetensors
