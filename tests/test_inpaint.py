@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -329,6 +330,23 @@ def test_parse_postprocess(spec: str, expected: PostProcess) -> None:
     p = parse_postprocess(spec)
     assert p == expected
     assert parse_postprocess(p.spec()) == p
+
+
+def test_postprocess_spec_round_trips_every_combination() -> None:
+    """``spec()`` reads back as the same PostProcess for every combination of steps, also for
+    values that ``%g`` would round (six significant digits); short values keep their ``%g`` form."""
+    steps = {
+        "format": (None, "jpeg", "webp"),
+        "resize": (None, 0.5, 1.0, 1 / 3),
+        "blur": (None, 1.5, 0.1 + 0.2),
+        "sharpen": (None, 1.0, 2 / 3),
+        "noise": (None, 3.0, 1e-7, 12.3456789),
+    }
+    for combo in itertools.product(*steps.values()):
+        kwargs = dict(zip(steps, combo))
+        p = PostProcess(quality=75 if kwargs["format"] else 90, **kwargs)
+        assert parse_postprocess(p.spec()) == p, p
+    assert PostProcess("jpeg", 75, 0.5, blur=1.5, noise=3).spec() == "jpeg:75+resize:0.5+blur:1.5+noise:3"
 
 
 @pytest.mark.parametrize(

@@ -144,9 +144,18 @@ class PostProcess:
         if self.format is not None:
             parts.append(f"{self.format}:{int(self.quality)}")
         if self.resize is not None:
-            parts.append(f"resize:{float(self.resize):g}")
-        parts += [f"{name}:{float(getattr(self, name)):g}" for name in FILTER_LIMITS if getattr(self, name) is not None]
+            parts.append(f"resize:{_spec_number(self.resize)}")
+        parts += [
+            f"{name}:{_spec_number(getattr(self, name))}" for name in FILTER_LIMITS if getattr(self, name) is not None
+        ]
         return "+".join(parts) or "none"
+
+
+def _spec_number(value: float) -> str:
+    """``value`` as :meth:`PostProcess.spec` writes it: ``%g`` (as earlier manifests hold it) when
+    that reads back exactly, else Python's shortest exact form (``%g`` keeps six digits)."""
+    text = f"{float(value):g}"
+    return text if float(text) == float(value) else repr(float(value))
 
 
 def parse_postprocess(spec: str) -> PostProcess:
