@@ -17,7 +17,9 @@ inpainters split into "deep, trained on" and "deep, held out" by ``--held-out``.
 never trained on biharmonic, criminisi, fourier or the NVIDIA masks (v0.3 trained on no learned
 inpainter at all: ``--held-out biharmonic,criminisi,fourier,edgeconnect,safepaint,gated``).
 
-Conditions: PNG (as built), JPEG 90 and WebP 80 (re-encoded on the fly), and 0.5× resize.
+Conditions: PNG (as built), JPEG 90 and WebP 80 (re-encoded on the fly), 0.5× resize, and (with
+``--conditions "2× resize"``, not run by default: four times the pixels) 2× bilinear enlargement, which
+takes most test photos past the 1024-px tile so that tiled inference is measured too.
 Prints Markdown tables; writes every report as JSON under ``--out``.
 
     python benchmarks/default_model_report.py [--checkpoint PATH] [--out runs/model_card]
@@ -37,7 +39,13 @@ from torch.utils.data import ConcatDataset, Dataset
 from _harness import fmt, markdown_table, set_threads
 
 METRICS = ("f1@0.5", "iou@0.5", "f1@best", "auc_pixel", "image_auc", "image_bacc@0.5", "authentic_fp_area")
-CONDITIONS = (("PNG", None), ("JPEG 90", "jpeg:90"), ("WebP 80", "webp:80"), ("0.5× resize", "resize:0.5"))
+CONDITIONS = (
+    ("PNG", None),
+    ("JPEG 90", "jpeg:90"),
+    ("WebP 80", "webp:80"),
+    ("0.5× resize", "resize:0.5"),
+    ("2× resize", "resize:2"),
+)
 FAMILIES = {
     "telea": "classical",
     "ns": "classical",
