@@ -114,3 +114,24 @@ def read_recipe(path: str | Path, keys: Sequence[str]) -> dict[str, Any]:
 
     config = yaml.safe_load(Path(path).read_text()) or {}
     return {k: config[k] for k in keys if k in config}
+
+
+def authentic_summary(report: Any) -> dict[str, float]:
+    """The authentic photos of an :class:`~inpaintscope.evaluate.EvalReport`: how many, the share
+    called clean at the default image threshold, their mean and median flagged area, and
+    ``area_shown``: the mean flagged area counting only photos called inpainted (``detect`` draws
+    regions for those alone)."""
+    import numpy as np
+
+    from inpaintscope.scoring import inpainted
+
+    rows = [r for r in report.per_image if r["label"] == 0]
+    called = inpainted(np.array([r["score"] for r in rows]))
+    area = np.array([r["pred_area"] for r in rows])
+    return {
+        "n": len(rows),
+        "called_clean": float(np.mean(~called)),
+        "fp_area_mean": float(area.mean()),
+        "fp_area_median": float(np.median(area)),
+        "area_shown": float(np.mean(np.where(called, area, 0.0))),
+    }

@@ -23,10 +23,9 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 from torch.utils.data import Subset
 
-from _harness import fmt, markdown_table, set_threads
+from _harness import authentic_summary, fmt, markdown_table, set_threads
 
 POSTS = "none,jpeg:70,blur:1,blur:1.5+noise:2,blur:3,sharpen:1,noise:3,resize:0.5+jpeg:80"
 
@@ -48,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     from inpaintscope.evaluate import evaluate
     from inpaintscope.evaluate.perturb import PerturbedDataset
     from inpaintscope.models import load_detector
-    from inpaintscope.scoring import inpainted
 
     data = open_data([args.data], split=args.split, gt_mode="core", include_authentic=True)
     keep = range(len(data)) if args.fills else [i for i, y in enumerate(data.labels()) if y == 0]
@@ -61,14 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         results[ckpt] = {}
         for post in posts:
             report = evaluate(model, PerturbedDataset(items, post), batch_size=1, device="cpu")
-            auth = [r for r in report.per_image if r["label"] == 0]
-            called = inpainted(np.array([r["score"] for r in auth]))
-            area = np.array([r["pred_area"] for r in auth])
+            auth = authentic_summary(report)
             results[ckpt][post] = {
-                "n_authentic": len(auth),
-                "called_clean": float(np.mean(~called)),
-                "area": float(area.mean()),
-                "area_shown": float(np.mean(np.where(called, area, 0.0))),
+                "n_authentic": auth["n"],
+                "called_clean": auth["called_clean"],
+                "area": auth["fp_area_mean"],
+                "area_shown": auth["area_shown"],
                 "f1@0.5": report.metrics.get("f1@0.5") if args.fills else None,
                 "image_auc": report.metrics.get("image_auc") if args.fills else None,
             }

@@ -33,10 +33,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
-from _harness import fmt, markdown_table, set_threads
+from _harness import authentic_summary, fmt, markdown_table, set_threads
 
 METRICS = ("f1@0.5", "iou@0.5", "f1@best", "auc_pixel", "image_auc", "image_bacc@0.5", "authentic_fp_area")
 CONDITIONS = (
@@ -97,20 +96,6 @@ def table(rows: list[tuple[str, dict]], first: str, extra: str | None = None) ->
         head,
         [[name, *(fmt(m.get(k)) for k in METRICS), *([str(m.get(extra, ""))] if extra else [])] for name, m in rows],
     )
-
-
-def authentic_summary(report: Any) -> dict[str, float]:
-    """Share of authentic photos called clean at the default image threshold, and their flagged area."""
-    from inpaintscope.scoring import inpainted
-
-    rows = [r for r in report.per_image if r["label"] == 0]
-    scores = np.array([r["score"] for r in rows])
-    return {
-        "n": len(rows),
-        "called_clean": float(np.mean(~inpainted(scores))),
-        "fp_area_mean": report.metrics["authentic_fp_area"],
-        "fp_area_median": float(np.median([r["pred_area"] for r in rows])),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

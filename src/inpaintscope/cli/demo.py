@@ -91,10 +91,9 @@ class DemoManifest:
             return False
         if {k: v for k, v in entry.items() if k != "sha256"} != _jsonable(recipe):
             return False
-        try:
-            return _sha256(Path(file).read_bytes()) == entry["sha256"]
-        except OSError:
-            return False
+        from ..detection.outputs import file_sha256
+
+        return file_sha256(file) == entry["sha256"]
 
     def refuse_foreign(self, files: list[Path]) -> None:
         """Raise unless each of ``files`` is absent or recorded as the demo's own."""
@@ -157,6 +156,7 @@ def photo_recipe(name: str) -> dict[str, Any]:
 def edit_recipe(index: int, photo: Path, *, seed: int) -> dict[str, Any]:
     """What the edit of ``photo`` (case ``index`` of :data:`CASES`) and its true mask are made from."""
     from .. import __version__
+    from ..detection.outputs import file_sha256
 
     name, mask_kind, inpainter = CASES[index]
     return {
@@ -169,7 +169,7 @@ def edit_recipe(index: int, photo: Path, *, seed: int) -> dict[str, Any]:
         "inpainter_fingerprint": _inpainter_fingerprint(inpainter),
         "composite": "realfake",
         "seed": seed,
-        "photo_sha256": _sha256(Path(photo).read_bytes()),
+        "photo_sha256": file_sha256(photo),
         "inpaintscope": __version__,
     }
 
