@@ -222,6 +222,69 @@ def build(
         )
 
 
+@dataset.command("hard-negatives")
+@click.argument("src", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("out", type=click.Path(dir_okay=True, file_okay=False))
+@click.option("--model", default="default", show_default=True, help="Detector: a checkpoint file or a shipped name.")
+@click.option("--split", default="train", show_default=True, help="Split to mine (the one you will train on).")
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0, 1),
+    default=0.3,
+    show_default=True,
+    help="Keep a photo whose image score reaches this...",
+)
+@click.option(
+    "--min-area",
+    type=click.FloatRange(0, 1),
+    default=0.001,
+    show_default=True,
+    help="...or whose flagged share of pixels (heatmap >= 0.5) reaches this.",
+)
+@click.option("--tile", type=click.IntRange(32), default=None, help="Tile side, as detect [default: 1024].")
+@click.option("--overlap", type=click.IntRange(0), default=None, help="Tile overlap, as detect [default: 128].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def hard_negatives(
+    src: tuple[str, ...],
+    out: str,
+    model: str,
+    split: str,
+    min_score: float,
+    min_area: float,
+    tile: int | None,
+    overlap: int | None,
+    quiet: bool,
+) -> None:
+    """Collect the authentic SPLIT photos of the datasets SRC that --model flags into the dataset OUT.
+
+    \b
+    Hard-negative mining: list OUT in a training config's data (twice to weigh it double) so the
+    detector sees its own false alarms more often. OUT holds links to (or copies of) the photos
+    and a manifest saying where each came from and what the detector scored; mining.json keeps
+    the settings. Running the same command again does nothing; other settings on the same OUT
+    are refused. Mine only the split you train on.
+
+    \b
+    Example:
+      inpaintscope dataset hard-negatives data/v3 data/v5_robust data/hardneg --model runs/v5/best.safetensors
+    """
+    from ..data.hard_negatives import mine_hard_negatives
+    from ..detection.loader import resolve_model_path
+
+    mine_hard_negatives(
+        resolve_model_path(model),
+        list(src),
+        out,
+        split=split,
+        min_score=min_score,
+        min_area=min_area,
+        tile=tile,
+        overlap=overlap,
+        progress=not quiet,
+        echo=click.echo,
+    )
+
+
 @dataset.command("info")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--split", default=None, help="Only this split.")

@@ -1,0 +1,109 @@
+"""Hard-negative mining: the kept photos are exactly the flagged authentic ones of the mined split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch.utils.data import Subset
+
+from inpaintscope.cli.main import cli
+from inpaintscope.data.builder import BuildConfig, build_dataset
+from inpaintscope.data.hard_negatives import mine_hard_negatives
+from inpaintscope.data.readers import ManifestDataset, open_dataset
+from inpaintscope.errors import InpaintscopeError
+from inpaintscope.evaluate import evaluate
+from inpaintscope.io import write_image
+from inpaintscope.models import create_model, load_detector, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("mine")
+    rng = np.random.default_rng(5)
+    for i in range(8):
+        # photos of varied noise so a noise-energy detector scores them differently
+        img = np.clip(128 + rng.normal(0, 2 + 6 * i, (64, 80, 3)), 0, 255).astype(np.uint8)
+        write_image(base / "src" / f"p{i}.png", img)
+    cfg = BuildConfig(
+        masks=("rectangle",), inpainters=("telea",), modes=("realfake",), size=64, split="train=0.5,test=0.5", seed=3
+    )
+    build_dataset([base / "src"], base / "photos", cfg, workers=1, progress=False)
+    return base / "photos"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_detector: str) -> Path:
+    torch.manual_seed(0)
+    model = create_model(tiny_detector)
+    return save_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "tiny.safetensors",
+        model.state_dict(),
+        {"model": tiny_detector, "kwargs": {}, "preprocessing": model.preprocessing.to_dict()},
+    )
+
+
+def _authentic_scores(checkpoint: Path, dataset: Path, split: str) -> dict[str, float]:
+    ds = open_dataset(dataset, split=split)
+    idx = [i for i, e in enumerate(ds.entries) if e[2] == 0]
+    report = evaluate(load_detector(checkpoint), Subset(ds, idx), batch_size=1)
+    assert all(r["pred_area"] < 1.0 for r in report.per_image)
+    return {ds.entries[i][3]["id"]: r["score"] for i, r in zip(idx, report.per_image)}
+
+
+def test_keeps_exactly_the_flagged_photos_of_the_split(tmp_path: Path, checkpoint: Path, dataset: Path) -> None:
+    scores = _authentic_scores(checkpoint, dataset, "train")
+    ranked = sorted(scores.values())
+    assert len(set(ranked)) == len(ranked) >= 3
+    cut = (ranked[1] + ranked[2]) / 2  # all but the two lowest scores reach it
+    out = tmp_path / "hard"
+    summary = mine_hard_negatives(
+        checkpoint, [dataset], out, split="train", min_score=cut, min_area=1.0, echo=lambda s: None
+    )
+    want = {f"photos__{k}" for k, v in scores.items() if v >= cut}
+    mined = ManifestDataset(out, split="train")
+    assert {e[3]["id"] for e in mined.entries} == want and summary["kept"] == len(want) == len(scores) - 2
+    assert mined.labels() == [0] * len(want)
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    source = {e[3]["id"]: e[0] for e in open_dataset(dataset, split="train").entries if e[2] == 0}
+    for rec in records:
+        assert rec["mined"]["score"] == pytest.approx(scores[rec["mined"]["id"]])
+        assert (out / rec["files"]["original"]).read_bytes() == source[rec["mined"]["id"]].read_bytes()
+    assert not any("test" in str(p.relative_to(out)).split("/")[0] for p in out.rglob("*.png"))
+
+
+def test_rerun_does_nothing_other_settings_and_foreign_folders_are_refused(
+    tmp_path: Path, checkpoint: Path, dataset: Path
+) -> None:
+    out = tmp_path / "hard"
+    first = mine_hard_negatives(checkpoint, [dataset], out, min_score=0.0, echo=lambda s: None)
+    said = []
+    assert mine_hard_negatives(checkpoint, [dataset], out, min_score=0.0, echo=said.append) == first
+    assert "already mined" in said[0]
+    with pytest.raises(InpaintscopeError, match="other settings"):
+        mine_hard_negatives(checkpoint, [dataset], out, min_score=0.5, echo=lambda s: None)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(InpaintscopeError, match="not empty"):
+        mine_hard_negatives(checkpoint, [dataset], foreign, echo=lambda s: None)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_cli_mines_and_reports_in_one_line(tmp_path: Path, checkpoint: Path, dataset: Path) -> None:
+    out = tmp_path / "hard"
+    args = ["dataset", "hard-negatives", str(dataset), str(out), "--model", str(checkpoint), "--min-score", "0", "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "4 of 4 authentic train photos flagged" in result.output
+    fresh = tmp_path / "fresh"
+    bad = CliRunner().invoke(
+        cli,
+        ["dataset", "hard-negatives", str(dataset), str(fresh), "--model", str(checkpoint), "--split", "nope", "-q"],
+    )
+    assert bad.exit_code == 2 and "no authentic photos in split 'nope'" in bad.output
+    assert not fresh.exists()  # refused before anything was written
