@@ -65,11 +65,20 @@ native-data: need-photos need-weights $(STAMP)
 
 # v0.2 (scope_fast): stage 1 from scratch on the 256² data, stage 2 fine-tunes on both, then the image
 # score is calibrated on the val photos (equal priors): runs/default/calibrated.safetensors, the start of v0.3.
-default-model-v2: default-data native-data
-	$(BIN)/inpaintscope train --config configs/default_stage1.yaml
-	$(BIN)/inpaintscope train --config configs/default.yaml
+# Each model step is a file target: a finished step is skipped, and a training run that an earlier
+# `make` left unfinished (or killed) is resumed, because `train` refuses a run folder that holds a run.
+# The data targets come after `|`: they always run (a built dataset resumes as a no-op in seconds) but
+# do not make a finished model step run again. Delete a step's output to redo it.
+# $(call train_run,CONFIG,RUN_FOLDER): train CONFIG into RUN_FOLDER (its `out`), or resume the run there
+train_run = if [ -f $(2)/config.yaml ]; then $(BIN)/inpaintscope train --resume $(2); \
+	else $(BIN)/inpaintscope train --config $(1); fi
+
+default-model-v2: runs/default/calibrated.safetensors
+runs/default/calibrated.safetensors: | default-data native-data
+	$(call train_run,configs/default_stage1.yaml,runs/default_stage1)
+	$(call train_run,configs/default.yaml,runs/default)
 	$(BIN)/inpaintscope calibrate runs/default/best.safetensors --data data/default --data data/native \
-	  --split val -o runs/default/calibrated.safetensors
+	  --split val -o $@
 
 # v0.3 (scope_cue, configs/default_v3.yaml): v0.2 widened to the copy cue and fine-tuned on native-size
 # data with exemplar fills, clone stamp, splices and autoencoder regions; calibrated on the val photos;
@@ -90,12 +99,12 @@ ae-val-data: need-photos $(STAMP)
 	  --masks rectangle,strokes,shapes,objects --inpainters autoencoder --modes inpainted,realfake,fakefake \
 	  --per-image 2 --resize none --authentic --post none,jpeg:90 --seed 11 --autoencoder taef2
 
-default-model-v3: default-model-v2 v3-data v3-val-data ae-val-data
-	$(BIN)/inpaintscope train --config configs/default_v3.yaml
-	$(BIN)/inpaintscope calibrate runs/default_v3/best.safetensors --data data/v3val --split val \
-	  -o runs/default_v3/calibrated.safetensors
-	$(BIN)/inpaintscope calibrate runs/default_v3/calibrated.safetensors --cues autoencoder --data data/ae_val \
-	  --split val --limit 100 -o runs/default_v3/shipped.safetensors
+default-model-v3: runs/default_v3/shipped.safetensors
+runs/default_v3/calibrated.safetensors: runs/default/calibrated.safetensors | v3-data v3-val-data
+	$(call train_run,configs/default_v3.yaml,runs/default_v3)
+	$(BIN)/inpaintscope calibrate runs/default_v3/best.safetensors --data data/v3val --split val -o $@
+runs/default_v3/shipped.safetensors: runs/default_v3/calibrated.safetensors | ae-val-data
+	$(BIN)/inpaintscope calibrate $< --cues autoencoder --data data/ae_val --split val --limit 100 -o $@
 
 # v0.4, what ships (configs/default_v4.yaml): v0.3 fine-tuned with deep-inpainting fills by three of our
 # learned inpainters (gated, edgeconnect, safepaint; fourier stays out) added to data/v3, calibrated on
@@ -111,12 +120,14 @@ v4-learned-data: need-photos $(STAMP) $(SAFEPAINT_V1)
 	  --masks rectangle,strokes,shapes,objects --inpainters gated,edgeconnect,safepaint:$(SAFEPAINT_V1) --modes realfake \
 	  --per-image 2 --resize none --authentic --post none,jpeg:90,webp:80,resize:0.5 --seed 71
 
-default-model-v4: default-model-v3 v4-learned-data
-	$(BIN)/inpaintscope train --config configs/default_v4.yaml
+default-model-v4: runs/default_v4/shipped.safetensors
+runs/default_v4/calibrated.safetensors: runs/default_v3/shipped.safetensors \
+	  | v3-data v3-val-data v4-learned-data
+	$(call train_run,configs/default_v4.yaml,runs/default_v4)
 	$(BIN)/inpaintscope calibrate runs/default_v4/best.safetensors --data data/v3val --data data/v4_learned \
-	  --split val -o runs/default_v4/calibrated.safetensors
-	$(BIN)/inpaintscope calibrate runs/default_v4/calibrated.safetensors --cues autoencoder --data data/ae_val \
-	  --split val --limit 100 -o runs/default_v4/shipped.safetensors
+	  --split val -o $@
+runs/default_v4/shipped.safetensors: runs/default_v4/calibrated.safetensors | ae-val-data
+	$(BIN)/inpaintscope calibrate $< --cues autoencoder --data data/ae_val --split val --limit 100 -o $@
 
 # v0.5, what ships (configs/default_v5.yaml): v0.4 fine-tuned on fills and authentic photos laundered with
 # blur, blur + noise, JPEG 60/75, sharpening, noise and half-size + JPEG, so that an honest photo that was
@@ -128,12 +139,14 @@ v5-robust-data: need-photos $(STAMP)
 	  --per-image 1 --resize none --authentic --seed 91 \
 	  --post blur:0.7,blur:1,blur:1.5,blur:2.5,blur:1.5+noise:2,jpeg:60,jpeg:75,sharpen:1,noise:3,resize:0.5+jpeg:75
 
-default-model: default-model-v4 v5-robust-data
-	$(BIN)/inpaintscope train --config configs/default_v5.yaml
+default-model: runs/default_v5/shipped.safetensors
+runs/default_v5/calibrated.safetensors: runs/default_v4/shipped.safetensors \
+	  | v3-data v3-val-data v4-learned-data v5-robust-data
+	$(call train_run,configs/default_v5.yaml,runs/default_v5)
 	$(BIN)/inpaintscope calibrate runs/default_v5/best.safetensors --data data/v3val --data data/v4_learned \
-	  --data data/v5_robust --split val -o runs/default_v5/calibrated.safetensors
-	$(BIN)/inpaintscope calibrate runs/default_v5/calibrated.safetensors --cues autoencoder --data data/ae_val \
-	  --split val --limit 100 -o runs/default_v5/shipped.safetensors
+	  --data data/v5_robust --split val -o $@
+runs/default_v5/shipped.safetensors: runs/default_v5/calibrated.safetensors | ae-val-data
+	$(BIN)/inpaintscope calibrate $< --cues autoencoder --data data/ae_val --split val --limit 100 -o $@
 
 # Evaluation sets of the model cards (test photos only, never trained on). v0.2: biharmonic + unseen masks
 # at 256², and native-resolution photos (three trained-on inpainters and biharmonic).

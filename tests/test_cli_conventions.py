@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -170,3 +171,68 @@ def test_make_data_targets_stop_with_one_line_without_the_data(tmp_path: Path, t
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and str(tmp_path / "absent") in errors[0] and "README" in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "absent").exists()
+
+
+_FAKE_CLI = """#!/bin/sh
+# stands in for inpaintscope: logs each call; train --config makes the run folder, calibrate its -o file
+echo "$*" >> "$CALLS"
+case "$1" in
+  train) if [ "$2" = --config ]; then out=$(sed -n 's/^out: *//p' "$3"); mkdir -p "$out"; : > "$out/config.yaml"; fi ;;
+  calibrate) while [ $# -gt 0 ]; do [ "$1" = -o ] && : > "$2"; shift; done ;;
+esac
+"""
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_default_model_skips_finished_steps_and_resumes_runs(tmp_path: Path) -> None:
+    # The recipe chain with a stand-in CLI: the first make trains and calibrates every release
+    # once; a second make runs no model step (train refuses a folder holding a run, so a rerun
+    # used to stop there); deleting one step's output redoes it and resumes the runs after it.
+    work = tmp_path / "clone"
+    shutil.copytree(REPO / "configs", work / "configs")
+    shutil.copy(REPO / "Makefile", work / "Makefile")
+    shared = tmp_path / "shared"
+    for folder in ("photos", "masks/irregular", "weights"):
+        (shared / folder).mkdir(parents=True)
+    for name in ("taef2_encoder.pth", "taef2_decoder.pth"):
+        (shared / "weights" / name).touch()
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    cli = venv / "bin" / "inpaintscope"
+    cli.write_text(_FAKE_CLI)
+    cli.chmod(0o755)
+    for name in ("pyproject.toml", "constraints.txt"):  # the venv stamp's prerequisites, older than it
+        (work / name).touch()
+    (venv / ".installed").touch()
+    (work / "runs").mkdir()
+    (work / "runs" / "safepaint_step1000.safetensors").touch()  # what the recipe reads back from git
+    calls = tmp_path / "calls.log"
+
+    def make() -> list[str]:
+        calls.write_text("")
+        proc = subprocess.run(
+            ["make", "-s", "-C", str(work), "default-model", f"VENV={venv}", f"SHARED={shared}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "CALLS": str(calls)},
+        )
+        assert proc.returncode == 0, proc.stderr
+        return [line for line in calls.read_text().splitlines() if not line.startswith("dataset build")]
+
+    first = make()
+    configs = ["default_stage1", "default", "default_v3", "default_v4", "default_v5"]
+    assert [c for c in first if c.startswith("train")] == [f"train --config configs/{c}.yaml" for c in configs]
+    assert sum(c.startswith("calibrate") for c in first) == 7  # v0.2 once, then Platt + fusion for v0.3–v0.5
+    assert (work / "runs" / "default_v5" / "shipped.safetensors").is_file()
+
+    assert make() == []
+
+    (work / "runs" / "default_v4" / "shipped.safetensors").unlink()
+    redo = make()
+    assert [c.split(" -o ")[-1] for c in redo if c.startswith("calibrate")] == [
+        "runs/default_v4/shipped.safetensors",
+        "runs/default_v5/calibrated.safetensors",
+        "runs/default_v5/shipped.safetensors",
+    ]
+    assert [c for c in redo if c.startswith("train")] == ["train --resume runs/default_v5"]
