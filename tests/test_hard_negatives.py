@@ -107,3 +107,79 @@ def test_cli_mines_and_reports_in_one_line(tmp_path: Path, checkpoint: Path, dat
     )
     assert bad.exit_code == 2 and "no authentic photos in split 'nope'" in bad.output
     assert not fresh.exists()  # refused before anything was written
+
+
+def _report_layout(root: Path) -> dict[str, bytes]:
+    """A dataset in the report's layout whose two photos share a key in different sub-folders."""
+    rng = np.random.default_rng(9)
+    made = {}
+    for sub in ("a", "b"):
+        path = root / "train" / sub / "k.original.png"
+        write_image(path, rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+        made[sub] = path.read_bytes()
+    return made
+
+
+def test_photos_sharing_a_key_stay_apart_and_unreadable_ones_are_skipped(tmp_path: Path, checkpoint: Path) -> None:
+    made = _report_layout(tmp_path / "rep")
+    (tmp_path / "rep" / "train" / "c").mkdir()
+    (tmp_path / "rep" / "train" / "c" / "bad.original.png").write_bytes(b"not a png")
+    said: list[str] = []
+    summary = mine_hard_negatives(checkpoint, [tmp_path / "rep"], tmp_path / "hard", min_score=0.0, echo=said.append)
+    records = {r["id"]: r for r in map(json.loads, (tmp_path / "hard" / "manifest.jsonl").open())}
+    assert summary["kept"] == 2 and sorted(records) == ["rep__train__a__k", "rep__train__b__k"]
+    got = sorted((tmp_path / "hard" / r["files"]["original"]).read_bytes() for r in records.values())
+    assert got == sorted(made.values())
+    skipped = summary["per_source"][str((tmp_path / "rep").resolve())]["skipped"]
+    assert [Path(s["path"]).name for s in skipped] == ["bad.original.png"]
+    assert any("skipped" in line and "bad.original.png" in line for line in said)
+
+
+def test_a_stopped_mining_is_not_a_dataset_and_resumes_with_the_next_source(
+    tmp_path: Path, checkpoint: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import inpaintscope.evaluate as evaluate_module
+
+    second = tmp_path / "photos2"
+    shutil.copytree(dataset, second)
+    sources, out = [dataset, second], tmp_path / "hard"
+    calls: list[int] = []
+
+    def stop_on_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C while the second source was scored
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "evaluate", stop_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        mine_hard_negatives(checkpoint, sources, out, min_score=0.0, echo=lambda s: None)
+    assert not out.exists()  # nothing a reader could take for a (half) dataset
+    said: list[str] = []
+    resumed = mine_hard_negatives(checkpoint, sources, out, min_score=0.0, echo=said.append)
+    assert len(calls) == 3 and "resuming" in said[0]  # the first source was not scored again
+    monkeypatch.undo()
+    whole = mine_hard_negatives(checkpoint, sources, tmp_path / "whole", min_score=0.0, echo=lambda s: None)
+    assert resumed["per_source"] == whole["per_source"]
+    assert (out / "manifest.jsonl").read_text() == (tmp_path / "whole" / "manifest.jsonl").read_text()
+    assert not list(tmp_path.glob(".*.mining"))
+
+
+def test_places_splits_and_settings_are_checked(
+    tmp_path: Path, checkpoint: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quiet = {"echo": lambda s: None}
+    with pytest.raises(InpaintscopeError, match="inside the dataset"):
+        mine_hard_negatives(checkpoint, [dataset], dataset / "train" / "hard", **quiet)
+    with pytest.raises(InpaintscopeError, match="one split name"):
+        mine_hard_negatives(checkpoint, [dataset], tmp_path / "hard", split="val,train", **quiet)
+    out = tmp_path / "hard"
+    mine_hard_negatives(checkpoint, [dataset], out, min_score=0.0, **quiet)
+    monkeypatch.chdir(dataset.parent)  # the same places written another way: the same mining
+    said: list[str] = []
+    mine_hard_negatives(checkpoint, [f"./{dataset.name}"], out, min_score=0.0, echo=said.append)
+    assert "already mined" in said[0]
+    with pytest.raises(InpaintscopeError, match="other settings"):
+        mine_hard_negatives(checkpoint, [dataset], out, min_score=0.0, tile=32, **quiet)

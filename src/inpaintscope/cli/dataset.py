@@ -243,6 +243,7 @@ def build(
 )
 @click.option("--tile", type=click.IntRange(32), default=None, help="Tile side, as detect [default: 1024].")
 @click.option("--overlap", type=click.IntRange(0), default=None, help="Tile overlap, as detect [default: 128].")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def hard_negatives(
     src: tuple[str, ...],
@@ -253,6 +254,7 @@ def hard_negatives(
     min_area: float,
     tile: int | None,
     overlap: int | None,
+    device: str,
     quiet: bool,
 ) -> None:
     """Collect the authentic SPLIT photos of the datasets SRC that --model flags into the dataset OUT.
@@ -261,8 +263,9 @@ def hard_negatives(
     Hard-negative mining: list OUT in a training config's data (twice to weigh it double) so the
     detector sees its own false alarms more often. OUT holds links to (or copies of) the photos
     and a manifest saying where each came from and what the detector scored; mining.json keeps
-    the settings. Running the same command again does nothing; other settings on the same OUT
-    are refused. Mine only the split you train on.
+    the settings. Running the same command again does nothing (or resumes a stopped run); other
+    settings on the same OUT are refused. Photos that cannot be read are skipped and named. Mine
+    only the split you train on.
 
     \b
     Example:
@@ -280,6 +283,7 @@ def hard_negatives(
         min_area=min_area,
         tile=tile,
         overlap=overlap,
+        device=device,
         progress=not quiet,
         echo=click.echo,
     )

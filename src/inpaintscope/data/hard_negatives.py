@@ -14,13 +14,20 @@ reader of ours opens as authentic items of that split; each record says where th
 from and what the detector scored. List the folder in a training config's ``data`` (more than
 once to weigh it more). Only a split the detector is to be trained on should be mined: mining the
 validation or test photos and training on them would leak them.
+
+The mining is built in a hidden folder beside ``out`` (``.<out name>.mining``) and moved into
+place when it is complete, so ``out`` is either absent or a whole mining, never half of one that a
+reader would take for a dataset. Each source's result is kept there as it finishes: a run that was
+stopped resumes with the next source. Photos that cannot be read are skipped and listed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,56 +37,120 @@ from torch.utils.data import Subset
 
 from ..errors import InpaintscopeError
 from ..io.atomic import atomic_write_text
+from ..io.outputs import check_output_folder
 from .readers import open_dataset
 
 RECORD = "mining.json"
 MANIFEST = "manifest.jsonl"
+_PROGRESS = "progress"  # per-source results inside the staging folder
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _settings(
-    checkpoint: Path, sources: Sequence[str | os.PathLike], *, split: str, min_score: float, min_area: float
+    checkpoint: Path,
+    sources: Sequence[Path],
+    *,
+    split: str,
+    min_score: float,
+    min_area: float,
+    tile: int,
+    overlap: int,
 ) -> dict[str, Any]:
+    """What the mined photos depend on: a rerun with equal settings is the same mining. The
+    checkpoint counts by content (its path may be written any way) and sources by resolved path."""
     from ..detection.outputs import file_sha256
 
     return {
-        "checkpoint": str(checkpoint),
         "checkpoint_sha256": file_sha256(checkpoint),
         "sources": [str(s) for s in sources],
         "split": split,
         "min_score": float(min_score),
         "min_area": float(min_area),
+        "tile": int(tile),
+        "overlap": int(overlap),
     }
 
 
-def _check_out(out: Path, settings: dict[str, Any]) -> bool:
-    """True when ``out`` already holds a finished mining with these settings; raise if it holds
-    anything else (never overwrite what we did not write)."""
+def _read_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InpaintscopeError(f"{path} is unreadable ({type(e).__name__}); move it away and run again") from None
+    if not isinstance(record, dict):
+        raise InpaintscopeError(f"{path} is not a mining record; move it away and run again")
+    return record
+
+
+def _finished(out: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The record of a finished mining with these settings in ``out``; None when ``out`` is
+    absent or an empty folder. Anything else is refused: we never write over what we did not make."""
     if not out.exists():
-        return False
+        return None
     if not out.is_dir():
         raise InpaintscopeError(f"{out} exists and is not a folder; give a new folder for the mined photos")
-    record = out / RECORD
-    if not record.is_file():
+    if not (out / RECORD).is_file():
         if any(out.iterdir()):
             raise InpaintscopeError(f"{out} is not empty and holds no {RECORD}; give a new or empty folder")
-        return False
-    try:
-        previous = json.loads(record.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise InpaintscopeError(f"{record} is unreadable ({e}); move {out} away and run again") from None
-    if previous.get("settings") != settings:
+        return None
+    record = _read_record(out / RECORD)
+    if record.get("settings") != settings:
         raise InpaintscopeError(f"{out} was mined with other settings ({RECORD}); give a new folder or move {out} away")
-    return previous.get("finished", False) and (out / MANIFEST).is_file()
+    return record
+
+
+def _check_places(out: Path, sources: Sequence[Path]) -> None:
+    for source in sources:
+        if out == source or source in out.parents:
+            raise InpaintscopeError(
+                f"{out} is inside the dataset {source}: the mined photos would join the photos they came from; "
+                "give a folder outside it"
+            )
+        if out in source.parents:
+            raise InpaintscopeError(f"the dataset {source} is inside {out}; give a new folder for the mined photos")
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise InpaintscopeError(f"two datasets share a folder name ({', '.join(names)}); mined ids would collide")
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
-        dst.unlink()  # ours: an interrupted run with the same settings left it
+        dst.unlink()  # ours: a stopped run left it in the staging folder
     try:
         os.link(src, dst)
     except OSError:  # another file system, or links not allowed: a plain copy
         shutil.copyfile(src, dst)
+
+
+def _readable(paths: Sequence[Path]) -> dict[Path, str]:
+    """Why each unreadable photo cannot be read (decoded as the readers decode it)."""
+    from ..io import read_image
+
+    failed = {}
+    for path in paths:
+        try:
+            read_image(path)
+        except Exception as e:  # any decode failure: the photo is skipped and named, the rest go on
+            failed[path] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}".rstrip(": ")
+    return failed
+
+
+def _staging(out: Path, settings: dict[str, Any], echo: Callable[[str], None]) -> Path:
+    """The hidden folder the mining is built in; a stopped run with the same settings is resumed,
+    one with other settings (ours, never published) is started over."""
+    staging = out.parent / f".{out.name}.mining"
+    if staging.is_dir() and (staging / RECORD).is_file():
+        if _read_record(staging / RECORD).get("settings") == settings:
+            done = sorted(p.stem for p in (staging / _PROGRESS).glob("*.json"))
+            if done:
+                echo(f"{out}: resuming a stopped mining ({len(done)} source(s) done)")
+            return staging
+        shutil.rmtree(staging)
+    elif staging.exists():
+        raise InpaintscopeError(f"{staging} is in the way (not a mining of ours); move it away and run again")
+    (staging / _PROGRESS).mkdir(parents=True)
+    atomic_write_text(staging / RECORD, json.dumps({"settings": settings, "finished": False}, indent=2) + "\n")
+    return staging
 
 
 def mine_hard_negatives(
@@ -101,8 +172,8 @@ def mine_hard_negatives(
 
     A photo is kept when its image score is ≥ ``min_score`` or its flagged area (share of pixels
     at heatmap ≥ 0.5) is ≥ ``min_area``; images are tiled as ``detect`` tiles them. Re-running
-    with the same settings on a finished ``out`` does nothing; other settings are refused.
-    Returns the summary written to ``out/mining.json``.
+    with the same settings on a finished ``out`` does nothing; other settings are refused; a
+    stopped run resumes. Returns the summary written to ``out/mining.json``.
     """
     from ..evaluate import evaluate
     from ..models import load_detector
@@ -112,46 +183,115 @@ def mine_hard_negatives(
         raise InpaintscopeError("no datasets given to mine")
     if not (0.0 <= min_score <= 1.0 and 0.0 <= min_area <= 1.0):
         raise InpaintscopeError(f"--min-score and --min-area must be in [0, 1], got {min_score} and {min_area}")
-    names = [Path(s).name for s in sources]
-    if len(set(names)) != len(names):
-        raise InpaintscopeError(f"two datasets share a folder name ({', '.join(names)}); mined ids would collide")
-    out = Path(out)
+    if not isinstance(split, str) or not _SPLIT_NAME.fullmatch(split):
+        raise InpaintscopeError(f"--split takes one split name (letters, digits, - and _), got {split!r}")
+    tile = DEFAULT_TILE if tile is None else int(tile)
+    overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
+    out = Path(out).absolute().resolve()
+    paths = [Path(s).absolute().resolve() for s in sources]
+    _check_places(out, paths)
     checkpoint = Path(checkpoint)
-    settings = _settings(checkpoint, sources, split=split, min_score=min_score, min_area=min_area)
-    if _check_out(out, settings):
+    settings = _settings(
+        checkpoint, paths, split=split, min_score=min_score, min_area=min_area, tile=tile, overlap=overlap
+    )
+    previous = _finished(out, settings)
+    if previous is not None:
         echo(f"{out}: already mined with these settings; nothing to do")
-        return json.loads((out / RECORD).read_text(encoding="utf-8"))
+        return previous
     opened = []
-    for source in sources:  # every source checked before anything is written
-        ds = open_dataset(source, split=split, include_authentic=True)
+    for source, path in zip(sources, paths):  # every source checked before anything is written
+        ds = open_dataset(path, split=split, include_authentic=True)
         authentic = [i for i, entry in enumerate(ds.entries) if entry[2] == 0]
         if not authentic:
             raise InpaintscopeError(f"{source}: no authentic photos in split {split!r} to mine")
         opened.append((ds, authentic))
     detector = load_detector(checkpoint)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / RECORD, json.dumps({"settings": settings, "finished": False}, indent=2) + "\n")
+    check_output_folder(out.parent, option="OUT", create=True)
+    staging = _staging(out, settings, echo)
+
+    for source, path, (ds, authentic) in zip(sources, paths, opened):
+        done = staging / _PROGRESS / f"{path.name}.json"
+        if done.is_file():
+            continue
+        records, skipped = _mine_source(
+            ds,
+            authentic,
+            path,
+            staging,
+            split=split,
+            min_score=min_score,
+            min_area=min_area,
+            mine=functools.partial(
+                evaluate,
+                detector,
+                batch_size=1,
+                device=device,
+                tile=tile,
+                overlap=overlap,
+                progress=progress,
+                progress_label=f"mine {path.name}",
+            ),
+        )
+        result = {"authentic": len(authentic), "kept": len(records), "skipped": skipped, "records": records}
+        atomic_write_text(done, json.dumps(result, sort_keys=True) + "\n")
+        echo(f"{source}: {len(records)} of {len(authentic) - len(skipped)} authentic {split} photos flagged")
+        for bad in skipped:
+            echo(f"  skipped {bad['path']}: {bad['reason']}")
 
     records, per_source = [], {}
-    for source, name, (ds, authentic) in zip(sources, names, opened):
-        report = evaluate(
-            detector,
-            Subset(ds, authentic),
-            batch_size=1,
-            device=device,
-            tile=DEFAULT_TILE if tile is None else tile,
-            overlap=DEFAULT_OVERLAP if overlap is None else overlap,
-            progress=progress,
-            progress_label=f"mine {name}",
-        )
-        kept = 0
-        for index, row in zip(authentic, report.per_image):
+    for path in paths:
+        result = _read_record(staging / _PROGRESS / f"{path.name}.json")
+        records += result["records"]
+        per_source[str(path)] = {k: result[k] for k in ("authentic", "kept", "skipped")}
+    atomic_write_text(staging / MANIFEST, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    summary = {
+        "settings": settings,
+        "checkpoint": str(checkpoint),
+        "finished": True,
+        "kept": len(records),
+        "per_source": per_source,
+    }
+    atomic_write_text(staging / RECORD, json.dumps(summary, indent=2) + "\n")
+    shutil.rmtree(staging / _PROGRESS)
+    if out.is_dir():
+        out.rmdir()  # empty (checked above): the finished mining takes its place
+    os.replace(staging, out)
+    return summary
+
+
+def _mine_source(
+    ds: Any,
+    authentic: list[int],
+    source: Path,
+    staging: Path,
+    *,
+    split: str,
+    min_score: float,
+    min_area: float,
+    mine: Callable[[Subset], Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Score the readable authentic photos of one source; link the flagged ones into ``staging``."""
+    unreadable = _readable([ds.entries[i][0] for i in authentic])
+    skipped = [{"path": str(p), "reason": why} for p, why in unreadable.items()]
+    readable = [i for i in authentic if ds.entries[i][0] not in unreadable]
+    ids = [ds.entries[i][3]["id"] for i in authentic]
+    if len(set(ids)) != len(ids):
+        # a layout whose ids repeat across sub-folders (the report's): name photos by their path
+        ids = [
+            f"{Path(meta['path']).parent.as_posix().replace('/', '__')}__{meta['id']}"
+            for meta in (ds.entries[i][3] for i in authentic)
+        ]
+    id_of = dict(zip(authentic, ids))
+    records = []
+    if readable:
+        report = mine(Subset(ds, readable))
+        for index, row in zip(readable, report.per_image):
             path, _, _, meta = ds.entries[index]
             if not (row["score"] >= min_score or row["pred_area"] >= min_area):
                 continue
-            new_id = f"{name}__{meta['id']}"
+            new_id = f"{source.name}__{id_of[index]}"
             rel = f"{split}/{new_id}.original{path.suffix}"
-            _link_or_copy(path, out / rel)
+            _link_or_copy(path, staging / rel)
             records.append(
                 {
                     "authentic": True,
@@ -171,10 +311,4 @@ def mine_hard_negatives(
                     },
                 }
             )
-            kept += 1
-        per_source[str(source)] = {"authentic": len(authentic), "kept": kept}
-        echo(f"{source}: {kept} of {len(authentic)} authentic {split} photos flagged")
-    atomic_write_text(out / MANIFEST, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-    summary = {"settings": settings, "finished": True, "kept": len(records), "per_source": per_source}
-    atomic_write_text(out / RECORD, json.dumps(summary, indent=2) + "\n")
-    return summary
+    return records, skipped
