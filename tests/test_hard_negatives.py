@@ -183,3 +183,21 @@ def test_places_splits_and_settings_are_checked(
     assert "already mined" in said[0]
     with pytest.raises(InpaintscopeError, match="other settings"):
         mine_hard_negatives(checkpoint, [dataset], out, min_score=0.0, tile=32, **quiet)
+
+
+def test_clashing_ids_a_bad_device_and_a_finished_mining_in_the_way_are_refused(
+    tmp_path: Path, checkpoint: Path, dataset: Path
+) -> None:
+    quiet = {"echo": lambda s: None, "min_score": 0.0}
+    rng = np.random.default_rng(4)
+    for rel in ("train/a/deep/k.original.png", "train/a__deep/k.original.png"):
+        write_image(tmp_path / "rep" / rel, rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+    with pytest.raises(InpaintscopeError, match="would both be mined as 'rep__train__a__deep__k'"):
+        mine_hard_negatives(checkpoint, [tmp_path / "rep"], tmp_path / "hard", **quiet)
+    with pytest.raises(InpaintscopeError, match="device"):
+        mine_hard_negatives(checkpoint, [dataset], tmp_path / "hard", device="bogus", **quiet)
+    assert not list(tmp_path.glob(".*")) and not (tmp_path / "hard").exists()
+    mine_hard_negatives(checkpoint, [dataset], tmp_path / ".z.mining", **quiet)  # someone's finished mining
+    with pytest.raises(InpaintscopeError, match="holds a finished mining"):
+        mine_hard_negatives(checkpoint, [dataset], tmp_path / "z", split="test", **quiet)
+    assert (tmp_path / ".z.mining" / "manifest.jsonl").is_file()

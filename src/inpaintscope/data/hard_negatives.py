@@ -145,6 +145,8 @@ def _staging(out: Path, settings: dict[str, Any], echo: Callable[[str], None]) -
             if done:
                 echo(f"{out}: resuming a stopped mining ({len(done)} source(s) done)")
             return staging
+        if _read_record(staging / RECORD).get("finished"):
+            raise InpaintscopeError(f"{staging} holds a finished mining; move it away and run again")
         shutil.rmtree(staging)
     elif staging.exists():
         raise InpaintscopeError(f"{staging} is in the way (not a mining of ours); move it away and run again")
@@ -177,7 +179,7 @@ def mine_hard_negatives(
     """
     from ..evaluate import evaluate
     from ..models import load_detector
-    from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE
+    from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, resolve_device
 
     if not sources:
         raise InpaintscopeError("no datasets given to mine")
@@ -198,24 +200,33 @@ def mine_hard_negatives(
     if previous is not None:
         echo(f"{out}: already mined with these settings; nothing to do")
         return previous
-    opened = []
+    opened, taken = [], {}
     for source, path in zip(sources, paths):  # every source checked before anything is written
         ds = open_dataset(path, split=split, include_authentic=True)
         authentic = [i for i, entry in enumerate(ds.entries) if entry[2] == 0]
         if not authentic:
             raise InpaintscopeError(f"{source}: no authentic photos in split {split!r} to mine")
-        opened.append((ds, authentic))
+        ids = _mined_ids(ds, authentic, path.name)
+        for index, new_id in ids.items():
+            if new_id in taken:
+                raise InpaintscopeError(
+                    f"{ds.entries[index][0]} and {taken[new_id]} would both be mined as {new_id!r}; "
+                    "rename one of them (or its folder) and run again"
+                )
+            taken[new_id] = ds.entries[index][0]
+        opened.append((ds, ids))
+    resolve_device(device)  # a bad --device is refused before anything is written
     detector = load_detector(checkpoint)
     check_output_folder(out.parent, option="OUT", create=True)
     staging = _staging(out, settings, echo)
 
-    for source, path, (ds, authentic) in zip(sources, paths, opened):
+    for source, path, (ds, ids) in zip(sources, paths, opened):
         done = staging / _PROGRESS / f"{path.name}.json"
         if done.is_file():
             continue
         records, skipped = _mine_source(
             ds,
-            authentic,
+            ids,
             path,
             staging,
             split=split,
@@ -232,9 +243,9 @@ def mine_hard_negatives(
                 progress_label=f"mine {path.name}",
             ),
         )
-        result = {"authentic": len(authentic), "kept": len(records), "skipped": skipped, "records": records}
+        result = {"authentic": len(ids), "kept": len(records), "skipped": skipped, "records": records}
         atomic_write_text(done, json.dumps(result, sort_keys=True) + "\n")
-        echo(f"{source}: {len(records)} of {len(authentic) - len(skipped)} authentic {split} photos flagged")
+        echo(f"{source}: {len(records)} of {len(ids) - len(skipped)} authentic {split} photos flagged")
         for bad in skipped:
             echo(f"  skipped {bad['path']}: {bad['reason']}")
 
@@ -259,9 +270,19 @@ def mine_hard_negatives(
     return summary
 
 
+def _mined_ids(ds: Any, authentic: list[int], name: str) -> dict[int, str]:
+    """The id each authentic item gets in the mining: ``<source folder>__<its id>``, or, where
+    ids repeat across sub-folders (the report's layout), ``<source folder>__<sub-folders>__<id>``."""
+    metas = [ds.entries[i][3] for i in authentic]
+    ids = [m["id"] for m in metas]
+    if len(set(ids)) != len(ids):
+        ids = [f"{Path(m['path']).parent.as_posix().replace('/', '__')}__{m['id']}" for m in metas]
+    return {i: f"{name}__{x}" for i, x in zip(authentic, ids)}
+
+
 def _mine_source(
     ds: Any,
-    authentic: list[int],
+    ids: dict[int, str],
     source: Path,
     staging: Path,
     *,
@@ -270,18 +291,11 @@ def _mine_source(
     min_area: float,
     mine: Callable[[Subset], Any],
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Score the readable authentic photos of one source; link the flagged ones into ``staging``."""
-    unreadable = _readable([ds.entries[i][0] for i in authentic])
+    """Score the readable authentic photos of one source (``ids``: dataset index -> mined id);
+    link the flagged ones into ``staging``."""
+    unreadable = _readable([ds.entries[i][0] for i in ids])
     skipped = [{"path": str(p), "reason": why} for p, why in unreadable.items()]
-    readable = [i for i in authentic if ds.entries[i][0] not in unreadable]
-    ids = [ds.entries[i][3]["id"] for i in authentic]
-    if len(set(ids)) != len(ids):
-        # a layout whose ids repeat across sub-folders (the report's): name photos by their path
-        ids = [
-            f"{Path(meta['path']).parent.as_posix().replace('/', '__')}__{meta['id']}"
-            for meta in (ds.entries[i][3] for i in authentic)
-        ]
-    id_of = dict(zip(authentic, ids))
+    readable = [i for i in ids if ds.entries[i][0] not in unreadable]
     records = []
     if readable:
         report = mine(Subset(ds, readable))
@@ -289,7 +303,7 @@ def _mine_source(
             path, _, _, meta = ds.entries[index]
             if not (row["score"] >= min_score or row["pred_area"] >= min_area):
                 continue
-            new_id = f"{source.name}__{id_of[index]}"
+            new_id = ids[index]
             rel = f"{split}/{new_id}.original{path.suffix}"
             _link_or_copy(path, staging / rel)
             records.append(
