@@ -37,7 +37,8 @@ from torch.utils.data import Subset
 
 from ..errors import InpaintscopeError
 from ..io.atomic import atomic_write_text
-from ..io.outputs import check_output_folder
+from ..io.outputs import check_output_folder, is_within
+from ..io.records import read_json_object
 from .readers import open_dataset
 
 RECORD = "mining.json"
@@ -72,13 +73,7 @@ def _settings(
 
 
 def _read_record(path: Path) -> dict[str, Any]:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise InpaintscopeError(f"{path} is unreadable ({type(e).__name__}); move it away and run again") from None
-    if not isinstance(record, dict):
-        raise InpaintscopeError(f"{path} is not a mining record; move it away and run again")
-    return record
+    return read_json_object(path, hint="; move it away and run again")
 
 
 def _finished(out: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
@@ -100,12 +95,12 @@ def _finished(out: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
 
 def _check_places(out: Path, sources: Sequence[Path]) -> None:
     for source in sources:
-        if out == source or source in out.parents:
+        if is_within(out, source):
             raise InpaintscopeError(
                 f"{out} is inside the dataset {source}: the mined photos would join the photos they came from; "
                 "give a folder outside it"
             )
-        if out in source.parents:
+        if is_within(source, out):
             raise InpaintscopeError(f"the dataset {source} is inside {out}; give a new folder for the mined photos")
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
@@ -123,7 +118,9 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def _readable(paths: Sequence[Path]) -> dict[Path, str]:
-    """Why each unreadable photo cannot be read (decoded as the readers decode it)."""
+    """Why each unreadable photo cannot be read (decoded as the readers decode it). The detector
+    decodes each photo again: a few milliseconds against its tenths of a second, the price of
+    skipping a bad photo instead of stopping the run in the middle of ``evaluate``."""
     from ..io import read_image
 
     failed = {}
@@ -140,12 +137,13 @@ def _staging(out: Path, settings: dict[str, Any], echo: Callable[[str], None]) -
     one with other settings (ours, never published) is started over."""
     staging = out.parent / f".{out.name}.mining"
     if staging.is_dir() and (staging / RECORD).is_file():
-        if _read_record(staging / RECORD).get("settings") == settings:
+        record = _read_record(staging / RECORD)
+        if record.get("settings") == settings:
             done = sorted(p.stem for p in (staging / _PROGRESS).glob("*.json"))
             if done:
                 echo(f"{out}: resuming a stopped mining ({len(done)} source(s) done)")
             return staging
-        if _read_record(staging / RECORD).get("finished"):
+        if record.get("finished"):
             raise InpaintscopeError(f"{staging} holds a finished mining; move it away and run again")
         shutil.rmtree(staging)
     elif staging.exists():

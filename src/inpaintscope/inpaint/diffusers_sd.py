@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import InpaintscopeError, MissingDependencyError, MissingWeightsError, install_hint
+from ..io.records import read_json_object
 from .autoencoder import STRIDE, LatentAutoencoder
 from .base import Inpainter, register_inpainter
 
@@ -105,16 +105,6 @@ def _load_error(what: str, path: Path, e: Exception) -> InpaintscopeError:
 # --------------------------------------------------------------------------- folders
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise InpaintscopeError(f"{path}: not readable JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise InpaintscopeError(f"{path}: expected a JSON object")
-    return data
-
-
 def check_pipeline_dir(path: str | Path) -> Path:
     """The resolved pipeline folder, or a one-line error saying what is missing."""
     d = Path(path).expanduser()
@@ -131,7 +121,7 @@ def check_pipeline_dir(path: str | Path) -> Path:
     missing = [p for p in PIPELINE_PARTS if not (d / p).is_dir()]
     if missing:
         raise MissingWeightsError(f"{d}: the pipeline folder lacks {', '.join(p + '/' for p in missing)}")
-    unet = _read_json(d / "unet" / "config.json") if (d / "unet" / "config.json").is_file() else {}
+    unet = read_json_object(d / "unet" / "config.json") if (d / "unet" / "config.json").is_file() else {}
     if unet.get("in_channels") not in (None, 4, 9):
         raise InpaintscopeError(
             f"{d}: its UNet takes {unet['in_channels']} input channels; an SD inpainting "
@@ -147,7 +137,7 @@ def find_vae_dir(path: str | Path) -> Path | None:
         cfg = cand / "config.json"
         if cfg.is_file():
             try:
-                cls = _read_json(cfg).get("_class_name")
+                cls = read_json_object(cfg).get("_class_name")
             except InpaintscopeError:
                 continue
             if cls == "AutoencoderKL":

@@ -14,6 +14,7 @@ from .images import (
     to_rgb,
     write_image,
 )
+from .records import read_json_object
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -27,6 +28,7 @@ __all__ = [
     "list_image_files",
     "read_file_bytes",
     "read_image",
+    "read_json_object",
     "read_mask",
     "to_rgb",
     "write_image",
