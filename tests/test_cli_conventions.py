@@ -1,5 +1,5 @@
 """One convention for every command and every registry (issue 9): errors, warnings, shared helpers,
-``create_*``/``list_*`` pairs, the single-sourced version and the Makefile's data checks."""
+``create_*``/``list_*`` pairs, the single-sourced version, the licence metadata and the Makefile's data checks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tomllib
 import warnings
+from importlib.metadata import metadata
 from pathlib import Path
 
 import click
@@ -155,6 +156,20 @@ def test_version_is_written_in_one_place() -> None:
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "inpaintscope.__version__"}
     assert isinstance(inpaintscope.__version__, str) and inpaintscope.__version__[0].isdigit()
+
+
+def test_licence_is_an_spdx_expression_and_both_texts_ship() -> None:
+    # setuptools stops building a `license = {text = ...}` table in 2027: a fresh clone's `make` would fail
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    project = config["project"]
+    assert project["license"] == "Apache-2.0"
+    assert "setuptools>=77" in config["build-system"]["requires"]  # the first to read the SPDX form
+    texts = {name: (REPO / name).read_text() for name in project["license-files"]}
+    assert texts["LICENSE"].lstrip().startswith("Apache License") and "Version 2.0" in texts["LICENSE"]
+    assert "MIT License" in texts["src/inpaintscope/weights/taef2/LICENSE"]
+    installed = metadata("inpaintscope")
+    assert installed["License-Expression"] == "Apache-2.0", "reinstall: make venv (pyproject.toml changed)"
+    assert sorted(installed.get_all("License-File")) == sorted(project["license-files"])
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
