@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -98,6 +99,21 @@ def test_uint16_and_float_arrays() -> None:
         read_image(np.array([[2.0]], np.float32))
 
 
+def test_byte_order_does_not_change_the_pixels() -> None:
+    # '>u2' is 16-bit like 'uint16': read as 8-bit it came out about 250× brighter, or was refused
+    dark = np.random.default_rng(0).integers(0, 256, (8, 8, 3)).astype(np.uint16)
+    bright = dark * 257
+    for arr in (dark, bright):
+        assert np.array_equal(read_image(arr.astype(">u2")), read_image(arr))
+    assert np.array_equal(read_image(np.array([[7]], ">i2")), read_image(np.array([[7]], np.int16)))
+
+
+@pytest.mark.parametrize("dtype", [complex, object, "U1", "datetime64[s]"])
+def test_arrays_that_are_not_pixels_are_refused(dtype) -> None:
+    with pytest.raises(ShapeError, match=re.escape(f"got dtype {np.dtype(dtype)}")):
+        read_image(np.zeros((4, 4, 3), dtype))
+
+
 def test_cmyk_jpeg() -> None:
     cmyk = Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # pure red in CMYK
     buf = io.BytesIO()
@@ -144,6 +160,16 @@ def test_truncated_jpeg(tmp_path: Path) -> None:
         read_image(p)
 
 
+def test_truncated_file_opened_as_a_pil_image(tmp_path: Path) -> None:
+    # Image.open is lazy: the bad data shows when the pixels are read, inside read_image
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buf, format="JPEG")
+    p = tmp_path / "cut.jpg"
+    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with Image.open(p) as img, pytest.raises(ImageReadError, match="PIL image: truncated"):
+        read_image(img)
+
+
 def test_text_file_is_not_an_image(tmp_path: Path) -> None:
     p = tmp_path / "notes.jpg"
     p.write_text("these are not pixels\n")
@@ -172,6 +198,14 @@ def test_max_pixels_is_our_limit_not_pillows(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ImageReadError, match="4,096 pixels exceeds the limit of 4,000"):
         read_image(data, max_pixels=4000)
     # Pillow's own (here tiny) limit must neither refuse an image we allow nor be left changed
+    # the same limit whatever the pixels come as; a lazily opened PIL image is refused undecoded
+    with (
+        Image.open(io.BytesIO(bomb_png(9000, 9000))) as lazy,
+        pytest.raises(ImageReadError, match="decompression bomb"),
+    ):
+        read_image(lazy, max_pixels=50_000_000)
+    with pytest.raises(ImageReadError, match="4,096 pixels exceeds the limit of 4,000"):
+        read_image(np.zeros((64, 64, 3), np.uint8), max_pixels=4000)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     assert read_image(data).shape == (64, 64, 3)
     assert Image.MAX_IMAGE_PIXELS == 1000

@@ -16,13 +16,14 @@ import io
 import os
 import stat
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageReadError, ShapeError, install_hint
+from ..errors import ImageReadError, InpaintscopeError, ShapeError, install_hint
 from .atomic import atomic_write_bytes
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
@@ -85,7 +86,11 @@ def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
         raise ShapeError(f"image array must be H×W, H×W×1, H×W×3 or H×W×4, got shape {arr.shape}")
-    if arr.dtype == np.uint16:
+    if arr.dtype.kind not in "biuf":
+        raise ShapeError(
+            f"image arrays must hold bool, integer or float pixels, got dtype {arr.dtype}; convert it first"
+        )
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 2:  # either byte order: '>u2' is 16-bit too
         arr = (arr.astype(np.uint32) * 255 + 32767) // 65535
     elif np.issubdtype(arr.dtype, np.floating):
         if arr.size and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
@@ -111,9 +116,15 @@ def read_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     Raises :class:`ImageReadError` with a one-line reason for anything unreadable.
     """
     if isinstance(source, np.ndarray):
+        if source.ndim >= 2:
+            _check_pixels(source.shape[1], source.shape[0], "image array", max_pixels, decoded=True)
         return _array_to_rgb(source)
     if isinstance(source, Image.Image):
-        return to_rgb(ImageOps.exif_transpose(source) or source)
+        # checked before anything is decoded: a lazily opened PIL image is still only a header
+        _check_pixels(*source.size, "PIL image", max_pixels)
+        with _decode_errors("PIL image"):
+            source.load()
+            return to_rgb(ImageOps.exif_transpose(source) or source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
@@ -244,20 +255,12 @@ def read_image_size(path: str | os.PathLike) -> tuple[int, int]:
 def _decode(buf: io.BytesIO, label: str, max_pixels: int) -> np.ndarray:
     if buf.getvalue()[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc") and not _register_heif():
         raise ImageReadError(f"{label}: HEIC/HEIF needs an extra: {install_hint('heic')}")
-    try:
+    with _decode_errors(label):
         # Our own ``max_pixels`` is the limit: Pillow's (89 MP warning, 179 MP error) would refuse
         # legitimate 100+ MP photos, so the header is parsed without it (see _open_header).
         img = _open_header(buf)
         with img:
-            w, h = img.size
-            if w * h > max_pixels:
-                raise ImageReadError(
-                    f"{label}: {w}×{h} = {w * h:,} pixels exceeds the limit of "
-                    f"{max_pixels:,} (possible decompression bomb; raise max_pixels "
-                    "if the image is genuine)"
-                )
-            if w < 1 or h < 1:
-                raise ImageReadError(f"{label}: image has zero size")
+            _check_pixels(*img.size, label, max_pixels)
             img.load()
             with contextlib.suppress(Exception):  # a broken EXIF block must not cost us readable pixels
                 img = ImageOps.exif_transpose(img) or img
@@ -265,7 +268,26 @@ def _decode(buf: io.BytesIO, label: str, max_pixels: int) -> np.ndarray:
                 return to_rgb(img)
             except ImageReadError as e:
                 raise ImageReadError(f"{label}: {e}") from None
-    except ImageReadError:
+
+
+def _check_pixels(w: int, h: int, label: str, max_pixels: int, *, decoded: bool = False) -> None:
+    if w * h > max_pixels:
+        why = (
+            "raise max_pixels to analyse it"
+            if decoded
+            else "possible decompression bomb; raise max_pixels if the image is genuine"
+        )
+        raise ImageReadError(f"{label}: {w}×{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,} ({why})")
+    if w < 1 or h < 1:
+        raise ImageReadError(f"{label}: image has zero size")
+
+
+@contextlib.contextmanager
+def _decode_errors(label: str) -> Iterator[None]:
+    """Pillow's ways of failing on a bad file, as one :class:`ImageReadError` line naming ``label``."""
+    try:
+        yield
+    except InpaintscopeError:
         raise
     except UnidentifiedImageError:
         raise ImageReadError(f"{label}: not an image, or a format we cannot read") from None
