@@ -75,6 +75,33 @@ def test_console_entry_point_uses_the_same_convention(tmp_path: Path, capsys: py
     assert err.count("\n") == 1 and err.startswith("error: "), err
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["detect", "x.png", "--tile", "10", "-o", "o"], "'--tile': 10 is not in the range"),
+        (["detect", "x.png"], "Missing option '-o' / '--out'"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+        # an empty output path would mean the current folder: refused by every command that writes
+        (["detect", "x.png", "-o", ""], "'-o' / '--out': is empty"),
+        (["dataset", "build", ".", ""], "'OUT': is empty"),
+        (["dataset", "hard-negatives", ".", ""], "'OUT': is empty"),
+        (["evaluate", "default", "--data", "synthetic:8", "--out", ""], "'--out': is empty"),
+        (["calibrate", "default", "--data", "synthetic:8", "-o", ""], "'-o' / '--out': is empty"),
+        (["demo", "--out", ""], "'--out': is empty"),
+    ],
+)
+def test_click_usage_errors_are_one_line_too(
+    args: list[str], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and says in err and "--help')" in err, err
+    assert not any(tmp_path.iterdir())  # nothing written into the current folder
+
+
 def test_user_errors_turns_library_errors_and_warnings_into_lines(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(UserError) as info, user_errors():
         warnings.warn("few images", UserWarning, stacklevel=1)

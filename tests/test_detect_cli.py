@@ -184,6 +184,25 @@ def test_bad_inputs_each_reported_and_batch_continues(
     assert "permission denied" in page and "good.png.overlay.png" in page
 
 
+def test_a_name_holding_a_newline_stays_on_its_line(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a file name could otherwise break an error line in two, or forge one
+    monkeypatch.chdir(tmp_path)
+    src = Path("in")
+    write_png(src / "tab\tname.png", square_image(32))
+    (src / "evil\nerror: all good.png").write_text("not pixels")
+    code = run(["detect", str(src), "-o", "out", "--model", ckpt])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert error_lines(err) == [
+        "error: in/evil\\x0aerror: all good.png: not an image, or a format we cannot read",
+        "error: 1 of 2 input(s) failed",
+    ]
+    assert sorted(r["file"] for r in records(Path("out"))) == ["in/evil\\x0aerror: all good.png", "in/tab\\x09name.png"]
+    assert Path("out/in/tab\\x09name.png.mask.png").is_file()
+
+
 def test_max_pixels_option(ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     img = write_png(tmp_path / "x.png", square_image(64))
     code = run(["detect", str(img), "-o", str(tmp_path / "o"), "--model", ckpt, "--max-pixels", "4000"])
@@ -250,6 +269,19 @@ def test_stdin_glob_and_missing(ckpt: str, tmp_path: Path) -> None:
     assert pic(out, src / "p2.png", "overlay").is_file()
     assert recs[0]["mask"] == "stdin.mask.png" and recs[0]["input_mtime_ns"] is None
     assert recs[0]["input_sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_repeated_input_name_keeps_the_first_result(ckpt: str, tmp_path: Path) -> None:
+    # stdin twice: the second is an error, and must not replace the first one's record
+    data = encode_image(square_image(32, box=(0, 0, 8, 8)), "png")
+    out = tmp_path / "out"
+    with registered():
+        res = CliRunner().invoke(cli, ["detect", "-", "-", "-o", str(out), "--model", ckpt], input=data)
+    assert res.exit_code == 2, res.output
+    assert "1 ok" in res.output and "1 of 2 input(s) failed" in res.stderr
+    recs = records(out)
+    assert [(r["file"], r["status"]) for r in recs] == [("-", "ok"), ("-", "error")]
+    assert recs[0]["mask"] == "stdin.mask.png" and recs[1]["error"] == "stdin can be read only once"
 
 
 def test_never_writes_over_inputs(

@@ -22,9 +22,9 @@ from PIL import Image
 
 from inpaintscope.cli.main import cli
 from inpaintscope.data.builder import BuildConfig, build_dataset, plan_build
-from inpaintscope.data.sources import discover_sources, printable_relpath, probe_source, stable_hash
+from inpaintscope.data.sources import discover_sources, probe_source, stable_hash
 from inpaintscope.data.splits import assign_splits, parse_split
-from inpaintscope.io import list_image_files, write_image
+from inpaintscope.io import list_image_files, printable, write_image
 from test_data_builder import make_sources, read_manifest, smooth_photo, tree_hashes
 
 SMALL = BuildConfig(
@@ -112,7 +112,8 @@ def test_non_utf8_names_through_the_cli_and_split_files(non_utf8_src: Path, tmp_
     assert "empty-\\xe9.jpg: empty file" in output
     splits = {r["source"]: r["split"] for r in read_manifest(tmp_path / "out")}
     assert splits == {"caf\\xe9.png": "test", "photo1.png": "train"}
-    assert printable_relpath("plain/é.png") == "plain/é.png"  # valid Unicode stays as it is
+    assert printable("plain/é.png") == "plain/é.png"  # valid Unicode stays as it is
+    assert printable("two\nlines\x1b[2J.png") == "two\\x0alines\\x1b[2J.png"  # one line, no terminal codes
 
 
 # --------------------------------------------------------------------------- oversize headers (memory)

@@ -229,6 +229,43 @@ def test_bad_input_user_files_are_never_overwritten(
     assert sorted(p.name for p in Path("user").iterdir()) == ["index.html", "results.csv"]
 
 
+def test_bad_input_our_files_changed_by_the_user_are_never_overwritten(
+    ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(Path("in/a.png"), square_image(32))
+    write_png(Path("in/b.png"), square_image(32, box=(4, 4, 20, 20)))
+    assert run(["detect", "in", "-o", "out", "--model", ckpt]) == 0
+    # an analyst's notes in the table detect wrote: the next run stops before writing anything
+    notes = Path("out/results.csv").read_text() + "analyst,CONFIRMED FAKE - see case 1234\n"
+    Path("out/results.csv").write_text(notes)
+    capsys.readouterr()
+    assert run(["detect", "in", "-o", "out", "--model", ckpt]) == 2
+    assert "out/results.csv was changed since inpaintscope detect wrote it; move it away" in capsys.readouterr().err
+    assert Path("out/results.csv").read_text() == notes
+    Path("out/results.csv").rename("notes.csv")
+    # an overlay painted over (a whole PNG): that input fails, the others go on
+    painted = encode_image(np.full((32, 32, 3), 200, np.uint8), "png")
+    pic(Path("out"), "in/a.png", "overlay").write_bytes(painted)
+    # a version a killed run journalled but never put in place does not count as a change
+    with open("out/.inpaintscope/journal.jsonl", "a") as f:
+        f.write(json.dumps({"wrote": str(output_base("in/b.png")) + ".mask.png", "sha256": "0" * 64}) + "\n")
+    assert run(["detect", "in", "-o", "out", "--model", ckpt]) == 2
+    err = capsys.readouterr().err
+    assert error_lines(err)[0] == (
+        "error: in/a.png: out/in/a.png.overlay.png was changed since inpaintscope detect wrote it; not overwritten "
+        "(move it away or choose another output folder)"
+    )
+    assert pic(Path("out"), "in/a.png", "overlay").read_bytes() == painted
+    recs = {r["file"]: r["status"] for r in strict_records(Path("out"))}
+    assert recs == {"in/a.png": "error", "in/b.png": "ok"}
+    # moved away, it is redone; and an emptied picture is damage, not the user's: redone too
+    pic(Path("out"), "in/a.png", "overlay").unlink()
+    pic(Path("out"), "in/b.png", "heatmap").write_bytes(b"")
+    assert run(["detect", "in", "-o", "out", "--model", ckpt]) == 0
+    assert pic(Path("out"), "in/b.png", "heatmap").stat().st_size > 0
+
+
 def test_bad_input_two_inputs_with_one_output_name(
     ckpt: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

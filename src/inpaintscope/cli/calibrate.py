@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import comma_list
+from .common import OutputPath, comma_list
 
 
 @click.command(context_settings={"show_default": True})
@@ -16,7 +16,7 @@ from .common import comma_list
     "-o",
     "--out",
     "out",
-    type=click.Path(dir_okay=False),
+    type=OutputPath(dir_okay=False),
     required=True,
     help="Calibrated checkpoint to write (never the input).",
 )

@@ -39,6 +39,16 @@ class UserError(click.ClickException):
         click.echo(self.format_message(), err=True, file=file)
 
 
+class OutputPath(click.Path):
+    """``click.Path`` for what a command writes. An empty value is refused: it would silently mean
+    the current folder (and its outputs land beside the user's files)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, (str, bytes)) and not value:
+            self.fail("is empty; name the folder or file to write to", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 @contextlib.contextmanager
 def warnings_as_lines() -> Iterator[None]:
     """Show each warning (deprecated config keys, too little calibration data...) as one

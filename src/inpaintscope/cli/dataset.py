@@ -6,7 +6,7 @@ from collections import Counter
 
 import click
 
-from .common import FractionRange, UserError
+from .common import FractionRange, OutputPath, UserError
 
 
 @click.group()
@@ -16,7 +16,7 @@ def dataset() -> None:
 
 @dataset.command("build")
 @click.argument("src", nargs=-1, required=True, type=click.Path(exists=True))
-@click.argument("out", type=click.Path(dir_okay=True, file_okay=False))
+@click.argument("out", type=OutputPath(dir_okay=True, file_okay=False))
 @click.option(
     "--masks",
     default="rectangle",
@@ -224,7 +224,7 @@ def build(
 
 @dataset.command("hard-negatives")
 @click.argument("src", nargs=-1, required=True, type=click.Path(exists=True))
-@click.argument("out", type=click.Path(dir_okay=True, file_okay=False))
+@click.argument("out", type=OutputPath(dir_okay=True, file_okay=False))
 @click.option("--model", default="default", show_default=True, help="Detector: a checkpoint file or a shipped name.")
 @click.option("--split", default="train", show_default=True, help="Split to mine (the one you will train on).")
 @click.option(

@@ -21,6 +21,7 @@ import click
 import numpy as np
 
 from ..errors import InpaintscopeError
+from .common import OutputPath
 
 #: scikit-image samples bundled with the wheel (no download needed): (name, mask, inpainter)
 CASES = (
@@ -307,7 +308,7 @@ def demo_summary(rows: list[DemoRow]) -> str:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False),
+    type=OutputPath(file_okay=False),
     default="inpaintscope-demo",
     show_default=True,
     help="Folder for the photos (images/), true masks (truth/) and detections (detections/).",

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from .common import UserError, comma_list
+from .common import OutputPath, UserError, comma_list
 
 
 @click.command("detect")
@@ -16,7 +16,7 @@ from .common import UserError, comma_list
     "--out",
     "out_dir",
     required=True,
-    type=click.Path(file_okay=False),
+    type=OutputPath(file_okay=False),
     help="Output folder: per-image mask/heatmap/overlay PNGs, results.jsonl, results.csv, index.html.",
 )
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder inputs.")
@@ -98,8 +98,8 @@ def detect(
     thresholds and the paths of its pictures) and OUT/index.html (counts, sortable
     table, side-by-side view). A photo is called inpainted when its image score
     reaches --image-threshold. Bad inputs get an error line and an error record and
-    the run goes on; files not written by detect are never overwritten; one run at
-    a time per OUT. Exit code 0 when all succeeded, 2 otherwise.
+    the run goes on; files not written by detect, or changed since, are never
+    overwritten; one run at a time per OUT. Exit code 0 when all succeeded, 2 otherwise.
     """
     import warnings
     from pathlib import Path
@@ -108,9 +108,9 @@ def detect(
     from ..detection.batch import expand_inputs, run_batch
     from ..detection.loader import load_model
     from ..detection.outputs import INDEX_HTML, RESULTS_CSV, RESULTS_JSONL, OutputFolder
-    from ..detection.report import printable
     from ..detection.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
     from ..io import DEFAULT_MAX_PIXELS
+    from ..io.names import printable
     from ..tiling import check_tile_overlap
 
     if threshold is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..errors import InpaintscopeError
-from .common import comma_list
+from .common import OutputPath, comma_list
 
 
 @click.command(context_settings={"show_default": True})
@@ -23,7 +23,7 @@ from .common import comma_list
     help="Ground truth from soft masks (soft is scored on its core).",
 )
 @click.option("--no-authentic", is_flag=True, help="Leave authentic images out (image-level metrics need them).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write eval.json and eval.md here.")
+@click.option("--out", type=OutputPath(file_okay=False), default=None, help="Write eval.json and eval.md here.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Images per forward pass.")
 @click.option(

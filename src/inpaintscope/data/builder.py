@@ -65,7 +65,7 @@ import cv2
 import numpy as np
 
 from ..errors import ImageReadError, InpaintscopeError, one_line
-from ..io import DEFAULT_MAX_PIXELS, atomic_write_text, read_image, write_image
+from ..io import DEFAULT_MAX_PIXELS, atomic_write_text, printable, read_image, write_image
 from ..io.atomic import TMP_PREFIX
 from ..io.outputs import is_within
 from .sources import (
@@ -75,7 +75,6 @@ from .sources import (
     discover_sources,
     find_duplicates,
     prepare_image,
-    printable_relpath,
     probe_source,
     source_base_id,
     stable_hash,
@@ -442,7 +441,7 @@ def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask
     if spec.assignment and usable and not_in_split == len(usable):
         # Almost always relpaths written against another root (or without the folder prefix
         # several SRCs get); building an empty dataset would hide that.
-        example = printable_relpath(sorted(usable)[0])
+        example = printable(sorted(usable)[0])
         raise BuildConfigError(
             f"--split {cfg.split}: lists none of the {len(usable)} source photos; relative "
             f"paths must be as the builder names them, e.g. {example!r}"
@@ -529,7 +528,7 @@ def duplicate_groups(tasks: list[SourceTask]) -> list[dict[str, Any]]:
             by_first.setdefault(t.duplicate_of, []).append(t)
     first = {t.source.relpath: t for t in tasks}
     return [
-        {"split": first[rel].split, "sources": [printable_relpath(rel)] + [t.source.label for t in copies]}
+        {"split": first[rel].split, "sources": [printable(rel)] + [t.source.label for t in copies]}
         for rel, copies in sorted(by_first.items())
     ]
 

@@ -8,8 +8,9 @@ is reproducible on another machine from the same photos and seed.
 lone surrogates (``os.fsdecode``), which cannot be encoded as UTF-8 or written to JSON. Hashes
 are therefore taken over the raw bytes (``os.fsencode``: the same bytes as UTF-8 for every
 ordinary name, so ids and seeds do not change), and outputs (manifest, summary, messages)
-name such a source by :func:`printable_relpath`: each undecodable byte written as ``\\xNN``
-(a backslash, ``x`` and two hex digits). A split file may list the source in that form.
+name such a source by :func:`inpaintscope.io.printable`: each undecodable byte and control
+character written as ``\\xNN`` (a backslash, ``x`` and two hex digits). A split file may list the
+source in that form.
 
 The Bochum report: P. Adler, H. Günther, D. Gann, H. Ehringfeld, "Inpainting Detection", student
 project report (MPDL project, group 2), Ruhr-Universität Bochum, 2023.
@@ -29,7 +30,7 @@ import numpy as np
 
 from ..contract import check_image
 from ..errors import InpaintscopeError
-from ..io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
+from ..io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, printable
 from ..io.images import list_image_files
 
 ResizeMode = Literal["crop", "stretch", "none"]
@@ -48,8 +49,8 @@ class Source:
 
     @property
     def label(self) -> str:
-        """The relpath as written to manifests, summaries and messages (:func:`printable_relpath`)."""
-        return printable_relpath(self.relpath)
+        """The relpath as written to manifests, summaries and messages (:func:`printable`)."""
+        return printable(self.relpath)
 
 
 def stable_hash(text: str) -> int:
@@ -57,15 +58,6 @@ def stable_hash(text: str) -> int:
     (blake2b; Python's ``hash()`` is salted per process and must never seed anything).
     Hashes the raw file-name bytes, so names that are not UTF-8 work too."""
     return int.from_bytes(hashlib.blake2b(os.fsencode(text), digest_size=8).digest(), "little")
-
-
-def printable_relpath(relpath: str) -> str:
-    """``relpath`` itself when it is valid Unicode; else its undecodable bytes as ``\\xNN``."""
-    try:
-        relpath.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(relpath).decode("utf-8", "backslashreplace")
-    return relpath
 
 
 _SLUG_BAD = re.compile(r"[^A-Za-z0-9_-]+")
@@ -118,9 +110,7 @@ def discover_sources(paths: list[str | os.PathLike]) -> list[Source]:
             # a dangling link keeps its own path, so the skip reason can say what it points to
             target = f.resolve() if f.exists() else f.absolute()
             if rel in out and out[rel].path != target:
-                raise InpaintscopeError(
-                    f"two sources would both be named {printable_relpath(rel)!r}; pass distinct folders"
-                )
+                raise InpaintscopeError(f"two sources would both be named {printable(rel)!r}; pass distinct folders")
             out[rel] = Source(path=target, relpath=rel)
     if not out:
         raise InpaintscopeError(
@@ -173,7 +163,7 @@ def probe_source(path: Path, *, min_side: int = DEFAULT_MIN_SIDE, max_pixels: in
     from ..io.images import read_image_size
 
     if path.is_symlink() and not path.exists():
-        return f"broken symbolic link (its target {printable_relpath(os.readlink(path))} does not exist)"
+        return f"broken symbolic link (its target {printable(os.readlink(path))} does not exist)"
     try:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"

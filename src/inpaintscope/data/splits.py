@@ -11,7 +11,7 @@ same picture) never leak between training and evaluation. Two ways to say the sp
   comments), for a split decided elsewhere (e.g. BSDS500's official one). Sources not listed
   are left out and only counted (a test-only list over a big photo folder would otherwise
   bury the real skip reasons under thousands of "not listed" lines). A file name that is not
-  UTF-8 is listed in its printable form (:func:`~inpaintscope.data.sources.printable_relpath`).
+  UTF-8 is listed in its printable form (:func:`~inpaintscope.io.printable`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InpaintscopeError
-from .sources import printable_relpath, stable_hash
+from ..io import printable
+from .sources import stable_hash
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 DEFAULT_SPLIT = "train=0.8,val=0.1,test=0.1"
@@ -125,9 +126,7 @@ def assign_splits(relpaths: list[str], spec: SplitSpec, *, seed: int) -> dict[st
     """Map every relpath to its split (``None``: not in the split file)."""
     if spec.assignment:
         # a split file turns backslashes into "/", so a printable name is looked up that way too
-        return {
-            r: spec.assignment.get(r, spec.assignment.get(printable_relpath(r).replace("\\", "/"))) for r in relpaths
-        }
+        return {r: spec.assignment.get(r, spec.assignment.get(printable(r).replace("\\", "/"))) for r in relpaths}
     order = sorted(set(relpaths), key=lambda r: (stable_hash(f"split:{seed}:{r}"), r))
     out: dict[str, str | None] = {}
     start = 0

@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import InpaintscopeError
-from ..io import DEFAULT_MAX_PIXELS, decode_image, encode_image, list_image_files, read_file_bytes
+from ..io import DEFAULT_MAX_PIXELS, decode_image, encode_image, list_image_files, printable, read_file_bytes
 from ..io.outputs import is_within
 from ..tiling import check_tile_overlap
 from .api import DEFAULT_IMAGE_THRESHOLD, DEFAULT_PIXEL_THRESHOLD, PICTURE_KINDS
@@ -62,7 +62,6 @@ from .report import (
     count_decisions,
     detection_record,
     href,
-    printable,
     read_records,
     records_csv,
     records_jsonl,
@@ -366,7 +365,9 @@ def _run(
 
     summary = BatchSummary(removed_temporaries=folder.removed_temporaries)
     start = time.perf_counter()
-    current: dict[str, dict[str, Any]] = {}
+    # by position, not by name: two inputs can share a name (stdin twice, or names that print
+    # alike), and the second one's error must not replace the first one's result
+    current: dict[int, dict[str, Any]] = {}
     asked = {
         "model": printable(model.label),
         "pixel_threshold": pixel_threshold,
@@ -374,9 +375,10 @@ def _run(
         "cues": cues,
     }
     try:
-        for item in tqdm(
+        bar = tqdm(
             items, desc="detect", unit="img", file=sys.stderr, disable=None if progress is None else not progress
-        ):
+        )
+        for index, item in enumerate(bar):
             t0 = time.perf_counter()
             outputs = item.outputs(overlay=overlay)
             fingerprint: InputFingerprint | None = None
@@ -398,16 +400,12 @@ def _run(
                     fingerprint = InputFingerprint.of(data, st)
                     prev = previous.get(item.file) or by_output.get(str(outputs["mask"]))
                     if skip_existing and _reusable(prev, fingerprint, outputs=outputs, folder=folder, **asked):
-                        current[item.file] = {**prev, "file": item.file}  # type: ignore[dict-item]
+                        current[index] = {**prev, "file": item.file}  # type: ignore[dict-item]
                         summary.skipped += 1
                         continue
                 foreign = folder.foreign(outputs.values())
                 if foreign:
-                    raise OutputWriteError(
-                        f"{folder.display(foreign[0])} exists and was not written by "
-                        "inpaintscope detect; not overwritten (move it away or choose another "
-                        "output folder)"
-                    )
+                    raise OutputWriteError(folder.refusal(foreign[0]))
                 rgb = decode_image(data, name=item.file, max_pixels=max_pixels)
                 del data
                 det = detect(
@@ -456,15 +454,18 @@ def _run(
                     item.file, error=msg, input_fingerprint=fingerprint, seconds=time.perf_counter() - t0, **asked
                 )
                 echo(_line(item.file, msg))
-            current[item.file] = record
+            current[index] = record
             folder.journal_record(record)
     except KeyboardInterrupt:
         summary.interrupted = True  # write what is done, then stop
 
-    run_records = [current[it.file] for it in items if it.file in current]
+    run_records = [current[i] for i in range(len(items)) if i in current]
+    run_files = {r["file"] for r in run_records}
     rewritten = {str(p) for it in items for p in it.outputs(overlay=True).values()}
     rewritten |= {r[k] for r in run_records for k in OUTPUT_KEYS if r.get(k)}
-    final = [r for f, r in previous.items() if f not in current and not any(r.get(k) in rewritten for k in OUTPUT_KEYS)]
+    final = [
+        r for f, r in previous.items() if f not in run_files and not any(r.get(k) in rewritten for k in OUTPUT_KEYS)
+    ]
     final += run_records
     summary.records, summary.run_records = final, run_records
     for r in run_records:

@@ -9,9 +9,11 @@ run at a time, and a journal that survives ``kill -9`` and a full disk.
 * **One run at a time**: :meth:`OutputFolder.open` takes an exclusive lock on
   ``OUT/.inpaintscope/lock`` (released by the OS even when the process is killed); a second run
   is refused with the first one's pid.
-* **Ours only**: before a file is written, its path is appended to ``OUT/.inpaintscope/journal.jsonl``;
-  a file that exists where a picture or results file would go and that the journal (or an
-  earlier results.jsonl) does not list was made by someone else and is never overwritten.
+* **Ours only**: before a file is written, its path and content hash are appended to
+  ``OUT/.inpaintscope/journal.jsonl``; a file that exists where a picture or results file would go
+  and that the journal (or an earlier results.jsonl) does not list was made by someone else, and
+  one whose content is none that detect wrote there was changed by someone since (an analyst's
+  notes in results.csv, an overlay painted on): neither is ever overwritten.
 * **Complete files only**: every file is written atomically (temporary sibling, then rename); a
   journal line that cannot be written whole (disk full) is cut back, so the journal holds complete
   lines only. Temporary files left by a killed run are removed by the next one.
@@ -32,8 +34,9 @@ from typing import Any
 
 from ..errors import InpaintscopeError
 from ..io.atomic import TMP_PREFIX, atomic_write_bytes
+from ..io.names import printable
 from ..io.outputs import first_existing
-from .report import normalise_record, printable, read_records
+from .report import normalise_record, read_records
 
 RESULTS_JSONL = "results.jsonl"
 RESULTS_CSV = "results.csv"
@@ -124,6 +127,26 @@ def known_outputs(out_dir: str | os.PathLike) -> set[Path]:
     return {out / r for r in rels} | {out / n for n in RESULTS_FILES}
 
 
+_CHANGED = "was changed since inpaintscope detect wrote it"
+
+
+_PNG_START, _PNG_END = b"\x89PNG\r\n\x1a\n", b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _whole_png(path: Path) -> bool:
+    """Does ``path`` start and end like a PNG file (signature, IEND chunk)?"""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(len(_PNG_START))
+            f.seek(0, os.SEEK_END)
+            if f.tell() < len(_PNG_START) + len(_PNG_END):
+                return False
+            f.seek(-len(_PNG_END), os.SEEK_END)
+            return start == _PNG_START and f.read() == _PNG_END
+    except OSError:
+        return False
+
+
 def _inside_folder(rel: object) -> bool:
     """A relative path that stays inside the output folder (a tampered journal must not point out)."""
     if not isinstance(rel, str) or not rel:
@@ -132,9 +155,9 @@ def _inside_folder(rel: object) -> bool:
     return not p.is_absolute() and ".." not in p.parts and not Path(rel).is_absolute()
 
 
-def _read_journal(path: Path) -> tuple[dict[str, str | None], list[dict[str, Any]]]:
-    """(path → sha256 of every file written, records of finished images) from the journal."""
-    wrote: dict[str, str | None] = {}
+def _read_journal(path: Path) -> tuple[dict[str, set[str]], list[dict[str, Any]]]:
+    """(path → sha256 of every version written there, records of finished images) from the journal."""
+    wrote: dict[str, set[str]] = {}
     records: list[dict[str, Any]] = []
     try:
         text = path.read_bytes().decode("utf-8", "replace")
@@ -148,7 +171,9 @@ def _read_journal(path: Path) -> tuple[dict[str, str | None], list[dict[str, Any
         if not isinstance(obj, dict):
             continue
         if _inside_folder(obj.get("wrote")):
-            wrote[obj["wrote"]] = obj.get("sha256")
+            versions = wrote.setdefault(obj["wrote"], set())
+            if isinstance(obj.get("sha256"), str):
+                versions.add(obj["sha256"])
         elif isinstance(obj.get("record"), dict) and isinstance(obj["record"].get("file"), str):
             records.append(normalise_record(obj["record"]))
     return wrote, records
@@ -186,8 +211,10 @@ class OutputFolder:
         self._lock_fd = lock_fd
         self._journal_fd = journal_fd
         self.state = path / STATE_DIR
-        #: relative path → sha256 of every file a detect run wrote here
-        self.owned: dict[str, str | None] = {}
+        #: relative path → sha256 of every version a detect run wrote there (empty: ours, content
+        #: not recorded). A killed run may have journalled a version it never put in place, so the
+        #: file may hold any of them.
+        self.owned: dict[str, set[str]] = {}
         #: records journalled by an earlier run that did not finish (newest last)
         self.unfinished_records: list[dict[str, Any]] = []
         #: temporary files of killed runs removed when the folder was opened
@@ -272,7 +299,8 @@ class OutputFolder:
         for rec in read_records(self.path / RESULTS_JSONL):
             for k in ("mask", "heatmap", "overlay"):
                 if _inside_folder(rec.get(k)):
-                    self.owned.setdefault(rec[k], (rec.get("output_sha256") or {}).get(k))
+                    sha = (rec.get("output_sha256") or {}).get(k)
+                    self.owned.setdefault(rec[k], set()).update([sha] if isinstance(sha, str) else [])
         for name in RESULTS_FILES:
             p = self.path / name
             if not os.path.lexists(p):
@@ -291,7 +319,11 @@ class OutputFolder:
                         f"{self.display(name)} exists and was not written by inpaintscope "
                         "detect; move it away or choose another output folder"
                     )
-                self.owned[name] = None
+                self.owned[name] = set()
+            elif self._changed(name):
+                raise OutputFolderError(
+                    f"{self.display(name)} {_CHANGED}; move it away or choose another output folder"
+                )
         self.removed_temporaries = self._remove_temporaries()
 
     def _remove_temporaries(self) -> int:
@@ -326,13 +358,29 @@ class OutputFolder:
             raise
 
     def foreign(self, rel_paths: Iterable[str | PurePosixPath]) -> list[str]:
-        """Those of ``rel_paths`` that exist but were not written by this tool (never overwrite them)."""
+        """Those of ``rel_paths`` that exist but were not written by this tool, or were changed
+        since (never overwrite them)."""
         out = []
         for rel in rel_paths:
             rel = str(rel)
-            if os.path.lexists(self.path / rel) and rel not in self.owned:
+            if os.path.lexists(self.path / rel) and (rel not in self.owned or self._changed(rel)):
                 out.append(rel)
         return out
+
+    def _changed(self, rel: str) -> bool:
+        """Does our file ``rel`` hold content that someone made since a detect run wrote it?
+
+        A picture that is no longer a whole PNG (emptied, cut short) was damaged, not made: it
+        is redone like a missing one."""
+        versions = self.owned.get(rel)
+        if not versions or file_sha256(self.path / rel) in versions:
+            return False
+        return not rel.endswith(".png") or _whole_png(self.path / rel)
+
+    def refusal(self, rel: str | PurePosixPath) -> str:
+        """Why :meth:`foreign` lists ``rel``, as the start of an error line."""
+        why = _CHANGED if str(rel) in self.owned else "exists and was not written by inpaintscope detect"
+        return f"{self.display(rel)} {why}; not overwritten (move it away or choose another output folder)"
 
     def write(self, rel: str | PurePosixPath, data: bytes) -> str:
         """Write ``data`` to ``OUT/rel`` atomically, journalled first; returns its sha256.
@@ -342,14 +390,11 @@ class OutputFolder:
         """
         rel = str(rel)
         if self.foreign([rel]):
-            raise OutputWriteError(
-                f"{self.display(rel)} exists and was not written by inpaintscope detect; "
-                "not overwritten (move it away or choose another output folder)"
-            )
+            raise OutputWriteError(self.refusal(rel))
         sha = hashlib.sha256(data).hexdigest()
         try:
             self._append({"wrote": rel, "sha256": sha})
-            self.owned[rel] = sha
+            self.owned.setdefault(rel, set()).add(sha)
             atomic_write_bytes(self.path / rel, data)
         except OSError as e:
             raise OutputWriteError(f"cannot write {self.display(rel)}: {_why(e)}") from None
@@ -378,11 +423,15 @@ class OutputFolder:
     def compact(self) -> None:
         """Rewrite the journal as the list of files we wrote that still exist (after the results
         files hold every record)."""
-        lines = [
-            json.dumps({"wrote": rel, "sha256": sha}, ensure_ascii=False) + "\n"
-            for rel, sha in sorted(self.owned.items())
-            if os.path.lexists(self.path / rel)
-        ]
+        lines = []
+        for rel, versions in sorted(self.owned.items()):
+            if not os.path.lexists(self.path / rel):
+                continue
+            if len(versions) > 1:  # keep the one in place; all of them if someone changed the file
+                now = file_sha256(self.path / rel)
+                versions = {now} if now in versions else versions
+            shas: list[str | None] = sorted(versions) or [None]
+            lines += [json.dumps({"wrote": rel, "sha256": sha}, ensure_ascii=False) + "\n" for sha in shas]
         try:
             atomic_write_bytes(self.state / JOURNAL, "".join(lines).encode("utf-8"))
         except OSError:

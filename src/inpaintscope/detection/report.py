@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..errors import BadArgumentsError
+from ..io.names import printable
 
 if TYPE_CHECKING:
     from .api import Detection
@@ -85,18 +86,6 @@ RECORD_KEYS: tuple[str, ...] = (
 )
 #: the record keys that hold output paths, in the order the pictures are written
 OUTPUT_KEYS: tuple[str, ...] = ("mask", "heatmap", "overlay")
-
-
-def printable(text: str | bytes | os.PathLike) -> str:
-    """``text`` (a path, possibly with undecodable bytes) as valid UTF-8 text: bytes that are not
-    UTF-8 become ``\\xNN``, so JSON, CSV, HTML and terminals can always take it."""
-    if isinstance(text, (bytes, os.PathLike)):
-        text = os.fsdecode(text)
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # lone surrogates that do not come from a file name
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)

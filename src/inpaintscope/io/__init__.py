@@ -14,6 +14,7 @@ from .images import (
     to_rgb,
     write_image,
 )
+from .names import printable
 from .records import read_json_object
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "decode_image",
     "encode_image",
     "list_image_files",
+    "printable",
     "read_file_bytes",
     "read_image",
     "read_json_object",
