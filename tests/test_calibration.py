@@ -214,6 +214,8 @@ def test_cli_calibrate_never_overwrites_a_file_or_its_sidecar(tmp_path, monkeypa
         (photo, "holiday.jpg already exists and is never overwritten; choose another -o"),
         (tmp_path / "notes.safetensors", "notes.json (written with"),  # the sidecar <stem>.json
         (tmp_path / "afile" / "new.safetensors", "afile is a file, not a folder"),
+        # its description goes to <stem>.json: a .json checkpoint would be overwritten by it
+        (tmp_path / "calibrated.json", "the checkpoint cannot end in .json; name it e.g."),
     ]
     for out, message in cases:
         args = ["calibrate", str(src), "--data", "synthetic:12x32", *cues, "-o", str(out)]
@@ -222,7 +224,7 @@ def test_cli_calibrate_never_overwrites_a_file_or_its_sidecar(tmp_path, monkeypa
         assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert photo.read_bytes() == b"the user's photo"
     assert (tmp_path / "notes.json").read_text() == "the user's notes"
-    assert not (tmp_path / "notes.safetensors").exists()
+    assert not (tmp_path / "notes.safetensors").exists() and not (tmp_path / "calibrated.json").exists()
     # a folder as -o is a usage error in the CLI (click); the library says so in its own words
     from inpaintscope.evaluate.calibration import calibrate_checkpoint
 

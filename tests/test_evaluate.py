@@ -125,6 +125,41 @@ def test_cross_method_table():
         cross_method_table([])
 
 
+class FlakyDataset(ListDataset):
+    """Item 1's files cannot be read (a mask deleted after the build, a truncated image)."""
+
+    def __getitem__(self, i: int) -> dict:
+        if i == 1:
+            raise InpaintscopeError("data/train/x.mask.png: cannot read mask (no such file)")
+        return super().__getitem__(i)
+
+
+def test_an_unreadable_item_is_left_out_and_named_not_the_end_of_the_run():
+    with pytest.warns(UserWarning) as caught:
+        report = evaluate(PlantedDetector(), FlakyDataset(planted_dataset().items), batch_size=3)
+    said = [str(w.message) for w in caught]
+    assert said == [
+        "left out of the evaluation: data/train/x.mask.png: cannot read mask (no such file)",
+        "1 of 3 items could not be read and were left out of every metric",
+    ]
+    assert report.counts["n_images"] == 2 and report.counts["n_unreadable"] == 1
+    assert report.info["unreadable"] == [{"unreadable": True, "index": 1, "error": said[0].split(": ", 1)[1]}]
+    assert math.isclose(report.metrics["f1@0.5"], 8 / 9)  # m1 alone: m2 was the unreadable one
+    assert "1 unreadable, left out" in report.to_markdown()
+    with pytest.raises(InpaintscopeError, match="none of the 1 items could be read; the first: data/train"):
+        evaluate(PlantedDetector(), _OnlyBad())
+
+
+class _OnlyBad(FlakyDataset):
+    """One item, unreadable."""
+
+    def __init__(self) -> None:
+        super().__init__([{}])
+
+    def __getitem__(self, i: int) -> dict:
+        return super().__getitem__(1)
+
+
 def test_empty_dataset_is_a_user_error():
     with pytest.raises(InpaintscopeError, match="empty"):
         evaluate(PlantedDetector(), ListDataset([]))
@@ -241,6 +276,21 @@ def test_cli_evaluate_table(tmp_path, checkpoint):
     assert result.exit_code == 0, result.output
     assert "box_blur | smooth_fill | all" in result.output and "tiny (realfake)" in result.output
     assert json.loads((tmp_path / "t" / "table.json").read_text())["metric"] == "auc_pixel"
+    # the same checkpoint twice (or run/best in two experiment folders): two reports, not one
+    assert sorted(p.name for p in (tmp_path / "t").glob("eval-*.json")) == [
+        f"eval-{tmp_path.name}-tiny-2.json",
+        f"eval-{tmp_path.name}-tiny.json",
+    ]
+
+
+def test_cli_evaluate_never_overwrites_a_report_it_finds(tmp_path, checkpoint):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "eval.md").write_text("my own notes")
+    args = ["evaluate", str(checkpoint), "--data", "synthetic:8x32", "--no-progress", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "eval.md already exists and is never overwritten" in result.output
+    assert (out / "eval.md").read_text() == "my own notes" and not (out / "eval.json").exists()
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,41 @@ def test_non_utf8_names_through_the_cli_and_split_files(non_utf8_src: Path, tmp_
     assert printable("two\nlines\x1b[2J.png") == "two\\x0alines\\x1b[2J.png"  # one line, no terminal codes
 
 
+def test_split_file_entries_that_name_no_photo_are_said(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src", n=3, bad=False)
+    listing = tmp_path / "split.txt"
+    listing.write_text("photo1.png train\nnothere.png val\nphoto2.png test\n")
+    with pytest.warns(UserWarning, match=r"1 listed photo\(s\) are not among the sources \(e.g. 'nothere.png'\)"):
+        build_dataset([src], tmp_path / "out", BuildConfig(size=64, split=str(listing)), workers=1, progress=False)
+
+
+def test_per_image_is_bounded_before_anything_is_planned(tmp_path: Path) -> None:
+    # every sample is planned in memory first: 10^9 per photo filled the machine's memory
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out"), "--per-image", "1000000000")
+    assert code == 2 and "error: --per-image must be in 1..10000, got 1000000000" in output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_changed_source_set_is_said_once(tmp_path: Path) -> None:
+    src = make_sources(tmp_path / "src", n=3, bad=False)
+    build_dataset([src], tmp_path / "out", SMALL, workers=1, progress=False)
+    (src / "photo1.png").unlink()
+    code, output = _invoke("dataset", "build", str(src), str(tmp_path / "out"), "--size", "64", "--split", "train=1")
+    assert code == 2 and output.count("the source photos differ") == 1, output
+
+
+def test_training_on_modes_that_match_no_edit_is_refused(tmp_path: Path) -> None:
+    # --modes fakefake on a realfake dataset left only the authentic photos, and training went on
+    src = make_sources(tmp_path / "src", n=2, bad=False)
+    cfg = BuildConfig(size=64, split="train=1", authentic=True)
+    build_dataset([src], tmp_path / "ds", cfg, workers=1, progress=False)
+    args = ["train", "--model", "scope_tiny", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "run")]
+    code, output = _invoke(*args, "--set", "modes=[fakefake]", "--set", "val_split=null", "--set", "epochs=1")
+    assert code == 2, output
+    assert "holds 2 authentic images and no manipulated one; check the modes and the data" in output
+
+
 # --------------------------------------------------------------------------- oversize headers (memory)
 
 

@@ -216,6 +216,32 @@ def test_recipes_name_no_photo_folder_and_training_asks_for_one(tmp_path) -> Non
     assert InpainterTrainConfig.from_yaml(recipes[0], [f"photos={tmp_path}"]).photos == str(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("checkpoint_every=0", "checkpoint_every and val_images must be >= 1"),  # was a ZeroDivisionError
+        ("log_every=0", "must be >= 1"),
+        ("val_images=0", "must be >= 1"),
+        ("betas=[0.5]", r"betas must be \[beta1, beta2\]"),
+        ("betas=[2, 3]", r"each in \[0, 1\)"),
+        ("discriminator=bogus", "discriminator must be one of"),
+        ("discriminator_width=0", "discriminator_width must be > 0"),
+        ("adv_weight=-1", "adv_weight must be >= 0"),
+        ("style_weight=.nan", "style_weight must be >= 0"),
+        ("threads=0", "threads must be >= 1"),
+        ("max_minutes=0", "max_minutes must be > 0"),
+    ],
+)
+def test_bad_recipe_values_are_one_line_before_training(tmp_path, override, message) -> None:
+    from pathlib import Path
+
+    from inpaintscope.train.config import ConfigError
+
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "inpainters" / "fourier.yaml"
+    with pytest.raises(ConfigError, match=message):
+        InpainterTrainConfig.from_yaml(recipe, [f"photos={tmp_path}", override])
+
+
 def test_a_second_run_in_the_same_folder_is_refused(photo_root, tmp_path) -> None:
     cfg = _config("fourier", photo_root, tmp_path / "r", max_steps=2, val_every=2, checkpoint_every=2)
     train_inpainter(cfg, progress=False)

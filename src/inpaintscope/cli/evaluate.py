@@ -23,7 +23,12 @@ from .common import OutputPath, comma_list
     help="Ground truth from soft masks (soft is scored on its core).",
 )
 @click.option("--no-authentic", is_flag=True, help="Leave authentic images out (image-level metrics need them).")
-@click.option("--out", type=OutputPath(file_okay=False), default=None, help="Write eval.json and eval.md here.")
+@click.option(
+    "--out",
+    type=OutputPath(file_okay=False),
+    default=None,
+    help="Write eval.json and eval.md here (never over existing ones).",
+)
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Images per forward pass.")
 @click.option(
@@ -106,7 +111,7 @@ def _evaluate(
     from ..evaluate.selection import open_evaluation_data
     from ..evaluate.tables import checkpoint_labels, row_label
     from ..io.atomic import atomic_write_text
-    from ..io.outputs import check_output_folder
+    from ..io.outputs import check_new_file, check_output_folder
     from ..models import load_detector
     from ..models.inference import DEFAULT_OVERLAP, DEFAULT_TILE
     from ..tiling import check_tile_overlap
@@ -116,15 +121,20 @@ def _evaluate(
     paths = [resolve_model_path(ckpt) for ckpt in checkpoints]
     if not data:
         raise InpaintscopeError("no data given; pass --data PATH (a dataset folder or synthetic:N)")
+    stems = _report_stems(paths)
     if out:
-        check_output_folder(out, option="--out")  # before the evaluation, not after it
+        # before the evaluation, not after it; a report already there is someone's result: kept
+        check_output_folder(out, option="--out")
+        names_out = [f"{stem}.{ext}" for stem in stems for ext in ("json", "md")]
+        for name in names_out + (["table.md", "table.json"] if table else []):
+            check_new_file(Path(out) / name, option="--out")
     mode_list = comma_list(modes)
     dataset = open_evaluation_data(
         data, split=split, modes=mode_list, gt_mode=gt_mode, include_authentic=not no_authentic, limit=limit, post=post
     )
     names = list(labels) if labels else checkpoint_labels(paths)
     results = []
-    for ckpt, path, name in zip(checkpoints, paths, names):
+    for ckpt, path, name, stem in zip(checkpoints, paths, names, stems):
         model = load_detector(path)
         if tile is not None:
             # one error before any image (as detect), not only once an image larger than a tile comes
@@ -151,7 +161,6 @@ def _evaluate(
         )
         results.append((name if labels else row_label(model.checkpoint_info, name), report))
         if out:
-            stem = "eval" if len(checkpoints) == 1 else f"eval-{path.parent.name}-{path.stem}"
             report.save(out, stem=stem)
     if table:
         cross = cross_method_table(results, by=by, metric=metric)
@@ -165,3 +174,17 @@ def _evaluate(
         click.echo(results[0][1].to_markdown())
     if out:
         click.echo(f"wrote {out}")
+
+
+def _report_stems(paths: list[Path]) -> list[str]:
+    """The report name of each checkpoint: ``eval``, or ``eval-<folder>-<name>`` when there are
+    several, numbered when two would share one (``run/best`` in two experiment folders)."""
+    if len(paths) == 1:
+        return ["eval"]
+    stems: list[str] = []
+    for path in paths:
+        stem, n = f"eval-{path.parent.name}-{path.stem}", 1
+        while (stem if n == 1 else f"{stem}-{n}") in stems:
+            n += 1
+        stems.append(stem if n == 1 else f"{stem}-{n}")
+    return stems

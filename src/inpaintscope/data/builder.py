@@ -82,6 +82,8 @@ from .sources import (
 from .splits import DEFAULT_SPLIT, assign_splits, parse_split
 
 FORMAT = "inpaintscope-dataset/1"
+#: samples per source photo at most (each is a mask, a fill and its files)
+MAX_PER_IMAGE = 10_000
 RECORDS_DIR = ".records"
 #: Modes whose image comes from the inpainter (``fakefake`` needs only the autoencoder).
 INPAINTER_MODES = ("inpainted", "realfake")
@@ -271,8 +273,9 @@ def validate_config(cfg: BuildConfig) -> BuildConfig:
     for spec in posts:
         _load_post(spec)  # parse now: a typo must fail before hours of work, not in a worker
     parse_split(cfg.split)
-    if cfg.per_image < 1:
-        raise BuildConfigError(f"--per-image must be at least 1, got {cfg.per_image}")
+    if not 1 <= cfg.per_image <= MAX_PER_IMAGE:
+        # every sample is planned before the first is written: a typo of 10^9 would fill memory
+        raise BuildConfigError(f"--per-image must be in 1..{MAX_PER_IMAGE}, got {cfg.per_image}")
     if cfg.resize not in RESIZE_MODES:
         raise BuildConfigError(f"--resize must be one of {', '.join(RESIZE_MODES)}, got {cfg.resize!r}")
     size = None if cfg.resize == "none" else cfg.size
@@ -446,6 +449,15 @@ def plan_build(sources: list[Source], cfg: BuildConfig) -> tuple[list[SourceTask
             f"--split {cfg.split}: lists none of the {len(usable)} source photos; relative "
             f"paths must be as the builder names them, e.g. {example!r}"
         )
+    if spec.assignment:
+        named = {k for s in sources for k in (s.relpath, printable(s.relpath).replace("\\", "/"))}
+        absent = sorted(set(spec.assignment) - named)
+        if absent:
+            warnings.warn(
+                f"--split {cfg.split}: {len(absent)} listed photo(s) are not among the sources "
+                f"(e.g. {absent[0]!r}); their splits are built without them",
+                stacklevel=2,
+            )
     combos = list(itertools.product(cfg.inpainters or (None,), cfg.post, cfg.masks))
     width = len(str(max(cfg.per_image - 1, 0)))
     tasks: list[SourceTask] = []
@@ -971,7 +983,7 @@ def _prepare_out(out: Path, build_record: dict[str, Any]) -> None:
         except ValueError:
             raise BuildMismatchError(f"{meta} is not valid JSON; use a new output folder") from None
         if old != json.loads(text):
-            diffs = _diff(old, build_record)
+            diffs = list(dict.fromkeys(_diff(old, build_record)))  # sources.count and .digest say one thing
             raise BuildMismatchError(
                 f"{out} was built with different options ({'; '.join(diffs[:4])}); resume with the same "
                 "sources and options, or choose a new output folder"

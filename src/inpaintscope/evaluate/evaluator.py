@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,8 @@ class EvalReport:
         lines += [
             f"- **images**: {c.get('n_images', 0)} ({c.get('n_manipulated', 0)} manipulated, "
             f"{c.get('n_authentic', 0)} authentic; {c.get('n_auc_skipped', 0)} single-class GT "
-            "skipped in auc_pixel)",
+            "skipped in auc_pixel)"
+            + (f"; **{c['n_unreadable']} unreadable, left out**" if c.get("n_unreadable") else ""),
             "",
             "| metric | value | definition |",
             "|---|---|---|",
@@ -177,14 +179,32 @@ def evaluate(
     was_training = model.training
     model.eval().to(dev)
     acc = MetricAccumulator(group_keys=group_keys)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=list)
+    loader = DataLoader(
+        _Readable(dataset), batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=list
+    )
     from tqdm.auto import tqdm
 
+    unreadable: list[dict[str, Any]] = []
     for items in tqdm(loader, desc=progress_label, unit="batch", disable=not progress):
-        for batch in batching.same_size_batches(items):
+        unreadable += [it for it in items if "unreadable" in it]
+        items = [it for it in items if "unreadable" not in it]
+        for batch in batching.same_size_batches(items) if items else ():
             pred = run_detector(model, batch["image"], tile=tile, overlap=overlap, device=dev)
             score_batch(acc, pred.mask_logits, pred.image_logit, batch, gt_mode=gt_mode)
     model.train(was_training)
+    if unreadable:
+        if len(unreadable) == len(dataset):  # type: ignore[arg-type]
+            raise InpaintscopeError(
+                f"none of the {len(unreadable)} items could be read; the first: {unreadable[0]['error']}"
+            )
+        for it in unreadable[:_NAMED]:
+            warnings.warn(f"left out of the evaluation: {it['error']}", stacklevel=2)
+        more = f" ({len(unreadable) - _NAMED} more not named here; all are in the report's info)"
+        warnings.warn(
+            f"{len(unreadable)} of {len(dataset)} items could not be read and were left out of every metric"  # type: ignore[arg-type]
+            + (more if len(unreadable) > _NAMED else ""),
+            stacklevel=2,
+        )
     per_image = []
     if keep_per_image:
         per_image = [
@@ -208,6 +228,29 @@ def evaluate(
         "overlap": overlap if tile else None,
         **(info or {}),
     }
-    return EvalReport(
-        metrics=acc.compute(), counts=acc.counts(), breakdown=acc.breakdown(), per_image=per_image, info=info
-    )
+    counts = acc.counts()
+    if unreadable:
+        counts["n_unreadable"] = len(unreadable)
+        info["unreadable"] = unreadable
+    return EvalReport(metrics=acc.compute(), counts=counts, breakdown=acc.breakdown(), per_image=per_image, info=info)
+
+
+#: unreadable items named one per warning line (the rest are counted)
+_NAMED = 10
+
+
+class _Readable(Dataset):
+    """The items of ``dataset``; one whose files cannot be read (missing, truncated) becomes
+    ``{"unreadable": True, "index", "error"}``, so one bad file costs that item, not the run."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        try:
+            return self.dataset[index]
+        except InpaintscopeError as e:
+            return {"unreadable": True, "index": index, "error": str(e)}

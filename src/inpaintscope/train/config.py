@@ -29,6 +29,7 @@ import yaml
 
 from ..contract import GROUND_TRUTH_MODES
 from ..errors import InpaintscopeError
+from ..evaluate.metrics import METRIC_DEFINITIONS
 from ..io.atomic import atomic_write_text
 
 
@@ -38,6 +39,8 @@ class ConfigError(InpaintscopeError, ValueError):
 
 SCHEDULES = ("none", "plateau", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+#: the validation metrics ``schedule: plateau`` can maximise (the lower-is-better false-alarm area is not one)
+SCHEDULE_METRICS = tuple(name for name in METRIC_DEFINITIONS if name != "authentic_fp_area")
 AMP_MODES = ("none", "bf16", "fp16")
 
 
@@ -157,6 +160,24 @@ class TrainConfig:
             (
                 self.early_stopping_patience is None or self.early_stopping_patience >= 1,
                 "early_stopping_patience must be >= 1 (or null to disable)",
+            ),
+            (
+                math.isfinite(self.early_stopping_min_delta) and self.early_stopping_min_delta >= 0,
+                f"early_stopping_min_delta must be >= 0 and finite, got {self.early_stopping_min_delta}",
+            ),
+            (
+                math.isfinite(self.image_loss_weight) and self.image_loss_weight >= 0,
+                f"image_loss_weight must be >= 0 and finite, got {self.image_loss_weight}",
+            ),
+            (
+                0 < self.plateau_factor < 1,
+                f"plateau_factor (the lr is multiplied by it) must be in (0, 1), got {self.plateau_factor}",
+            ),
+            (self.plateau_patience >= 0, f"plateau_patience must be >= 0 epochs, got {self.plateau_patience}"),
+            (
+                self.schedule_metric in SCHEDULE_METRICS,
+                f"schedule_metric must be a validation metric the plateau schedule can maximise, one of "
+                f"{', '.join(SCHEDULE_METRICS)}; got {self.schedule_metric!r}",
             ),
         ]
         for ok, message in checks:

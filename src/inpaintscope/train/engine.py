@@ -42,6 +42,7 @@ from ..data.specs import open_data
 from ..errors import InpaintscopeError
 from ..evaluate.evaluator import score_batch
 from ..evaluate.metrics import MetricAccumulator
+from ..evaluate.selection import cheap_strata
 from ..models import create_model, save_checkpoint
 from ..models.checkpoint import load_state_dict
 from ..models.inference import forward_padded, resolve_device
@@ -195,6 +196,15 @@ def build_run(config: TrainConfig, *, train_dataset: Dataset | None, val_dataset
             modes=config.modes,
             gt_mode=config.gt_mode,
             include_authentic=config.include_authentic,
+        )
+    strata = cheap_strata(train_dataset)
+    if strata and not any(label == 1 for label, _ in strata):
+        # a --modes filter that matches none of the edits leaves only authentic photos: a detector
+        # trained on those learns nothing about inpainting, and would say so only in its metrics
+        raise InpaintscopeError(
+            f"the training data ({', '.join(config.data)}, split {config.train_split!r}"
+            + (f", modes {','.join(config.modes)}" if config.modes else "")
+            + f") holds {len(strata)} authentic images and no manipulated one; check the modes and the data"
         )
     if config.cache_cues and getattr(create_model(config.model, **config.model_kwargs), "cues", ()):
         train_dataset = CachedCues(train_dataset, config.model, config.model_kwargs)

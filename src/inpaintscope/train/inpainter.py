@@ -39,6 +39,7 @@ import torch.nn.functional as F
 import yaml
 
 from ..errors import InpaintscopeError
+from ..inpaint.learned.discriminator import LAYOUTS as DISCRIMINATOR_LAYOUTS
 from ..io.atomic import atomic_open, atomic_write_text
 from ..io.outputs import check_fresh_folder, check_output_folder
 from .config import (
@@ -53,6 +54,20 @@ from .run_folder import config_written_here
 
 ADV_LOSSES = ("nsgan", "hinge")
 L1_FORMS = ("split", "safepaint")
+
+
+#: the loss weights of a recipe: each >= 0 (0 switches the term off)
+LOSS_WEIGHTS = (
+    "adv_weight",
+    "l1_hole",
+    "l1_valid",
+    "fm_weight",
+    "grad_weight",
+    "perceptual_weight",
+    "style_weight",
+    "domain_weight",
+    "antiforensic_weight",
+)
 
 
 @dataclass
@@ -146,6 +161,29 @@ class InpainterTrainConfig:
                 f"area must be [lo, hi] in (0, 1), got {self.area}",
             ),
             (self.antiforensic_weight == 0 or self.detector, "antiforensic_weight needs a detector"),
+            (
+                min(self.log_every, self.val_every, self.checkpoint_every, self.val_images) >= 1,
+                "log_every, val_every, checkpoint_every and val_images must be >= 1",
+            ),
+            (
+                len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+                f"betas must be [beta1, beta2], each in [0, 1), got {self.betas}",
+            ),
+            (
+                self.discriminator in DISCRIMINATOR_LAYOUTS,
+                f"discriminator must be one of {DISCRIMINATOR_LAYOUTS}, got {self.discriminator!r}",
+            ),
+            (
+                is_positive_finite(self.discriminator_width),
+                f"discriminator_width must be > 0, got {self.discriminator_width}",
+            ),
+            *(
+                (math.isfinite(getattr(self, k)) and getattr(self, k) >= 0, f"{k} must be >= 0, got {getattr(self, k)}")
+                for k in LOSS_WEIGHTS
+            ),
+            (self.adv_start >= 0, f"adv_start must be >= 0 steps, got {self.adv_start}"),
+            (self.max_minutes is None or self.max_minutes > 0, f"max_minutes must be > 0, got {self.max_minutes}"),
+            (self.threads is None or self.threads >= 1, f"threads must be >= 1 (or null: all), got {self.threads}"),
         ]
         for ok, message in checks:
             if not ok:
