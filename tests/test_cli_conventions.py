@@ -88,6 +88,8 @@ def test_console_entry_point_uses_the_same_convention(tmp_path: Path, capsys: py
         (["evaluate", "default", "--data", "synthetic:8", "--out", ""], "'--out': is empty"),
         (["calibrate", "default", "--data", "synthetic:8", "-o", ""], "'-o' / '--out': is empty"),
         (["demo", "--out", ""], "'--out': is empty"),
+        (["train", "--config", "configs/smoke.yaml", "--out", ""], "'--out': is empty"),
+        (["train", "--resume", ""], "'--resume': is empty"),
     ],
 )
 def test_click_usage_errors_are_one_line_too(
@@ -100,6 +102,14 @@ def test_click_usage_errors_are_one_line_too(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and says in err and "--help')" in err, err
     assert not any(tmp_path.iterdir())  # nothing written into the current folder
+
+
+def test_a_command_group_alone_prints_its_help_not_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    for args in ([], ["dataset"]):
+        with pytest.raises(SystemExit):
+            main(args)
+        captured = capsys.readouterr()
+        assert (captured.out + captured.err).startswith("Usage: inpaintscope"), captured
 
 
 def test_user_errors_turns_library_errors_and_warnings_into_lines(capsys: pytest.CaptureFixture[str]) -> None:

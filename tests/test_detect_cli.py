@@ -282,6 +282,11 @@ def test_a_repeated_input_name_keeps_the_first_result(ckpt: str, tmp_path: Path)
     recs = records(out)
     assert [(r["file"], r["status"]) for r in recs] == [("-", "ok"), ("-", "error")]
     assert recs[0]["mask"] == "stdin.mask.png" and recs[1]["error"] == "stdin can be read only once"
+    # and a later run into the same folder keeps both records (read back as a list, not by name)
+    other = write_png(tmp_path / "b.png", square_image(32))
+    with registered():
+        assert CliRunner().invoke(cli, ["detect", str(other), "-o", str(out), "--model", ckpt]).exit_code == 0
+    assert [(r["file"], r["status"]) for r in records(out)][:2] == [("-", "ok"), ("-", "error")]
 
 
 def test_never_writes_over_inputs(

@@ -259,6 +259,14 @@ def test_bad_input_our_files_changed_by_the_user_are_never_overwritten(
     assert pic(Path("out"), "in/a.png", "overlay").read_bytes() == painted
     recs = {r["file"]: r["status"] for r in strict_records(Path("out"))}
     assert recs == {"in/a.png": "error", "in/b.png": "ok"}
+    # a journal line a killed write left without its newline is cut when the folder is opened: glued
+    # to the next run's first line, that line (a picture's hash) would be lost
+    journal = Path("out/.inpaintscope/journal.jsonl")
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"wrote": "in/b.png.ma')
+    with OutputFolder.open("out") as folder:
+        folder.write("extra.png", b"x")
+    assert journal.read_bytes().startswith(whole) and journal.read_bytes()[len(whole) :].startswith(b'{"wrote": "extra')
     # moved away, it is redone; and an emptied picture is damage, not the user's: redone too
     pic(Path("out"), "in/a.png", "overlay").unlink()
     pic(Path("out"), "in/b.png", "heatmap").write_bytes(b"")

@@ -228,7 +228,7 @@ def test_recipes_name_no_photo_folder_and_training_asks_for_one(tmp_path) -> Non
         ("discriminator_width=0", "discriminator_width must be > 0"),
         ("adv_weight=-1", "adv_weight must be >= 0"),
         ("style_weight=.nan", "style_weight must be >= 0"),
-        ("threads=0", "threads must be >= 1"),
+        ("threads=-1", "threads must be >= 0"),
         ("max_minutes=0", "max_minutes must be > 0"),
     ],
 )

@@ -76,10 +76,13 @@ def test_yaml_then_set_then_explicit(tmp_path):
         (["seed=-1"], r"seed must be an integer in \[0, 2\^63\), got -1"),  # failed only at the first batch
         ([f"seed={2**63}"], "seed must be an integer"),
         # these crashed in the scheduler, or were taken and did nothing
-        (["plateau_factor=2"], r"plateau_factor .* must be in \(0, 1\), got 2"),
-        (["plateau_patience=-5"], "plateau_patience must be >= 0"),
-        (["schedule_metric=bogus"], "schedule_metric must be a validation metric .* got 'bogus'"),
-        (["schedule_metric=authentic_fp_area"], "schedule_metric must be"),  # lower is better: not maximised
+        (["schedule=plateau", "plateau_factor=2"], r"plateau_factor .* must be in \(0, 1\), got 2"),
+        (["schedule=plateau", "plateau_patience=-5"], "plateau_patience must be >= 0"),
+        (["schedule=plateau", "schedule_metric=bogus"], "schedule_metric must be a validation metric .* got 'bogus'"),
+        (
+            ["schedule=plateau", "schedule_metric=authentic_fp_area"],
+            "schedule_metric must be",
+        ),  # lower is better: not maximised
         (["early_stopping_min_delta=.nan"], "early_stopping_min_delta must be >= 0 and finite"),  # no best ever
         (["early_stopping_min_delta=-1"], "early_stopping_min_delta must be >= 0"),
         (["image_loss_weight=.nan"], "image_loss_weight must be >= 0 and finite"),

@@ -59,6 +59,10 @@ def cli() -> None:
     """
 
 
+#: click >= 8.2 raises it (a UsageError) for a group run without arguments; older click prints help itself
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: click's and the commands' errors as one line (see :mod:`.common`),
     Ctrl-C as exit code 130, a closed output pipe as success."""
@@ -67,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except _NO_ARGS_IS_HELP as e:  # `inpaintscope` alone: the help, not an error
+        e.show()
+        sys.exit(e.exit_code)
     except click.UsageError as e:
         # click prints usage, a hint and the error over four lines; the convention is one
         where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""

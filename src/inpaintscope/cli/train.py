@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import InpaintscopeError
-from .common import comma_list
+from .common import OutputPath, comma_list
 
 
 @click.command(context_settings={"show_default": True})
@@ -51,7 +51,7 @@ from .common import comma_list
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp", type=click.Choice(["none", "bf16", "fp16"]), default=None, help="Mixed precision (CUDA only).")
 @click.option("--num-workers", type=int, default=None)
-@click.option("--out", default=None, help="Run folder (must not hold a run already).")
+@click.option("--out", type=OutputPath(file_okay=False), default=None, help="Run folder (must not hold a run already).")
 @click.option(
     "--report-compat",
     is_flag=True,
@@ -61,7 +61,7 @@ from .common import comma_list
 @click.option(
     "--resume",
     "resume_dir",
-    type=click.Path(file_okay=False),
+    type=OutputPath(file_okay=False),
     default=None,
     help="Continue the run in RUN_DIR (only epochs/max-steps/max-minutes/device/num-workers may change).",
 )

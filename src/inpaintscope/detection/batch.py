@@ -356,12 +356,16 @@ def _run(
             return sys.stdin.buffer.read()
 
     input_files = {Path(os.path.realpath(it.path)) for it in items if it.path is not None and os.path.lexists(it.path)}
-    # the records of earlier runs: results.jsonl, then what an unfinished run journalled (newer)
-    previous: dict[str, dict[str, Any]] = {r["file"]: r for r in read_records(folder.path / RESULTS_JSONL)}
-    for r in folder.unfinished_records:
-        previous.pop(r["file"], None)
-        previous[r["file"]] = r
-    by_output = {r[k]: r for r in previous.values() for k in OUTPUT_KEYS if r.get(k)}
+    # the records of earlier runs: results.jsonl, then what an unfinished run journalled (newer).
+    # A list: two records may share a name (stdin twice), and both are kept
+    journalled = {r["file"] for r in folder.unfinished_records}
+    earlier = [r for r in read_records(folder.path / RESULTS_JSONL) if r["file"] not in journalled]
+    earlier += folder.unfinished_records
+    previous: dict[str, dict[str, Any]] = {}  # per name, for --skip-existing: its result, else its error
+    for r in earlier:
+        if r["file"] not in previous or r["status"] == "ok":
+            previous[r["file"]] = r
+    by_output = {r[k]: r for r in earlier for k in OUTPUT_KEYS if r.get(k)}
 
     summary = BatchSummary(removed_temporaries=folder.removed_temporaries)
     start = time.perf_counter()
@@ -461,11 +465,11 @@ def _run(
 
     run_records = [current[i] for i in range(len(items)) if i in current]
     run_files = {r["file"] for r in run_records}
-    rewritten = {str(p) for it in items for p in it.outputs(overlay=True).values()}
+    # the inputs this run reached (in order; the last one perhaps cut short by Ctrl-C): the ones
+    # after it keep their earlier records
+    rewritten = {str(p) for i, it in enumerate(items) if i <= len(current) for p in it.outputs(overlay=True).values()}
     rewritten |= {r[k] for r in run_records for k in OUTPUT_KEYS if r.get(k)}
-    final = [
-        r for f, r in previous.items() if f not in run_files and not any(r.get(k) in rewritten for k in OUTPUT_KEYS)
-    ]
+    final = [r for r in earlier if r["file"] not in run_files and not any(r.get(k) in rewritten for k in OUTPUT_KEYS)]
     final += run_records
     summary.records, summary.run_records = final, run_records
     for r in run_records:

@@ -179,6 +179,19 @@ def _read_journal(path: Path) -> tuple[dict[str, set[str]], list[dict[str, Any]]
     return wrote, records
 
 
+def _cut_partial_line(path: Path) -> None:
+    """Cut a last journal line that a killed write left without its newline: the next run's
+    first line would be glued to it and lost, and a file it wrote would then look changed by
+    someone (the journal lacking its hash)."""
+    try:
+        with open(path, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+    except FileNotFoundError:
+        pass
+
+
 def _lock_fd(fd: int) -> bool:
     """Try to take an exclusive lock on ``fd`` without waiting; True when taken."""
     try:
@@ -270,6 +283,7 @@ class OutputFolder:
             os.ftruncate(lock_fd, 0)
             os.lseek(lock_fd, 0, os.SEEK_SET)
             os.write(lock_fd, f"{os.getpid()}\n".encode())
+            _cut_partial_line(state / JOURNAL)
             journal_fd = os.open(state / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as e:
             os.close(lock_fd)

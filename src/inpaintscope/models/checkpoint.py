@@ -90,7 +90,7 @@ def check_new_checkpoint(path: str | os.PathLike, *, option: str = "-o") -> Path
     """Refuse ``path`` as the destination of a new checkpoint when it or its ``.json`` description
     already exists (a user's file, or the input itself) or its folder cannot be written. Called
     before any long computation, so a bad destination fails at once."""
-    if sidecar_path(path) == Path(path):  # the description would be written over the weights
+    if Path(path).suffix.lower() == ".json":  # the description would be written over the weights (any case: macOS)
         raise CheckpointError(
             f"{option} {path}: a checkpoint's description is written beside it as .json, so the "
             f"checkpoint cannot end in .json; name it e.g. {Path(path).with_suffix('.safetensors')}"
@@ -103,7 +103,7 @@ def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]
     path = Path(path)
     if "model" not in info:
         raise ValueError("checkpoint info must name the model ('model')")
-    if sidecar_path(path) == path:
+    if path.suffix.lower() == ".json":
         raise CheckpointError(f"{path}: a checkpoint cannot end in .json (its description goes there)")
     info = {"format": FORMAT, "version": __version__, "kwargs": {}, **info}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}

@@ -169,13 +169,17 @@ class TrainConfig:
                 math.isfinite(self.image_loss_weight) and self.image_loss_weight >= 0,
                 f"image_loss_weight must be >= 0 and finite, got {self.image_loss_weight}",
             ),
+            # the plateau keys only where they are used: a run saved with schedule none still resumes
             (
-                0 < self.plateau_factor < 1,
+                self.schedule != "plateau" or 0 < self.plateau_factor < 1,
                 f"plateau_factor (the lr is multiplied by it) must be in (0, 1), got {self.plateau_factor}",
             ),
-            (self.plateau_patience >= 0, f"plateau_patience must be >= 0 epochs, got {self.plateau_patience}"),
             (
-                self.schedule_metric in SCHEDULE_METRICS,
+                self.schedule != "plateau" or self.plateau_patience >= 0,
+                f"plateau_patience must be >= 0 epochs, got {self.plateau_patience}",
+            ),
+            (
+                self.schedule != "plateau" or self.schedule_metric in SCHEDULE_METRICS,
                 f"schedule_metric must be a validation metric the plateau schedule can maximise, one of "
                 f"{', '.join(SCHEDULE_METRICS)}; got {self.schedule_metric!r}",
             ),

@@ -202,7 +202,7 @@ def build_run(config: TrainConfig, *, train_dataset: Dataset | None, val_dataset
         # a --modes filter that matches none of the edits leaves only authentic photos: a detector
         # trained on those learns nothing about inpainting, and would say so only in its metrics
         raise InpaintscopeError(
-            f"the training data ({', '.join(config.data)}, split {config.train_split!r}"
+            f"the training data ({', '.join(config.data) or 'given'}, split {config.train_split!r}"
             + (f", modes {','.join(config.modes)}" if config.modes else "")
             + f") holds {len(strata)} authentic images and no manipulated one; check the modes and the data"
         )

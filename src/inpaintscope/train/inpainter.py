@@ -183,7 +183,7 @@ class InpainterTrainConfig:
             ),
             (self.adv_start >= 0, f"adv_start must be >= 0 steps, got {self.adv_start}"),
             (self.max_minutes is None or self.max_minutes > 0, f"max_minutes must be > 0, got {self.max_minutes}"),
-            (self.threads is None or self.threads >= 1, f"threads must be >= 1 (or null: all), got {self.threads}"),
+            (self.threads is None or self.threads >= 0, f"threads must be >= 0 (0 or null: all), got {self.threads}"),
         ]
         for ok, message in checks:
             if not ok:
