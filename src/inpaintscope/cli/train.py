@@ -51,7 +51,7 @@ from .common import OutputPath, comma_list
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp", type=click.Choice(["none", "bf16", "fp16"]), default=None, help="Mixed precision (CUDA only).")
 @click.option("--num-workers", type=int, default=None)
-@click.option("--out", type=OutputPath(file_okay=False), default=None, help="Run folder (must not hold a run already).")
+@click.option("--out", type=OutputPath(), default=None, help="Run folder (must not hold a run already).")
 @click.option(
     "--report-compat",
     is_flag=True,
