@@ -408,8 +408,9 @@ class OutputFolder:
         sha = hashlib.sha256(data).hexdigest()
         try:
             self._append({"wrote": rel, "sha256": sha})
-            self.owned.setdefault(rel, set()).add(sha)
+            self.owned.setdefault(rel, set()).add(sha)  # journalled: ours even if the write below fails
             atomic_write_bytes(self.path / rel, data)
+            self.owned[rel] = {sha}  # in place: the earlier versions are gone (compact need not hash it)
         except OSError as e:
             raise OutputWriteError(f"cannot write {self.display(rel)}: {_why(e)}") from None
         return sha
@@ -441,7 +442,7 @@ class OutputFolder:
         for rel, versions in sorted(self.owned.items()):
             if not os.path.lexists(self.path / rel):
                 continue
-            if len(versions) > 1:  # keep the one in place; all of them if someone changed the file
+            if len(versions) > 1:  # a killed run's versions: keep the one in place, all if someone changed it
                 now = file_sha256(self.path / rel)
                 versions = {now} if now in versions else versions
             shas: list[str | None] = sorted(versions) or [None]
